@@ -1,0 +1,3 @@
+from qdi_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""Typed async client for the Qlik Cloud Data Integration projects API.
+
+Layering: this package knows httpx and pydantic only; it must not import mcp, the tools or the emulator.
+"""
+
+from __future__ import annotations
+
+from .auth import ApiKeyAuth, Auth, AuthContext, OAuthClientCredentials
+from .client import USER_AGENT, QlikClient
+from .clock import Clock, ManualClock, MonotonicClock
+from .endpoints import ENDPOINTS, Endpoint
+from .errors import (
+    ApiStatusError,
+    AuthError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    OutcomeUnknownError,
+    QdiApiError,
+    RateLimitedError,
+    ResponseFormatError,
+    ResponseTooLargeError,
+    ServerError,
+    TransportError,
+)
+from .models import (
+    Action,
+    ActionError,
+    ActionRef,
+    ActionTaskDetail,
+    Bindings,
+    CdcStatusSummary,
+    CreateProjectRequest,
+    DatasetCdcStatus,
+    DatasetFullLoad,
+    DatasetLastBatchOfChanges,
+    DatasetState,
+    DatasetStreaming,
+    DataTask,
+    ErrorItem,
+    ErrorSource,
+    FileStats,
+    FullLoadSummary,
+    LastBatchOfChangesSummary,
+    LastRun,
+    OperationStats,
+    Project,
+    ReloadResult,
+    RunGeneral,
+    RunReadiness,
+    StreamingSummary,
+    TaskProgress,
+    TaskRuntimeState,
+)
+from .ratelimit import RateTier, TierLimiter
+from .retry import RetryPolicy
+from .session import Timeouts
+from .tenant import InvalidTenantUrl, validate_tenant_url
+
+__all__ = [
+    # client and its options
+    "QlikClient",
+    "USER_AGENT",
+    "Timeouts",
+    "RetryPolicy",
+    "TierLimiter",
+    "RateTier",
+    "Clock",
+    "MonotonicClock",
+    "ManualClock",
+    "ENDPOINTS",
+    "Endpoint",
+    "validate_tenant_url",
+    "InvalidTenantUrl",
+    # auth
+    "Auth",
+    "AuthContext",
+    "ApiKeyAuth",
+    "OAuthClientCredentials",
+    # errors
+    "QdiApiError",
+    "ApiStatusError",
+    "BadRequestError",
+    "AuthError",
+    "NotFoundError",
+    "ConflictError",
+    "RateLimitedError",
+    "ServerError",
+    "TransportError",
+    "OutcomeUnknownError",
+    "ResponseFormatError",
+    "ResponseTooLargeError",
+    # models
+    "Project",
+    "CreateProjectRequest",
+    "DataTask",
+    "ActionRef",
+    "ReloadResult",
+    "Bindings",
+    "Action",
+    "ActionError",
+    "ActionTaskDetail",
+    "TaskProgress",
+    "TaskRuntimeState",
+    "LastRun",
+    "RunGeneral",
+    "FullLoadSummary",
+    "CdcStatusSummary",
+    "StreamingSummary",
+    "LastBatchOfChangesSummary",
+    "RunReadiness",
+    "DatasetState",
+    "DatasetFullLoad",
+    "DatasetCdcStatus",
+    "DatasetStreaming",
+    "DatasetLastBatchOfChanges",
+    "FileStats",
+    "OperationStats",
+    "ErrorItem",
+    "ErrorSource",
+]

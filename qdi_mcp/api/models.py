@@ -1,0 +1,361 @@
+"""Pydantic models of the Qlik Data Integration projects API wire format.
+
+Python attributes are snake_case; the wire uses camelCase aliases. Response models are tolerant (every
+field optional, unknown fields kept) because the service adds fields and the reference marks nearly all
+optional; enum-like response fields are plain strings for the same reason. Request models are strict
+(unknown fields and values outside the documented enums are refused) so mistakes fail before a request.
+Serialise requests with `to_wire()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# the reference types these as "number": integers in practice, but a float must not break parsing
+Number = int | float
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ResponseModel(WireModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class RequestModel(WireModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+
+class ErrorSource(ResponseModel):
+    pointer: str | None = None
+    parameter: str | None = None
+
+
+class ErrorItem(ResponseModel):
+    code: str | None = None
+    title: str | None = None
+    detail: str | None = None
+    source: ErrorSource | None = None
+    status: int | None = None
+
+
+class ErrorEnvelope(ResponseModel):
+    errors: list[ErrorItem] = Field(default_factory=list)
+    trace_id: str | None = None
+
+
+# --- projects ----------------------------------------------------------------------------------------
+
+ProjectType = Literal["DATA_PIPELINE", "DATA_MOVEMENT"]
+PlatformType = Literal[
+    "SNOWFLAKE",
+    "BIGQUERY",
+    "SYNAPSE",
+    "DATABRICKS",
+    "REDSHIFT",
+    "MSSQL",
+    "FABRIC",
+    "QLIK_QVD",
+    "QLIK_QVD_CUSTOMER_MANAGED",
+]
+ExportMode = Literal["MINIMAL", "ALL", "LEGACY"]
+
+
+class Project(ResponseModel):
+    id: str | None = None
+    name: str | None = None
+    owner_id: str | None = None
+    space_id: str | None = None
+    description: str | None = None
+
+
+class CreateProjectRequest(RequestModel):
+    name: str | None = None
+    type: ProjectType | None = None
+    space: str | None = None
+    description: str | None = None
+    platform_type: PlatformType | None = None
+    platform_connection: str | None = None
+    cloud_staging_connection: str | None = None
+
+
+class ExportRequest(RequestModel):
+    mode: ExportMode = "MINIMAL"
+    include_bindings: bool = False
+
+
+class TaskSelector(RequestModel):
+    task_id: str
+
+
+class PrepareProjectRequest(RequestModel):
+    allow_recreate: bool = False
+    selected_tasks: list[TaskSelector] | None = None
+
+
+class ValidateProjectRequest(RequestModel):
+    selected_tasks: list[TaskSelector] | None = None
+
+
+class Bindings(ResponseModel):
+    variables: dict[str, Any] = Field(default_factory=dict)
+    name_to_id_map: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpdateBindingsRequest(RequestModel):
+    variables: dict[str, Any]
+
+
+# --- data tasks --------------------------------------------------------------------------------------
+
+ReloadStrategy = Literal["NONE", "TRUNCATE", "COMPARE_AND_APPLY"]
+StartOption = Literal[
+    "PROCESS_CHANGES_FROM_TIMESTAMP",
+    "PROCESS_CHANGES_FROM_POSITION",
+    "RECOVER_USING_LOCALLY_STORED_CHECKPOINT",
+]
+
+
+class DataTask(ResponseModel):
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    owner_id: str | None = None
+    space_id: str | None = None
+    description: str | None = None
+
+
+class PrepareTaskRequest(RequestModel):
+    allow_recreate: bool
+
+
+class DatasetSelector(RequestModel):
+    dataset_id: str
+
+
+class RequestReloadRequest(RequestModel):
+    reload_strategy: ReloadStrategy | None = None
+    selected_datasets: list[DatasetSelector] | None = None
+
+
+class StartTaskRequest(RequestModel):
+    option: StartOption | None = None
+    process_changes_from: str | None = None
+
+
+class ReloadResult(ResponseModel):
+    success: bool | None = None
+
+
+# --- asynchronous actions ----------------------------------------------------------------------------
+
+
+class ActionRef(ResponseModel):
+    # the only field the reference marks required, and nothing can follow without it
+    action_id: str
+
+
+class ActionError(ResponseModel):
+    code: str | None = None
+    details: str | None = None
+    message: str | None = None
+
+
+class ActionTaskDetail(ResponseModel):
+    task_id: str | None = None
+    name: str | None = None
+    state: str | None = None
+    info: str | None = None
+    error: ActionError | None = None
+
+
+class TaskProgress(ResponseModel):
+    failed: int = 0
+    pending: int = 0
+    skipped: int = 0
+    canceled: int = 0
+    completed: int = 0
+    executing: int = 0
+
+
+class Action(ResponseModel):
+    name: str | None = None
+    type: str | None = None
+    state: str | None = None
+    error: ActionError | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    task_details: list[ActionTaskDetail] = Field(default_factory=list)
+    task_progress: TaskProgress | None = None
+
+
+# --- task runtime state ------------------------------------------------------------------------------
+
+
+class RunGeneral(ResponseModel):
+    dataset_count: Number | None = None
+    datasets_in_error_count: Number | None = None
+    gateway_id: str | None = None
+    gateway_name: str | None = None
+    gateway_task_name: str | None = None
+    data_task_updated_to: str | None = None
+    live_views_updated_to: str | None = None
+    lakehouse_cluster_id: str | None = None
+    lakehouse_cluster_name: str | None = None
+
+
+class FullLoadSummary(ResponseModel):
+    error_count: Number | None = None
+    queued_count: Number | None = None
+    loading_count: Number | None = None
+    completed_count: Number | None = None
+
+
+class CdcStatusSummary(ResponseModel):
+    latency: str | None = None
+    total_processed_count: Number | None = None
+    applying_changes_count: Number | None = None
+    incoming_changes_count: Number | None = None
+    accumulating_changes_count: Number | None = None
+    throughput_in_kilobytes_per_second: Number | None = None
+
+
+class StreamingSummary(ResponseModel):
+    latency: str | None = None
+    error_count: Number | None = None
+    queued_count: Number | None = None
+    running_count: Number | None = None
+    total_processed_count: Number | None = None
+
+
+class LastBatchOfChangesSummary(ResponseModel):
+    relates_to_records_from: str | None = None
+    relates_to_records_to: str | None = None
+    total_processed_count: Number | None = None
+    throughput_in_records_per_second: Number | None = None
+
+
+class LastRun(ResponseModel):
+    state: str | None = None
+    errors: list[ErrorItem] = Field(default_factory=list)
+    start_time: str | None = None
+    end_time: str | None = None
+    duration: str | None = None
+    message: str | None = None
+    trace_id: str | None = None
+    general: RunGeneral | None = None
+    full_load: FullLoadSummary | None = None
+    cdc_status: CdcStatusSummary | None = None
+    streaming: StreamingSummary | None = None
+    last_batch_of_changes: LastBatchOfChangesSummary | None = None
+
+
+class RunReadiness(ResponseModel):
+    state: str | None = None
+    message: str | None = None
+
+
+class TaskRuntimeState(ResponseModel):
+    name: str | None = None
+    type: str | None = None
+    last_run: LastRun | None = None
+    run_readiness: RunReadiness | None = None
+
+
+# --- dataset runtime state ---------------------------------------------------------------------------
+
+
+class FileStats(ResponseModel):
+    volume: str | None = None
+    processed_count: Number | None = None
+
+
+class OperationStats(ResponseModel):
+    insert_count: Number | None = None
+    update_count: Number | None = None
+    delete_count: Number | None = None
+    failed_count: Number | None = None
+
+
+class DatasetFullLoad(ResponseModel):
+    state: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration: str | None = None
+    message: str | None = None
+    file_stats: FileStats | None = None
+    cached_changes_count: Number | None = None
+    failed_records_count: Number | None = None
+    total_processed_count: Number | None = None
+
+
+class DatasetCdcStatus(ResponseModel):
+    state: str | None = None
+    message: str | None = None
+    ddl_count: Number | None = None
+    insert_count: Number | None = None
+    update_count: Number | None = None
+    delete_count: Number | None = None
+    last_processed: str | None = None
+    total_processed_count: Number | None = None
+    incoming_changes_count: Number | None = None
+    unoptimized_records_count: Number | None = None
+
+
+class DatasetStreaming(ResponseModel):
+    state: str | None = None
+    message: str | None = None
+    last_processed: str | None = None
+    parse_issue_count: Number | None = None
+    records_written_count: Number | None = None
+    total_processed_count: Number | None = None
+    records_filtered_count: Number | None = None
+    unoptimized_records_count: Number | None = None
+
+
+class DatasetLastBatchOfChanges(ResponseModel):
+    state: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration: str | None = None
+    message: str | None = None
+    file_stats: FileStats | None = None
+    operation_stats: OperationStats | None = None
+    total_processed_count: Number | None = None
+    throughput_in_records_per_second: Number | None = None
+
+
+class DatasetState(ResponseModel):
+    dataset_id: str | None = None
+    name: str | None = None
+    source_name: str | None = None
+    data_readiness: str | None = None
+    full_load: DatasetFullLoad | None = None
+    cdc_status: DatasetCdcStatus | None = None
+    streaming: DatasetStreaming | None = None
+    last_batch_of_changes: DatasetLastBatchOfChanges | None = None
+
+
+# --- list envelopes ----------------------------------------------------------------------------------
+
+
+class ProjectList(ResponseModel):
+    projects: list[Project] = Field(default_factory=list)
+
+
+class DataTaskList(ResponseModel):
+    data_tasks: list[DataTask] = Field(default_factory=list)
+
+
+class DatasetStateList(ResponseModel):
+    datasets: list[DatasetState] = Field(default_factory=list)

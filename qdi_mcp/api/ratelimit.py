@@ -1,0 +1,110 @@
+"""Client-side rate limiting per Qlik rate tier.
+
+Qlik Cloud rejects requests beyond a tier's budget with 429; limiting ourselves first keeps agents that poll
+eagerly from burning the budget shared with everyone else on the tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Mapping
+from enum import StrEnum
+
+from .clock import Clock, MonotonicClock
+
+WINDOW_SECONDS = 60.0
+# guards against a zero or negative wait from float rounding, which would spin without time advancing
+_MIN_WAIT_SECONDS = 0.001
+
+
+class RateTier(StrEnum):
+    """Qlik's rate-limit tiers, as named in the API reference."""
+
+    TIER1 = "tier1"
+    TIER2 = "tier2"
+    RUNTIME_STATE = "runtime_state"
+
+    @property
+    def requests_per_minute(self) -> int:
+        return _REQUESTS_PER_MINUTE[self]
+
+
+_REQUESTS_PER_MINUTE: dict[RateTier, int] = {
+    RateTier.TIER1: 1000,
+    RateTier.TIER2: 100,
+    RateTier.RUNTIME_STATE: 120,
+}
+
+
+class SlidingWindowLimiter:
+    """Admits at most `limit` calls in any `window` seconds; callers over the limit wait their turn.
+
+    A log of admission times gives an exact bound (a token bucket would allow a burst of `limit` right after
+    a full window). The fast path (far from the limit, nobody queued) takes no lock and does no awaiting.
+    """
+
+    def __init__(self, limit: int, *, window: float = WINDOW_SECONDS, clock: Clock | None = None) -> None:
+        if limit < 1:
+            raise ValueError(f"rate limit must be at least 1 request per window, got {limit}")
+        if window <= 0:
+            raise ValueError(f"rate limit window must be positive, got {window}")
+        self.limit = limit
+        self.window = window
+        self._clock = clock or MonotonicClock()
+        self._admitted: deque[float] = deque()
+        # waiters queue on this lock (FIFO) so a burst of newcomers cannot overtake callers already waiting
+        self._queue = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self._queue.locked() and self._try_admit():
+            return
+        async with self._queue:
+            while not self._try_admit():
+                await self._clock.sleep(self._seconds_until_slot())
+
+    def _try_admit(self) -> bool:
+        now = self._clock.monotonic()
+        admitted = self._admitted
+        # compare elapsed time (not oldest + window) so the bound holds exactly as "t2 - t1 < window"
+        while admitted and now - admitted[0] >= self.window:
+            admitted.popleft()
+        if len(admitted) < self.limit:
+            admitted.append(now)
+            return True
+        return False
+
+    def _seconds_until_slot(self) -> float:
+        elapsed = self._clock.monotonic() - self._admitted[0]
+        return max(self.window - elapsed, _MIN_WAIT_SECONDS)
+
+    def __repr__(self) -> str:
+        return f"SlidingWindowLimiter(limit={self.limit}, window={self.window})"
+
+
+class TierLimiter:
+    """One limiter per rate tier; share one instance between every client of the same tenant."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        limits: Mapping[RateTier, int] | None = None,
+        window: float = WINDOW_SECONDS,
+    ) -> None:
+        clock = clock or MonotonicClock()
+        per_tier = {tier: tier.requests_per_minute for tier in RateTier}
+        per_tier.update(limits or {})
+        self._limiters = {
+            tier: SlidingWindowLimiter(limit, window=window, clock=clock) for tier, limit in per_tier.items()
+        }
+
+    async def acquire(self, tier: RateTier) -> None:
+        await self._limiters[tier].acquire()
+
+    def limit(self, tier: RateTier) -> int:
+        return self._limiters[tier].limit
+
+    def __repr__(self) -> str:
+        limits = ", ".join(f"{tier.value}={limiter.limit}" for tier, limiter in self._limiters.items())
+        return f"TierLimiter({limits})"

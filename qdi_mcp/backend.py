@@ -1,0 +1,50 @@
+"""Where calls go: a real Qlik tenant, or the embedded emulator in this process (`--demo`).
+
+Part of the CLI layer: it is the only place outside tests that wires the emulator to the API client, so the
+server and the tools never know which back end they talk to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from qdi_mcp.api import ApiKeyAuth, Auth, OAuthClientCredentials, QlikClient
+from qdi_mcp.settings import Settings
+
+# The in-process emulator is reached through its own transport; the URL is only used to build request URLs,
+# and loopback is the one kind of http URL the client accepts.
+DEMO_TENANT_URL = "http://127.0.0.1:8765"
+
+
+def auth_from_settings(settings: Settings) -> Auth:
+    if settings.api_key:
+        return ApiKeyAuth(settings.api_key)
+    assert settings.client_id and settings.client_secret  # require_tenant() checked this
+    return OAuthClientCredentials(settings.client_id, settings.client_secret)
+
+
+@asynccontextmanager
+async def open_client(settings: Settings, *, emulator: Any | None = None) -> AsyncIterator[QlikClient]:
+    """A QlikClient for `settings`: the demo emulator when `settings.demo`, else the configured tenant."""
+    if settings.demo:
+        if emulator is None:
+            emulator = make_demo_emulator(settings)
+        client = QlikClient(DEMO_TENANT_URL, auth=ApiKeyAuth(emulator.api_key), transport=emulator.transport())
+    else:
+        settings.require_tenant()
+        client = QlikClient(
+            settings.tenant_url or "",
+            auth=auth_from_settings(settings),
+            allow_hosts=settings.allowed_hosts,
+        )
+    async with client:
+        yield client
+
+
+def make_demo_emulator(settings: Settings) -> Any:
+    # Imported here: the emulator (and its YAML/zip machinery) costs start-up time a real tenant never needs.
+    from qdi_mcp.emulator import Emulator, SpeedClock
+
+    return Emulator(clock=SpeedClock(settings.emulator_speed))

@@ -1,0 +1,48 @@
+"""`qdi-mcp call TOOL --args JSON`: one tool call through the same server and policy an agent gets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import anyio
+
+from qdi_mcp.backend import open_client
+from qdi_mcp.server import build_server
+from qdi_mcp.settings import Settings, SettingsError
+
+
+def run_call(settings: Settings, tool: str, raw_args: str) -> int:
+    try:
+        arguments = json.loads(raw_args)
+    except json.JSONDecodeError as exc:
+        print(f"qdi-mcp: --args is not valid JSON: {exc.msg} at position {exc.pos}", file=sys.stderr)
+        return 2
+    if not isinstance(arguments, dict):
+        print('qdi-mcp: --args must be a JSON object, e.g. \'{"project_id": "..."}\'', file=sys.stderr)
+        return 2
+    try:
+        if not settings.demo:
+            settings.require_tenant()
+    except SettingsError as exc:
+        print(f"qdi-mcp: {exc}", file=sys.stderr)
+        return 2
+    structured, is_error = anyio.run(_call, settings, tool, arguments)
+    print(json.dumps(structured, indent=2, ensure_ascii=False))
+    return 1 if is_error else 0
+
+
+async def _call(settings: Settings, tool: str, arguments: dict[str, Any]) -> tuple[Any, bool]:
+    from mcp import Client
+
+    async def show_progress(progress: float, total: float | None, message: str | None) -> None:
+        if sys.stderr.isatty():
+            of = f"/{total:g}" if total else ""
+            print(f"  … {progress:.1f}{of} {message or ''}", file=sys.stderr)
+
+    async with open_client(settings) as client:
+        server = build_server(settings, client)
+        async with Client(server) as mcp_client:
+            result = await mcp_client.call_tool(tool, arguments, progress_callback=show_progress)
+    return result.structured_content, bool(result.is_error)

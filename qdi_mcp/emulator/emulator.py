@@ -1,0 +1,187 @@
+"""`Emulator`: a stateful fake Qlik Cloud tenant serving the DI projects API as an ASGI app."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Any
+
+import httpx
+
+from .actions import Action
+from .app import EmulatorApp
+from .auth import DEFAULT_API_KEY, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Authenticator
+from .bindings import name_to_id_map
+from .clock import Clock, ManualClock, SpeedClock, iso_time
+from .demo import demo_tenant
+from .faults import FaultPlan
+from .operations import MUTATING_OPERATIONS
+from .projects import project_wire, task_wire
+from .ratelimit import RateLimiter
+from .runtime import datasets_state, readiness, runtime_state
+from .seeding import load_demo
+from .state import ProjectState, TaskState, Tenant
+from .timings import OAUTH_TOKEN_LIFETIME_SECONDS
+from .transport import EmulatorTransport
+
+
+class Emulator:
+    """A fake tenant. `demo=True` loads the demo projects; `demo=False` keeps the demo's spaces and
+    connections (so projects can be created and imported) but no projects.
+
+    Accessors read state without HTTP (for tests and evals); they return wire-shaped copies.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        clock: Clock | None = None,
+        demo: bool = True,
+        rate_limits: bool = False,
+        oauth_clients: dict[str, str] | None = None,
+        token_lifetime: float = OAUTH_TOKEN_LIFETIME_SECONDS,
+    ) -> None:
+        self.clock: Clock = clock if clock is not None else SpeedClock(1.0)
+        content = demo_tenant()
+        self.tenant = Tenant(self.clock, owner_id=content.owner_id)
+        load_demo(self.tenant, content, with_projects=demo)
+        self.faults = FaultPlan()
+        self.counters: Counter[str] = Counter()  # executed mutations (2xx), by operation
+        self.requests: Counter[str] = Counter()  # requests that reached the service, by operation
+        self.responses: Counter[str] = Counter()  # "<operation> <status>" and "fault <kind>"
+        self.mutating_operations = MUTATING_OPERATIONS
+        if oauth_clients is None:
+            oauth_clients = {DEFAULT_OAUTH_CLIENT_ID: DEFAULT_OAUTH_CLIENT_SECRET}
+        self.auth = Authenticator(api_key, oauth_clients, token_lifetime=token_lifetime)
+        self.rate_limits = rate_limits
+        self.limiter = RateLimiter()
+        self.app = EmulatorApp(self)
+
+    def __repr__(self) -> str:
+        return f"Emulator(clock={self.clock!r}, projects={len(self.tenant.projects)})"
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        return EmulatorTransport(self.app)
+
+    # --- state without HTTP -----------------------------------------------------------------------------
+    def _project(self, project_id: str) -> ProjectState:
+        self.tenant.sync()
+        if project_id not in self.tenant.projects:
+            raise KeyError(f"no project {project_id!r}")
+        return self.tenant.projects[project_id]
+
+    def _task(self, project_id: str, task_id: str) -> TaskState:
+        project = self._project(project_id)
+        if task_id not in project.tasks:
+            raise KeyError(f"no task {task_id!r} in project {project_id!r}")
+        return project.tasks[task_id]
+
+    def project_id(self, name: str) -> str:
+        """The id of the project with this name."""
+        for project in self.tenant.projects.values():
+            if project.name == name:
+                return project.id
+        raise KeyError(f"no project named {name!r}")
+
+    def task_id(self, project_id: str, name: str) -> str:
+        """The id of the task with this name in the project."""
+        for task in self._project(project_id).tasks.values():
+            if task.definition.name == name:
+                return task.id
+        raise KeyError(f"no task named {name!r} in project {project_id!r}")
+
+    def project(self, project_id: str) -> dict[str, Any]:
+        return project_wire(self._project(project_id))
+
+    def tasks(self, project_id: str) -> list[dict[str, Any]]:
+        project = self._project(project_id)
+        return [task_wire(project, task) for task in project.tasks.values()]
+
+    def task(self, project_id: str, task_id: str) -> dict[str, Any]:
+        return task_wire(self._project(project_id), self._task(project_id, task_id))
+
+    def task_run_state(self, project_id: str, task_id: str) -> str | None:
+        """`lastRun.state` (STARTING, RUNNING, ...) or None for a task never run."""
+        run = self._task(project_id, task_id).run
+        return run.state if run else None
+
+    def task_readiness(self, project_id: str, task_id: str) -> str:
+        return readiness(self._task(project_id, task_id))[0]
+
+    def task_state(self, project_id: str, task_id: str) -> dict[str, Any]:
+        return runtime_state(self.tenant, self._task(project_id, task_id))
+
+    def datasets(self, project_id: str, task_id: str) -> list[dict[str, Any]]:
+        return datasets_state(self.tenant, self._task(project_id, task_id))
+
+    def bindings(self, project_id: str) -> dict[str, Any]:
+        return dict(self._project(project_id).bindings)
+
+    def action(self, action_id: str) -> dict[str, Any]:
+        self.tenant.sync()
+        action: Action | None = self.tenant.actions.get(action_id)
+        if action is None:
+            raise KeyError(f"no action {action_id!r}")
+        return action.to_wire(detailed=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as a JSON-serialisable dict (no secrets)."""
+        tenant = self.tenant
+        tenant.sync()
+        return {
+            "now": iso_time(tenant.now()),
+            "nowEpoch": tenant.now(),
+            "spaces": [{"id": s.id, "name": s.name} for s in tenant.spaces.values()],
+            "connections": [
+                {"id": c.id, "name": c.name, "spaceName": c.space_name} for c in tenant.connections.values()
+            ],
+            "projects": [self._project_snapshot(project) for project in tenant.projects.values()],
+            "actions": {action_id: a.to_wire(detailed=True) for action_id, a in tenant.actions.items()},
+            "counters": dict(self.counters),
+            "requests": dict(self.requests),
+            "responses": dict(self.responses),
+            "faults": [fault.to_dict() for fault in self.faults.pending],
+            "pendingEvents": len(tenant.events),
+        }
+
+    def _project_snapshot(self, project: ProjectState) -> dict[str, Any]:
+        return {
+            **project_wire(project),
+            "type": project.type,
+            "platformType": project.platform_type,
+            "activePrepareActionId": project.active_prepare_action_id,
+            "bindings": dict(project.bindings),
+            "nameToIdMap": name_to_id_map(self.tenant, project.bindings),
+            "tasks": [
+                {
+                    **task_wire(project, task),
+                    "prepared": task.prepared,
+                    "prepareError": task.prepare_error,
+                    "recreateRequired": task.recreate_required,
+                    "busyActionId": task.busy_action_id,
+                    "isCdc": task.definition.is_cdc(),
+                    "runtime": runtime_state(self.tenant, task),
+                    "datasets": datasets_state(self.tenant, task),
+                    "pendingReloads": {
+                        d.dataset_id: d.reload_strategy for d in task.datasets.values() if d.reload_strategy
+                    },
+                }
+                for task in project.tasks.values()
+            ],
+        }
+
+
+def emulator_from_env(environ: dict[str, str] | None = None) -> Emulator:
+    """An emulator configured by QDI_EMULATOR_API_KEY and QDI_EMULATOR_SPEED (default 1.0)."""
+    env = os.environ if environ is None else environ
+    raw_speed = env.get("QDI_EMULATOR_SPEED", "1.0")
+    try:
+        speed = float(raw_speed)
+    except ValueError:
+        raise ValueError(f"QDI_EMULATOR_SPEED must be a positive number, got {raw_speed!r}") from None
+    api_key = env.get("QDI_EMULATOR_API_KEY") or DEFAULT_API_KEY
+    return Emulator(api_key=api_key, clock=SpeedClock(speed))
+
+
+__all__ = ["Emulator", "ManualClock", "SpeedClock", "emulator_from_env"]

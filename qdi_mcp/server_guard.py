@@ -1,0 +1,177 @@
+"""Confirmation before destructive calls, enforced in the server (nothing an agent or the API says can skip it).
+
+Three ways a destructive call gets its confirmation, in this order:
+1. `confirmation_token` in the arguments: a signed, single-use token this server issued for the same tool and
+   the same arguments (the agent got it from a `confirmation_required` result and a person agreed).
+2. Elicitation, when the client can ask its user: on the 2025 handshake protocols a server-to-client
+   `elicitation/create` mid-call; on the 2026 protocol an `InputRequiredResult` whose `request_state` is a
+   token bound to the call, so the answer can only confirm exactly the call that was shown.
+3. Otherwise nothing runs: the result is `confirmation_required` with a preview and a token.
+`QDI_MCP_CONFIRM=never` switches all of this off for trusted automation (logged at start-up).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import mcp_types as types
+from mcp_types.version import is_version_at_least
+
+from qdi_mcp.specs import ToolSpec
+from qdi_mcp.tools import ToolContext, ToolFailure, build_preview
+from qdi_mcp.tools.audit import AuditLog
+from qdi_mcp.tools.confirm import ConfirmationError, ConfirmationTokens
+
+MODERN_PROTOCOL = "2026-07-28"
+ELICIT_KEY = "confirm"
+ELICIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        ELICIT_KEY: {"type": "boolean", "title": "Proceed", "description": "Run this destructive action now"}
+    },
+    "required": [ELICIT_KEY],
+}
+
+
+@dataclass
+class Decision:
+    """Either a result to return instead of running the tool, or permission to run it (and who gave it)."""
+
+    result: types.CallToolResult | types.InputRequiredResult | None = None
+    confirmed_by: str | None = None
+
+
+@dataclass
+class ConfirmationGate:
+    tokens: ConfirmationTokens
+    audit: AuditLog
+    mode: str = "auto"
+
+    async def check(
+        self,
+        spec: ToolSpec,
+        arguments: dict[str, Any],
+        ctx: Any,
+        params: types.CallToolRequestParams,
+        tool_ctx: ToolContext,
+    ) -> Decision:
+        if not spec.needs_confirmation_for(arguments):
+            return Decision()
+        if self.mode == "never":
+            return Decision(confirmed_by="policy:never")
+        token = arguments.get("confirmation_token")
+        if token:
+            self._verify(spec, arguments, token)
+            return Decision(confirmed_by="token")
+        if _can_elicit(ctx):
+            if _is_modern(ctx):
+                return await self._elicit_multi_round(spec, arguments, params, tool_ctx)
+            return await self._elicit_mid_call(spec, arguments, ctx, tool_ctx)
+        return await self._require_token(spec, arguments, tool_ctx)
+
+    def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str) -> None:
+        try:
+            self.tokens.verify(spec.name, arguments, token)
+        except ConfirmationError as exc:
+            self._record(spec, arguments, "refused", detail=f"confirmation {exc.reason}")
+            raise ToolFailure(
+                "confirmation_invalid",
+                str(exc),
+                hint=f"call {spec.name} again without confirmation_token to get a new preview and token",
+            ) from None
+
+    async def _elicit_mid_call(
+        self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext
+    ) -> Decision:
+        preview = await build_preview(spec.name, arguments, tool_ctx)
+        response = await ctx.session.elicit_form(_question(preview), ELICIT_SCHEMA, related_request_id=ctx.request_id)
+        return self._answer(spec, arguments, preview, response)
+
+    async def _elicit_multi_round(
+        self, spec: ToolSpec, arguments: dict[str, Any], params: types.CallToolRequestParams, tool_ctx: ToolContext
+    ) -> Decision:
+        if params.request_state is not None:
+            # The retry round: the state is the token issued when the question was asked, so the answer is
+            # accepted only for the very tool and arguments the person saw, and only once.
+            self._verify(spec, arguments, params.request_state)
+            response = (params.input_responses or {}).get(ELICIT_KEY)
+            return self._answer(spec, arguments, None, response)
+        preview = await build_preview(spec.name, arguments, tool_ctx)
+        issued = self.tokens.issue(spec.name, arguments)
+        request = types.ElicitRequest(
+            params=types.ElicitRequestFormParams(message=_question(preview), requested_schema=ELICIT_SCHEMA)
+        )
+        return Decision(
+            result=types.InputRequiredResult(input_requests={ELICIT_KEY: request}, request_state=issued.token)
+        )
+
+    def _answer(
+        self, spec: ToolSpec, arguments: dict[str, Any], preview: dict[str, Any] | None, response: Any
+    ) -> Decision:
+        if _accepted(response):
+            return Decision(confirmed_by="elicitation")
+        action = getattr(response, "action", None) or "no answer"
+        self._record(spec, arguments, "declined", detail=f"elicitation {action}")
+        structured = {
+            "status": "declined",
+            "message": f"The person did not confirm ({action}); nothing was done.",
+        }
+        if preview is not None:
+            structured["preview"] = preview
+        return Decision(result=_plain_result(structured, structured["message"]))
+
+    async def _require_token(self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> Decision:
+        preview = await build_preview(spec.name, arguments, tool_ctx)
+        issued = self.tokens.issue(spec.name, arguments)
+        expires = datetime.fromtimestamp(issued.expires_at, UTC).isoformat().replace("+00:00", "Z")
+        message = (
+            f"Nothing was done. {_question(preview)} Show this preview to the user; only if they agree, call "
+            f"{spec.name} again with the same arguments plus confirmation_token (valid until {expires}, once)."
+        )
+        structured = {
+            "status": "confirmation_required",
+            "confirmation_token": issued.token,
+            "expires_at": expires,
+            "preview": preview,
+            "message": message,
+        }
+        self._record(spec, arguments, "confirmation_required")
+        return Decision(result=_plain_result(structured, message))
+
+    def _record(self, spec: ToolSpec, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> None:
+        clean = {k: v for k, v in arguments.items() if k != "confirmation_token"}
+        self.audit.record(tool=spec.name, arguments=clean, outcome=outcome, safety=spec.safety, detail=detail)
+
+
+def _question(preview: dict[str, Any]) -> str:
+    return (
+        f"Confirm: {preview['action']} on {preview['target']}. Current state: {preview['current_state']}. "
+        f"{preview['consequence']}"
+    )
+
+
+def _accepted(response: Any) -> bool:
+    if response is None or getattr(response, "action", None) != "accept":
+        return False
+    content = getattr(response, "content", None) or {}
+    return content.get(ELICIT_KEY, True) is True
+
+
+def _can_elicit(ctx: Any) -> bool:
+    capabilities = ctx.session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    # A bare `elicitation: {}` predates modes and means form support; url-only clients cannot show our form.
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def _is_modern(ctx: Any) -> bool:
+    version = ctx.protocol_version
+    return version is not None and is_version_at_least(version, MODERN_PROTOCOL)
+
+
+def _plain_result(structured: dict[str, Any], summary: str) -> types.CallToolResult:
+    text = summary + "\n" + json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
+    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)

@@ -1,0 +1,144 @@
+"""Configuration: environment variables, overridden by CLI flags.
+
+Every public name here is part of the contract in DESIGN.md. Settings are parsed once, validated, and frozen;
+secrets are kept out of `repr` so a settings object can be logged safely.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
+CONFIRM_MODES = ("auto", "never")
+DEFAULT_WORKDIR = "qdi-mcp-work"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or invalid; the message says which and what to set."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    tenant_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    allowed_hosts: tuple[str, ...] = ()
+    read_only: bool = False
+    toolsets: tuple[str, ...] = TOOLSETS
+    tools: tuple[str, ...] = ()
+    exclude_tools: tuple[str, ...] = ()
+    workdir: Path = Path(DEFAULT_WORKDIR)
+    confirm: str = "auto"
+    confirm_ttl_seconds: float = 300.0
+    secret: str | None = field(default=None, repr=False)
+    audit_log: Path | None = None
+    demo: bool = False
+    emulator_speed: float = 1.0
+    http_token: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read `QLIK_*` / `QDI_*` variables; keyword overrides (CLI flags) win when not None."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "tenant_url": env.get("QLIK_TENANT_URL") or None,
+            "api_key": env.get("QLIK_API_KEY") or None,
+            "client_id": env.get("QLIK_CLIENT_ID") or None,
+            "client_secret": env.get("QLIK_CLIENT_SECRET") or None,
+            "allowed_hosts": _csv(env.get("QDI_MCP_ALLOWED_HOSTS", "")),
+            "read_only": _bool("QDI_MCP_READ_ONLY", env.get("QDI_MCP_READ_ONLY", "")),
+            "toolsets": _toolsets(env.get("QDI_MCP_TOOLSETS", "")),
+            "tools": _csv(env.get("QDI_MCP_TOOLS", "")),
+            "exclude_tools": _csv(env.get("QDI_MCP_EXCLUDE_TOOLS", "")),
+            "workdir": Path(env.get("QDI_MCP_WORKDIR") or DEFAULT_WORKDIR),
+            "confirm": (env.get("QDI_MCP_CONFIRM") or "auto").strip().lower(),
+            "confirm_ttl_seconds": _float("QDI_MCP_CONFIRM_TTL", env.get("QDI_MCP_CONFIRM_TTL", "300")),
+            "secret": env.get("QDI_MCP_SECRET") or None,
+            "audit_log": Path(env["QDI_MCP_AUDIT_LOG"]) if env.get("QDI_MCP_AUDIT_LOG") else None,
+            "emulator_speed": _float("QDI_EMULATOR_SPEED", env.get("QDI_EMULATOR_SPEED", "1.0")),
+            "http_token": env.get("QDI_MCP_HTTP_TOKEN") or None,
+            "log_level": (env.get("QDI_MCP_LOG_LEVEL") or "INFO").upper(),
+        }
+        known = {f.name for f in fields(cls)}
+        for key, value in overrides.items():
+            if key not in known:
+                raise TypeError(f"unknown setting {key!r}")
+            if value is not None:
+                values[key] = value
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.confirm not in CONFIRM_MODES:
+            raise SettingsError(f"QDI_MCP_CONFIRM must be one of {', '.join(CONFIRM_MODES)}, not {self.confirm!r}")
+        unknown = [t for t in self.toolsets if t not in TOOLSETS]
+        if unknown:
+            raise SettingsError(
+                f"QDI_MCP_TOOLSETS: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSETS)} or 'all'"
+            )
+        if self.emulator_speed <= 0:
+            raise SettingsError("QDI_EMULATOR_SPEED must be greater than 0")
+        if self.confirm_ttl_seconds <= 0:
+            raise SettingsError("QDI_MCP_CONFIRM_TTL must be greater than 0 seconds")
+
+    def require_tenant(self) -> None:
+        """Without --demo the server needs a tenant and one kind of credentials; say exactly what is missing."""
+        if not self.tenant_url:
+            raise SettingsError(
+                "set QLIK_TENANT_URL (e.g. https://your-tenant.eu.qlikcloud.com) and QLIK_API_KEY, "
+                "or run with --demo to use the embedded emulator"
+            )
+        if not self.api_key and not (self.client_id and self.client_secret):
+            raise SettingsError(
+                "set QLIK_API_KEY, or QLIK_CLIENT_ID and QLIK_CLIENT_SECRET (OAuth2 client credentials), "
+                "or run with --demo"
+            )
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.audit_log if self.audit_log is not None else self.workdir / "audit.jsonl"
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in logs, errors or results."""
+        return [s for s in (self.api_key, self.client_secret, self.secret, self.http_token) if s]
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        updated = replace(self, **changes)
+        updated.validate()
+        return updated
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _toolsets(raw: str) -> tuple[str, ...]:
+    parts = _csv(raw.lower())
+    if not parts or "all" in parts:
+        return TOOLSETS
+    return parts
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be 1/true/yes or 0/false/no, not {raw!r}")
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None

@@ -1,0 +1,492 @@
+"""Tool specs: the one place a tool's contract is written (``tool_specs/<name>.yaml``).
+
+A spec holds everything a client sees of a tool (name, title, description, input and output schema,
+annotations) plus what the server needs to run it safely (toolset, safety class, the API operation or
+workflow it calls). The server reads specs; it never restates them.
+
+Loading a directory:
+
+1. read ``_shared.yaml`` (fragments used by several tools) and every other ``*.yaml`` (one tool each);
+2. replace each ``{$shared: <fragment>}`` node by that fragment (keys written beside ``$shared`` win);
+3. validate against the meta-schema (``spec_schema.json``) and the rules JSON Schema cannot express
+   (file name = tool name, annotations agree with the safety class, ...);
+4. for tools that can be destructive, add the ``confirmation_token`` argument and let the output be
+   either the normal result or a ``confirmation_required`` result.
+
+Any problem raises :class:`SpecError` naming the file and the field. This module imports nothing from the
+rest of qdi_mcp: specs know nothing of the code that uses them.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+
+__all__ = [
+    "CONFIRMATION_TOKEN_ARGUMENT",
+    "SAFETY_CLASSES",
+    "TOOLSETS",
+    "DestructiveCondition",
+    "EndpointBinding",
+    "SpecError",
+    "ToolSpec",
+    "get_spec",
+    "load_specs",
+    "model_visible_size",
+    "specs_by_name",
+    "specs_dir",
+]
+
+SHARED_FILE: Final = "_shared.yaml"
+CONFIRMATION_TOKEN_ARGUMENT: Final = "confirmation_token"  # noqa: S105 (an argument name, not a secret)
+_SHARED_KEY: Final = "$shared"
+_CONFIRMATION_RESULT_FRAGMENT: Final = "confirmation_required"
+# Input schemas are model-visible and count against the size budget; these keys only add bytes.
+_KEYS_NOT_IN_INPUTS: Final = ("title", "examples", "$schema")
+_BLOCKS_OF_OTHER_KIND: Final = {"endpoint": ("workflow", "polls"), "workflow": ("endpoint",)}
+
+# libyaml's loader is several times faster; the server loads specs at every start.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_META_SCHEMA: Final[dict[str, Any]] = json.loads(
+    Path(__file__).with_name("spec_schema.json").read_text(encoding="utf-8")
+)
+Draft202012Validator.check_schema(_META_SCHEMA)
+_META_VALIDATOR: Final = Draft202012Validator(_META_SCHEMA)
+_INPUT_PROPERTY_VALIDATOR: Final = Draft202012Validator(
+    {"$ref": "#/$defs/describedInputNode", "$defs": _META_SCHEMA["$defs"]}
+)
+
+# The meta-schema is the one list of these values; Python reads them from it.
+TOOLSETS: Final[tuple[str, ...]] = tuple(_META_SCHEMA["properties"]["toolset"]["enum"])
+SAFETY_CLASSES: Final[tuple[str, ...]] = tuple(_META_SCHEMA["properties"]["safety"]["enum"])
+
+
+class SpecError(ValueError):
+    """A tool spec (or the shared fragments file) is malformed.
+
+    ``str(error)`` reads ``tool_specs/qdi_x.yaml: input_schema.properties.foo: <problem>``.
+    """
+
+    def __init__(self, file: str, field_path: str | None, problem: str) -> None:
+        self.file = file
+        self.field = field_path
+        self.problem = problem
+        location = f"{file}: {field_path}" if field_path else file
+        super().__init__(f"{location}: {problem}")
+
+
+@dataclass(frozen=True)
+class EndpointBinding:
+    """The API endpoint an endpoint tool wraps (``operation`` is the API client's method name)."""
+
+    operation: str
+    method: str
+    path: str
+    rate_tier: str
+
+
+@dataclass(frozen=True)
+class DestructiveCondition:
+    """A write tool becomes destructive when ``arguments[argument] == equals``."""
+
+    argument: str
+    equals: str | bool | int | float | None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool, as loaded from its spec. Treat the schema dicts as read-only: they are cached and shared."""
+
+    name: str
+    title: str
+    description: str
+    toolset: str
+    safety: str
+    kind: str
+    # The schemas clients see: confirmation fragments already injected for tools that can be destructive.
+    input_schema: dict[str, Any] = field(hash=False)
+    output_schema: dict[str, Any] = field(hash=False)
+    # The normal (non-confirmation) result shape, for handlers and tests.
+    result_schema: dict[str, Any] = field(hash=False)
+    annotations: Mapping[str, bool] = field(hash=False)
+    destructive_when: tuple[DestructiveCondition, ...] = ()
+    endpoint: EndpointBinding | None = None
+    workflow_operation: str | None = None
+    polls: tuple[str, ...] = ()
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.safety == "read"
+
+    @property
+    def can_be_destructive(self) -> bool:
+        """True for destructive tools and for write tools destructive for some arguments."""
+        return self.safety == "destructive" or bool(self.destructive_when)
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        """The API client operations this tool calls."""
+        return (self.endpoint.operation,) if self.endpoint else self.polls
+
+    @property
+    def mcp_annotations(self) -> dict[str, Any]:
+        """MCP ``ToolAnnotations`` in wire (camelCase) form, title included."""
+        return {"title": self.title, **self.annotations}
+
+    def is_destructive_for(self, arguments: Mapping[str, Any]) -> bool:
+        """Whether a call with these (already validated) arguments is destructive."""
+        if self.safety == "destructive":
+            return True
+        properties = self.input_schema["properties"]
+        for condition in self.destructive_when:
+            # An omitted argument takes its schema default, which could itself be the destructive value.
+            value = arguments.get(condition.argument, properties[condition.argument].get("default"))
+            if _same_json_value(value, condition.equals):
+                return True
+        return False
+
+    def needs_confirmation_for(self, arguments: Mapping[str, Any]) -> bool:
+        """Whether the guardrails must ask before running a call with these arguments."""
+        return self.is_destructive_for(arguments)
+
+
+def model_visible_size(spec: ToolSpec) -> int:
+    """Characters of a tool's definition that land in the model's context (name, description, input)."""
+    return len(spec.name) + len(spec.description) + len(json.dumps(spec.input_schema, separators=(",", ":")))
+
+
+def specs_dir() -> Path:
+    """The package copy (wheel installs) when present, else the repository's ``tool_specs/``."""
+    package_copy = Path(__file__).resolve().parent / "tool_specs"
+    if package_copy.is_dir():
+        return package_copy
+    return Path(__file__).resolve().parents[1] / "tool_specs"
+
+
+def load_specs(directory: Path | None = None) -> tuple[ToolSpec, ...]:
+    """All tool specs of ``directory`` (default :func:`specs_dir`), sorted by name. Cached per directory."""
+    return _load_directory(Path(directory or specs_dir()).resolve())
+
+
+def specs_by_name(directory: Path | None = None) -> Mapping[str, ToolSpec]:
+    return _index_by_name(Path(directory or specs_dir()).resolve())
+
+
+def get_spec(name: str, directory: Path | None = None) -> ToolSpec:
+    try:
+        return specs_by_name(directory)[name]
+    except KeyError:
+        raise KeyError(f"no tool spec named {name!r}") from None
+
+
+@functools.lru_cache(maxsize=16)
+def _index_by_name(directory: Path) -> Mapping[str, ToolSpec]:
+    return MappingProxyType({spec.name: spec for spec in _load_directory(directory)})
+
+
+@functools.lru_cache(maxsize=16)
+def _load_directory(directory: Path) -> tuple[ToolSpec, ...]:
+    if not directory.is_dir():
+        raise SpecError(str(directory), None, "tool specs directory not found")
+    fragments = _load_fragments(directory / SHARED_FILE)
+    paths = sorted(p for p in directory.glob("*.yaml") if p.name != SHARED_FILE)
+    specs = tuple(_load_spec_file(path, fragments) for path in paths)
+    _check_across_specs(specs)
+    return specs
+
+
+# --- reading and fragments -------------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    return f"{path.parent.name}/{path.name}"
+
+
+def _dotted(parts: Iterable[str | int]) -> str | None:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None
+
+
+def _read_yaml(path: Path, display: str) -> Any:
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # noqa: S506 (safe loader)
+    except yaml.YAMLError as exc:
+        raise SpecError(display, None, f"invalid YAML: {exc}") from exc
+
+
+def _load_fragments(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    display = _display(path)
+    document = _read_yaml(path, display)
+    if (
+        not isinstance(document, dict)
+        or set(document) != {"fragments"}
+        or not isinstance(document["fragments"], dict)
+    ):
+        raise SpecError(
+            display, None, "expected exactly one key, 'fragments', mapping names to schema fragments"
+        )
+    raw = document["fragments"]
+    fragments = {
+        name: _resolve_shared(value, raw, ["fragments", name], display, (name,))
+        for name, value in raw.items()
+    }
+    _check_loader_fragments(fragments, display)
+    return fragments
+
+
+def _check_loader_fragments(fragments: Mapping[str, Any], display: str) -> None:
+    # Checked once here rather than in every tool they are injected into (schema checks dominate load time).
+    token = fragments.get(CONFIRMATION_TOKEN_ARGUMENT)
+    if token is not None:
+        where = ["fragments", CONFIRMATION_TOKEN_ARGUMENT]
+        error = best_match(_INPUT_PROPERTY_VALIDATOR.iter_errors(token))
+        if error is not None:
+            raise SpecError(display, _dotted([*where, *error.absolute_path]), error.message)
+        _check_input_keys(token, where, display)
+        _check_json_schema(token, display, _dotted(where) or "")
+    confirmation = fragments.get(_CONFIRMATION_RESULT_FRAGMENT)
+    if confirmation is not None:
+        where = f"fragments.{_CONFIRMATION_RESULT_FRAGMENT}"
+        if not isinstance(confirmation, dict) or confirmation.get("type") != "object":
+            raise SpecError(display, where, "must be an object schema ('type: object')")
+        _check_json_schema(confirmation, display, where)
+
+
+def _resolve_shared(
+    node: Any,
+    fragments: Mapping[str, Any],
+    where: list[str | int],
+    display: str,
+    active: tuple[str, ...] = (),
+) -> Any:
+    """A copy of ``node`` with every ``{$shared: name, ...overrides}`` replaced by the fragment."""
+    if isinstance(node, list):
+        return [_resolve_shared(item, fragments, [*where, i], display, active) for i, item in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    if _SHARED_KEY in node:
+        name = node[_SHARED_KEY]
+        if not isinstance(name, str) or name not in fragments:
+            known = ", ".join(sorted(fragments)) or "none"
+            raise SpecError(display, _dotted(where), f"unknown shared fragment {name!r} (known: {known})")
+        if name in active:
+            raise SpecError(display, _dotted(where), f"shared fragment {name!r} refers to itself")
+        overrides = {key: value for key, value in node.items() if key != _SHARED_KEY}
+        return _resolve_shared({**fragments[name], **overrides}, fragments, where, display, (*active, name))
+    return {
+        key: _resolve_shared(value, fragments, [*where, key], display, active) for key, value in node.items()
+    }
+
+
+# --- one spec ---------------------------------------------------------------------------------------
+
+
+def _load_spec_file(path: Path, fragments: Mapping[str, Any]) -> ToolSpec:
+    display = _display(path)
+    raw = _read_yaml(path, display)
+    if not isinstance(raw, dict):
+        raise SpecError(display, None, "expected a mapping of spec fields")
+    document = _resolve_shared(raw, fragments, [], display)
+    _check_meta_schema(document, display)
+    _check_rules(document, path.stem, display)
+    return _build(document, fragments, path, display)
+
+
+def _check_meta_schema(document: dict[str, Any], display: str) -> None:
+    error = best_match(_META_VALIDATOR.iter_errors(document))
+    if error is not None:
+        raise SpecError(display, _dotted(error.absolute_path), error.message)
+
+
+def _check_json_schema(schema: Mapping[str, Any], display: str, where: str) -> None:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise SpecError(display, _dotted([where, *exc.absolute_path]), exc.message) from exc
+
+
+def _check_rules(document: dict[str, Any], file_stem: str, display: str) -> None:
+    name = document["name"]
+    if name != file_stem:
+        raise SpecError(display, "name", f"{name!r} must equal the file name ({file_stem!r})")
+    for block in _BLOCKS_OF_OTHER_KIND[document["kind"]]:
+        if block in document:
+            raise SpecError(display, block, f"not allowed for kind {document['kind']!r}")
+    _check_input_keys(document["input_schema"], ["input_schema"], display)
+    if "$schema" in document["output_schema"]:
+        # The loader may nest the output schema under anyOf, where $schema is not allowed.
+        raise SpecError(display, "output_schema.$schema", "not allowed: schemas are read as 2020-12")
+    for key in ("input_schema", "output_schema"):
+        _check_json_schema(document[key], display, key)
+    properties = document["input_schema"]["properties"]
+    for index, required in enumerate(document["input_schema"].get("required", [])):
+        if required not in properties:
+            raise SpecError(display, f"input_schema.required[{index}]", f"{required!r} is not a property")
+    if CONFIRMATION_TOKEN_ARGUMENT in properties:
+        raise SpecError(
+            display,
+            f"input_schema.properties.{CONFIRMATION_TOKEN_ARGUMENT}",
+            "added by the loader to tools that can be destructive; do not declare it",
+        )
+    _check_destructive_when(document, properties, display)
+    _check_annotations(document, display)
+
+
+def _check_input_keys(node: Any, where: list[str | int], display: str) -> None:
+    if not isinstance(node, dict):
+        return
+    for key in _KEYS_NOT_IN_INPUTS:
+        if key in node:
+            raise SpecError(display, _dotted([*where, key]), f"{key!r} is not allowed in input schemas")
+    for name, child in node.get("properties", {}).items():
+        _check_input_keys(child, [*where, "properties", name], display)
+    for keyword in ("items", "additionalProperties", "not"):
+        _check_input_keys(node.get(keyword), [*where, keyword], display)
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        for index, child in enumerate(node.get(keyword, [])):
+            _check_input_keys(child, [*where, keyword, index], display)
+
+
+def _check_destructive_when(document: dict[str, Any], properties: Mapping[str, Any], display: str) -> None:
+    conditions = document.get("destructive_when", [])
+    if conditions and document["safety"] != "write":
+        raise SpecError(
+            display,
+            "destructive_when",
+            "only for 'write' tools (a 'destructive' tool always asks confirmation)",
+        )
+    for index, condition in enumerate(conditions):
+        argument = condition["argument"]
+        if argument not in properties:
+            raise SpecError(
+                display,
+                f"destructive_when[{index}].argument",
+                f"{argument!r} is not an input_schema property",
+            )
+        problem = best_match(Draft202012Validator(properties[argument]).iter_errors(condition["equals"]))
+        if problem is not None:
+            raise SpecError(
+                display, f"destructive_when[{index}].equals", f"not a valid {argument!r}: {problem.message}"
+            )
+
+
+def _expected_hints(safety: str, destructive_for_some_arguments: bool) -> dict[str, bool]:
+    if safety == "read":
+        return {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True}
+    return {
+        "readOnlyHint": False,
+        "destructiveHint": safety == "destructive" or destructive_for_some_arguments,
+    }
+
+
+def _check_annotations(document: dict[str, Any], display: str) -> None:
+    safety = document["safety"]
+    expected = _expected_hints(safety, bool(document.get("destructive_when")))
+    for hint, value in expected.items():
+        if document["annotations"][hint] is not value:
+            qualifier = " with destructive_when" if document.get("destructive_when") else ""
+            raise SpecError(
+                display,
+                f"annotations.{hint}",
+                f"must be {str(value).lower()} for a {safety!r} tool{qualifier}",
+            )
+
+
+def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, display: str) -> ToolSpec:
+    conditions = tuple(
+        DestructiveCondition(argument=c["argument"], equals=c["equals"])
+        for c in document.get("destructive_when", [])
+    )
+    result_schema = document["output_schema"]
+    input_schema = document["input_schema"]
+    output_schema = result_schema
+    if document["safety"] == "destructive" or conditions:
+        token = _required_fragment(fragments, CONFIRMATION_TOKEN_ARGUMENT, display, "input_schema")
+        confirmation = _required_fragment(fragments, _CONFIRMATION_RESULT_FRAGMENT, display, "output_schema")
+        input_schema = {
+            **input_schema,
+            "properties": {**input_schema["properties"], CONFIRMATION_TOKEN_ARGUMENT: token},
+        }
+        # Top-level "type: object" keeps the result a valid MCP outputSchema (an object schema).
+        output_schema = {"type": "object", "anyOf": [copy.deepcopy(result_schema), confirmation]}
+    endpoint = document.get("endpoint")
+    return ToolSpec(
+        name=document["name"],
+        title=document["title"],
+        description=document["description"],
+        toolset=document["toolset"],
+        safety=document["safety"],
+        kind=document["kind"],
+        input_schema=input_schema,
+        output_schema=output_schema,
+        result_schema=result_schema,
+        annotations=MappingProxyType(dict(document["annotations"])),
+        destructive_when=conditions,
+        endpoint=EndpointBinding(**endpoint) if endpoint else None,
+        workflow_operation=document["workflow"]["operation"] if "workflow" in document else None,
+        polls=tuple(document.get("polls", ())),
+        source=path,
+    )
+
+
+def _required_fragment(fragments: Mapping[str, Any], name: str, display: str, where: str) -> Any:
+    if name not in fragments:
+        raise SpecError(
+            display,
+            where,
+            f"tools that can be destructive need the shared fragment {name!r} in {SHARED_FILE}",
+        )
+    return copy.deepcopy(fragments[name])
+
+
+def _same_json_value(value: Any, expected: Any) -> bool:
+    # JSON true is not 1: Python's True == 1 must not make a boolean condition match a number.
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return isinstance(value, bool) and isinstance(expected, bool) and value is expected
+    return value == expected
+
+
+# --- across specs -----------------------------------------------------------------------------------
+
+
+def _check_across_specs(specs: Sequence[ToolSpec]) -> None:
+    seen_names: dict[str, ToolSpec] = {}
+    seen_endpoints: dict[tuple[str, str], ToolSpec] = {}
+    seen_operations: dict[str, ToolSpec] = {}
+    for spec in specs:
+        display = _display(spec.source) if spec.source else spec.name
+        _claim(seen_names, spec.name, spec, display, "name", "tool name")
+        if spec.endpoint is not None:
+            route = (spec.endpoint.method, spec.endpoint.path)
+            _claim(seen_endpoints, route, spec, display, "endpoint", "endpoint")
+            _claim(seen_operations, spec.endpoint.operation, spec, display, "endpoint.operation", "operation")
+    for spec in specs:
+        for index, operation in enumerate(spec.polls):
+            if operation not in seen_operations:
+                raise SpecError(
+                    _display(spec.source) if spec.source else spec.name,
+                    f"polls[{index}]",
+                    f"{operation!r} is not the operation of any endpoint spec",
+                )
+
+
+def _claim(seen: dict[Any, ToolSpec], key: Any, spec: ToolSpec, display: str, where: str, what: str) -> None:
+    if key in seen:
+        raise SpecError(display, where, f"{what} {key!r} is already used by {seen[key].name}")
+    seen[key] = spec

@@ -1,0 +1,131 @@
+"""Append-only JSON-lines audit log of write and destructive tool calls, secrets redacted.
+
+One line per call, written whatever the outcome (the caller records failures too)::
+
+    {"time": "2025-01-31T12:00:00.000Z", "tool": "qdi_stop_task", "safety": "destructive",
+     "arguments": {...redacted...}, "outcome": "executed", "confirmed_by": "token",
+     "trace_id": "...", "detail": null}
+
+Each line goes to the file in a single ``os.write`` on a descriptor opened with ``O_APPEND``, under a lock,
+so lines from threads, asyncio tasks and even other processes never interleave. The file is reopened for
+every line so that log rotation (rename + new file) needs no signal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from qdi_mcp.tools.redact import Redactor
+
+__all__ = ["CONFIRMED_BY", "OUTCOMES", "AuditLog", "AuditLogError"]
+
+OUTCOMES = frozenset(
+    {"executed", "confirmation_required", "refused", "declined", "failed", "outcome_unknown"}
+)
+CONFIRMED_BY = frozenset({"elicitation", "token", "policy:never"})
+_MAX_DETAIL_CHARS = 2000
+
+
+class AuditLogError(OSError):
+    """The audit line could not be written (the message names the file and the OS error)."""
+
+
+class AuditLog:
+    """JSON-lines audit log; ``path=None`` keeps the most recent records in memory only."""
+
+    def __init__(
+        self,
+        path: Path | None,
+        *,
+        redactor: Redactor,
+        clock: Callable[[], float] = time.time,
+        max_memory_records: int = 1000,
+    ) -> None:
+        self._path = Path(path).expanduser() if path is not None else None
+        self._redactor = redactor
+        self._clock = clock
+        # Recent records are kept in every mode (bounded), so tests and status views can read them back.
+        self._recent: deque[dict[str, Any]] = deque(maxlen=max_memory_records)
+        self._lock = threading.Lock()
+        self._parent_ready = False
+
+    def __repr__(self) -> str:
+        return f"AuditLog(path={str(self._path) if self._path else None!r})"
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The most recent records, oldest first (a copy)."""
+        with self._lock:
+            return list(self._recent)
+
+    def record(
+        self,
+        *,
+        tool: str,
+        arguments: Mapping[str, Any] | None,
+        outcome: str,
+        safety: str,
+        trace_id: str | None = None,
+        detail: str | None = None,
+        confirmed_by: str | None = None,
+    ) -> dict[str, Any]:
+        """Append one line and return the record as written. Raises :class:`AuditLogError` if the file
+        cannot be written: a write that is not audited should be noticed, not silently lost."""
+        entry: dict[str, Any] = {
+            "time": _iso_utc(self._clock()),
+            "tool": tool,
+            "safety": safety,
+            "arguments": self._redactor.redact(dict(arguments or {})),
+            "outcome": outcome,
+            "confirmed_by": confirmed_by,
+            "trace_id": trace_id,
+            "detail": self._redact_detail(detail),
+        }
+        # ensure_ascii: U+2028 and friends stay escaped, so readers that split on any line break agree.
+        line = (json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode()
+        with self._lock:
+            if self._path is not None:
+                self._append(self._path, line)
+            self._recent.append(entry)
+        return entry
+
+    def _redact_detail(self, detail: str | None) -> str | None:
+        if detail is None:
+            return None
+        text = self._redactor.redact_text(str(detail))
+        return text if len(text) <= _MAX_DETAIL_CHARS else text[: _MAX_DETAIL_CHARS - 1] + "…"
+
+    def _append(self, path: Path, line: bytes) -> None:
+        try:
+            if not self._parent_ready:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._parent_ready = True
+            # 0o600: arguments name projects and tasks of the tenant; no reason for other users to read them.
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                written = os.write(fd, line)
+                while written < len(line):  # regular files rarely write short, but never drop the tail
+                    written += os.write(fd, line[written:])
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise AuditLogError(
+                f"cannot append to the audit log {path}: {error.strerror or error}"
+            ) from error
+
+
+def _iso_utc(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,58 @@
+"""What every tool handler receives and returns, and the registry that maps tool names to handlers.
+
+A handler is plain async code: `(ctx, arguments) -> ToolResult`. It knows nothing about MCP; the server binds
+progress reporting into `ctx.progress` and turns the result into a `CallToolResult`. Tool metadata (schemas,
+annotations, safety) is not here: it lives in `tool_specs/` and the server reads it from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from qdi_mcp.api import QlikClient
+from qdi_mcp.tools.workdir import Workdir
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
+    return None
+
+
+@dataclass
+class ToolContext:
+    client: QlikClient
+    workdir: Workdir
+    progress: ProgressFn = _no_progress
+    # Waits read these; tests and benchmarks shrink them instead of sleeping.
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ToolResult:
+    structured: dict[str, Any]
+    summary: str
+
+
+Handler = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    """Register the handler of tool `name`; a test checks every spec has exactly one."""
+
+    def register(fn: Handler) -> Handler:
+        if name in HANDLERS:
+            raise RuntimeError(f"two handlers registered for {name}")
+        HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def dump(model: Any) -> dict[str, Any]:
+    """A wire model as the snake_case dict tools return (unset fields dropped)."""
+    return model.model_dump(mode="json", exclude_none=True, by_alias=False)

@@ -1,0 +1,365 @@
+"""Signed, single-use confirmation tokens for destructive tool calls.
+
+When the client cannot ask the person (no elicitation), a destructive call first returns
+``status: "confirmation_required"`` with a token from :meth:`ConfirmationTokens.issue`; the agent repeats the
+same call with ``confirmation_token`` and the server runs it only if :meth:`ConfirmationTokens.verify` passes.
+
+Token format: ``base64url(payload) + "." + base64url(HMAC-SHA256(secret, payload))`` where the payload is
+compact JSON::
+
+    {"v": 1, "tool": "...", "args": "<keyed hash of all arguments>",
+     "keys": {"<argument name>": "<keyed hash of that argument>", ...}, "exp": <unix time>, "id": "<nonce>"}
+
+Argument values are never stored, not even as plain hashes: a short enum such as ``"TRUNCATE"`` would be
+recovered from a plain SHA-256 by guessing, so the hashes are keyed with a key derived from the secret.
+
+Exceptions::
+
+    ConfirmationError
+        .reason: missing | malformed | forged | wrong_tool | arguments_changed | expired | used
+
+Several replicas: give every replica the same secret (``QDI_MCP_SECRET``) and each verifies the others'
+tokens. Single use is enforced per :class:`UsedTokenStore`; the default :class:`MemoryUsedTokenStore` lives
+in one process, so with several replicas either plug in a shared store (e.g. backed by Redis ``SET NX``)
+or accept that a token can be replayed at most once per replica until it expires.
+
+This module never logs tokens, and no exception message or repr carries one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import heapq
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "CONFIRMATION_TOKEN_ARGUMENT",
+    "MIN_SECRET_BYTES",
+    "ConfirmationError",
+    "ConfirmationTokens",
+    "IssuedToken",
+    "MemoryUsedTokenStore",
+    "UsedTokenStore",
+    "canonical_arguments",
+    "secret_from_env",
+]
+
+CONFIRMATION_TOKEN_ARGUMENT = "confirmation_token"  # noqa: S105 (an argument name, not a secret)
+MIN_SECRET_BYTES = 32
+TOKEN_VERSION = 1
+
+# Tokens travel through agents and chat transcripts; anything far larger than a real token is junk, and
+# capping it keeps us from parsing attacker-sized JSON.
+_MAX_TOKEN_CHARS = 8192
+_KEY_HASH_CHARS = 22  # 16 bytes of keyed hash in base64url: plenty to tell a changed argument
+_MAX_NAMED_ARGUMENTS = 10
+_BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+_RETRY_HINT = "call the tool again without confirmation_token to get a new one"
+
+ConfirmationFailure = Literal[
+    "missing", "malformed", "forged", "wrong_tool", "arguments_changed", "expired", "used"
+]
+
+
+class ConfirmationError(Exception):
+    """A confirmation token was refused; ``reason`` says why, the message says what to do next."""
+
+    def __init__(
+        self, reason: ConfirmationFailure, message: str, *, changed_arguments: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.reason: ConfirmationFailure = reason
+        self.changed_arguments = changed_arguments
+
+
+class UsedTokenStore(Protocol):
+    def claim(self, token_id: str, expires_at: float) -> bool:
+        """Record ``token_id`` as used; True the first time only. It may forget it after ``expires_at``."""
+        ...
+
+
+class MemoryUsedTokenStore:
+    """Per-process used-token store; forgets ids once their token has expired.
+
+    Memory is bounded by ``max_entries``. When that many unexpired ids are held, further claims are refused
+    (fail closed): forgetting a live id would let its token be replayed.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, max_entries: int = 100_000) -> None:
+        self._clock = clock
+        self._max_entries = max_entries
+        self._used: dict[str, float] = {}
+        self._by_expiry: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._used)
+
+    def claim(self, token_id: str, expires_at: float) -> bool:
+        with self._lock:
+            self._prune(self._clock())
+            if token_id in self._used or len(self._used) >= self._max_entries:
+                return False
+            self._used[token_id] = expires_at
+            heapq.heappush(self._by_expiry, (expires_at, token_id))
+            return True
+
+    def _prune(self, now: float) -> None:
+        while self._by_expiry and self._by_expiry[0][0] <= now:
+            _, token_id = heapq.heappop(self._by_expiry)
+            self._used.pop(token_id, None)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str = field(repr=False)
+    expires_at: float
+    token_id: str
+
+
+def canonical_arguments(arguments: Mapping[str, Any] | None) -> bytes:
+    """Canonical JSON of a call's arguments (sorted keys, no spaces), without ``confirmation_token``."""
+    return _canonical_json(_without_token(arguments))
+
+
+def secret_from_env(value: str | None) -> bytes:
+    """Signing secret from ``QDI_MCP_SECRET``, or a random per-process secret when it is unset or blank.
+
+    ``hex:<hex digits>`` and ``base64:<base64>`` are decoded; any other value is used as UTF-8 text.
+    Either way at least 32 bytes are required. Replicas that must accept each other's tokens need the
+    same value.
+    """
+    if value is None or not value.strip():
+        return secrets.token_bytes(MIN_SECRET_BYTES)
+    text = value.strip()
+    if text.startswith("hex:"):
+        try:
+            secret = bytes.fromhex(text[4:])
+        except ValueError:
+            raise ValueError("QDI_MCP_SECRET starts with 'hex:' but the rest is not hexadecimal") from None
+    elif text.startswith("base64:"):
+        try:
+            secret = base64.b64decode(text[7:], validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("QDI_MCP_SECRET starts with 'base64:' but the rest is not base64") from None
+    else:
+        secret = text.encode("utf-8")
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"QDI_MCP_SECRET is too short: {len(secret)} bytes, at least {MIN_SECRET_BYTES} are required; "
+            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    return secret
+
+
+class ConfirmationTokens:
+    """Issues and verifies confirmation tokens bound to one tool and its exact arguments."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        ttl_seconds: float = 300,
+        clock: Callable[[], float] = time.time,
+        store: UsedTokenStore | None = None,
+    ) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"confirmation secret is too short: {len(secret)} bytes, at least {MIN_SECRET_BYTES} required"
+            )
+        if ttl_seconds <= 0:
+            raise ValueError(f"ttl_seconds must be positive, got {ttl_seconds}")
+        self._secret = secret
+        # A separate key for argument hashes, so they can never be mistaken for signatures.
+        self._argument_key = hmac.new(secret, b"qdi-mcp confirmation argument hashes v1", "sha256").digest()
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._store: UsedTokenStore = store if store is not None else MemoryUsedTokenStore(clock=clock)
+
+    def __repr__(self) -> str:
+        return f"ConfirmationTokens(ttl_seconds={self._ttl})"
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self._ttl
+
+    def issue(self, tool: str, arguments: Mapping[str, Any] | None) -> IssuedToken:
+        bound = _without_token(arguments)
+        token_id = secrets.token_urlsafe(16)
+        expires_at = float(self._clock() + self._ttl)
+        payload = {
+            "v": TOKEN_VERSION,
+            "tool": tool,
+            "args": self._hash_all(bound),
+            "keys": {name: self._hash_one(name, value) for name, value in bound.items()},
+            "exp": expires_at,
+            "id": token_id,
+        }
+        payload_bytes = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        token = f"{_b64encode(payload_bytes)}.{_b64encode(self._sign(payload_bytes))}"
+        return IssuedToken(token=token, expires_at=expires_at, token_id=token_id)
+
+    def verify(self, tool: str, arguments: Mapping[str, Any] | None, token: str | None) -> None:
+        """Raise :class:`ConfirmationError` unless ``token`` confirms this call; on success consume it."""
+        if token is None or (isinstance(token, str) and not token.strip()):
+            raise ConfirmationError(
+                "missing",
+                "this call needs confirmation: call the tool without confirmation_token to get a preview "
+                "and a token, then repeat the same call with that token",
+            )
+        payload_bytes, signature = _split_token(token)
+        payload = _parse_payload(payload_bytes)
+        if not hmac.compare_digest(self._sign(payload_bytes), signature):
+            raise ConfirmationError(
+                "forged",
+                "this confirmation token was not issued by this server (signature mismatch; "
+                f"did the server secret change?); {_RETRY_HINT}",
+            )
+        if payload["tool"] != tool:
+            raise ConfirmationError(
+                "wrong_tool",
+                f"this confirmation token was issued for {_shorten(payload['tool'])}, not {_shorten(tool)}; "
+                f"{_RETRY_HINT}",
+            )
+        bound = _without_token(arguments)
+        if not hmac.compare_digest(self._hash_all(bound), payload["args"]):
+            changed = self._changed_arguments(bound, payload["keys"])
+            raise ConfirmationError(
+                "arguments_changed",
+                f"this token was issued for different arguments ({_describe_changes(changed)}); "
+                f"{_RETRY_HINT}",
+                changed_arguments=tuple(name for names in changed.values() for name in names),
+            )
+        now = self._clock()
+        if now >= payload["exp"]:
+            raise ConfirmationError(
+                "expired",
+                f"this confirmation token expired {now - payload['exp']:.0f} s ago (tokens are valid for "
+                f"{self._ttl:.0f} s); {_RETRY_HINT}",
+            )
+        if not self._store.claim(payload["id"], payload["exp"]):
+            raise ConfirmationError(
+                "used", f"this confirmation token was already used and confirms one call only; {_RETRY_HINT}"
+            )
+
+    def _sign(self, payload_bytes: bytes) -> bytes:
+        return hmac.new(self._secret, payload_bytes, "sha256").digest()
+
+    def _hash_all(self, bound: Mapping[str, Any]) -> str:
+        return _b64encode(hmac.new(self._argument_key, _canonical_json(bound), "sha256").digest())
+
+    def _hash_one(self, name: str, value: Any) -> str:
+        # The name is part of the hash so that swapping two arguments' values is also seen as a change.
+        message = name.encode("utf-8") + b"\x00" + _canonical_json(value)
+        return _b64encode(hmac.new(self._argument_key, message, "sha256").digest())[:_KEY_HASH_CHARS]
+
+    def _changed_arguments(self, bound: Mapping[str, Any], issued: Mapping[str, str]) -> dict[str, list[str]]:
+        current = {name: self._hash_one(name, value) for name, value in bound.items()}
+        return {
+            "changed": sorted(n for n in current.keys() & issued.keys() if current[n] != issued[n]),
+            "added": sorted(current.keys() - issued.keys()),
+            "removed": sorted(issued.keys() - current.keys()),
+        }
+
+
+def _without_token(arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+    if arguments is None:
+        return {}
+    return {key: value for key, value in arguments.items() if key != CONFIRMATION_TOKEN_ARGUMENT}
+
+
+def _canonical_json(value: Any) -> bytes:
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"tool arguments must be plain JSON values: {error}") from None
+    return text.encode("utf-8")
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes | None:
+    if not _BASE64URL.match(text):
+        return None
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    # Refuse non-canonical spellings so that one token has exactly one string form.
+    return data if _b64encode(data) == text else None
+
+
+def _malformed(problem: str) -> ConfirmationError:
+    return ConfirmationError(
+        "malformed",
+        f"confirmation_token is malformed ({problem}); pass the token exactly as returned, or {_RETRY_HINT}",
+    )
+
+
+def _split_token(token: object) -> tuple[bytes, bytes]:
+    if not isinstance(token, str):
+        raise _malformed("not a string")
+    if len(token) > _MAX_TOKEN_CHARS:
+        raise _malformed("far too long")
+    parts = token.strip().split(".")
+    if len(parts) != 2:
+        raise _malformed("expected two parts separated by '.'")
+    payload_bytes, signature = _b64decode(parts[0]), _b64decode(parts[1])
+    if payload_bytes is None or signature is None:
+        raise _malformed("not base64url")
+    if len(signature) != hashlib.sha256().digest_size:
+        raise _malformed("signature has the wrong length; was the token cut short?")
+    return payload_bytes, signature
+
+
+def _parse_payload(payload_bytes: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(payload_bytes)
+    except (UnicodeDecodeError, ValueError):
+        raise _malformed("payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise _malformed("payload is not an object")
+    if payload.get("v") != TOKEN_VERSION:
+        raise _malformed(f"unsupported token version {_shorten(str(payload.get('v')))}")
+    keys = payload.get("keys")
+    well_formed = (
+        isinstance(payload.get("tool"), str)
+        and isinstance(payload.get("args"), str)
+        and isinstance(payload.get("id"), str)
+        and isinstance(payload.get("exp"), int | float)
+        and not isinstance(payload.get("exp"), bool)
+        and isinstance(keys, dict)
+        and all(isinstance(value, str) for value in keys.values())
+    )
+    if not well_formed:
+        raise _malformed("payload fields are missing or have the wrong type")
+    return payload
+
+
+def _describe_changes(changes: Mapping[str, list[str]]) -> str:
+    parts = []
+    for kind in ("changed", "added", "removed"):
+        names = changes[kind]
+        if names:
+            shown = ", ".join(_shorten(name, 64) for name in names[:_MAX_NAMED_ARGUMENTS])
+            hidden = len(names) - _MAX_NAMED_ARGUMENTS
+            more = f" and {hidden} more" if hidden > 0 else ""
+            parts.append(f"{kind}: {shown}{more}")
+    return "; ".join(parts) or "changed: the argument values"
+
+
+def _shorten(text: str, limit: int = 100) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

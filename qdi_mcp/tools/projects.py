@@ -1,0 +1,116 @@
+"""Handlers of the `projects` toolset: projects, export/import, bindings."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from typing import Any
+
+from qdi_mcp.api import CreateProjectRequest
+from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.workdir import default_export_name
+from qdi_mcp.tools.zipcheck import check_zip
+
+
+def project_dict(project: Any) -> dict[str, Any]:
+    return dump(project)
+
+
+@handler("qdi_list_projects")
+async def list_projects(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    projects = await ctx.client.list_projects(space_id=args.get("space_id"))
+    items = [project_dict(p) for p in projects]
+    names = ", ".join(f"{p['name']} ({p['id']})" for p in items[:10])
+    more = f" and {len(items) - 10} more" if len(items) > 10 else ""
+    return ToolResult({"projects": items, "count": len(items)}, f"{len(items)} projects: {names}{more}")
+
+
+@handler("qdi_create_project")
+async def create_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    request = CreateProjectRequest(
+        name=args["name"],
+        type=args["type"],
+        space=args["space_id"],
+        description=args.get("description"),
+        platform_type=args.get("platform_type"),
+        platform_connection=args.get("platform_connection"),
+        cloud_staging_connection=args.get("cloud_staging_connection"),
+    )
+    project = project_dict(await ctx.client.create_project(request))
+    return ToolResult({"project": project}, f"Created project {project['name']} ({project['id']}).")
+
+
+@handler("qdi_get_project")
+async def get_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    project = project_dict(await ctx.client.get_project(args["project_id"]))
+    return ToolResult(
+        {"project": project}, f"Project {project['name']} ({project['id']}) in space {project['space_id']}."
+    )
+
+
+@handler("qdi_export_project")
+async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    project_id = args["project_id"]
+    mode = args.get("mode", "MINIMAL")
+    include_bindings = bool(args.get("include_bindings", False))
+    # Resolve the target path before calling Qlik, so a bad file name costs no request.
+    if args.get("file_name"):
+        path = ctx.workdir.export_path(args["file_name"])
+    else:
+        project = await ctx.client.get_project(project_id)
+        path = ctx.workdir.export_path(default_export_name(project.name or project_id, project_id))
+    data = await ctx.client.export_project(project_id, mode=mode, include_bindings=include_bindings)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = sorted(archive.namelist())
+    ctx.workdir.write_bytes(path, data)
+    result = {
+        "project_id": project_id,
+        "path": path.relative_to(ctx.workdir.root).as_posix(),
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "files": files,
+        "mode": mode,
+        "include_bindings": include_bindings,
+    }
+    return ToolResult(
+        result, f"Exported project {project_id} ({len(files)} files, {len(data)} bytes) to {result['path']}."
+    )
+
+
+@handler("qdi_import_project")
+async def import_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    project_id = args["project_id"]
+    data = ctx.workdir.read_import(args["path"])
+    check_zip(data)
+    await ctx.client.import_project(project_id, data, filename=args["path"].rsplit("/", 1)[-1])
+    tasks = await ctx.client.list_tasks(project_id)
+    task_items = [{"id": t.id, "name": t.name, "type": t.type} for t in tasks]
+    result = {"status": "imported", "project_id": project_id, "path": args["path"], "tasks": task_items}
+    return ToolResult(
+        result,
+        f"Imported {args['path']} into project {project_id}: {len(task_items)} tasks now. "
+        "Prepare the project (qdi_prepare_project_and_wait) before running its tasks.",
+    )
+
+
+@handler("qdi_get_bindings")
+async def get_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    bindings = await ctx.client.get_bindings(args["project_id"], recalculate=bool(args.get("recalculate", False)))
+    variables = dict(bindings.variables or {})
+    empty = sorted(k for k, v in variables.items() if v in (None, ""))
+    result = {
+        "project_id": args["project_id"],
+        "variables": variables,
+        "name_to_id_map": dict(bindings.name_to_id_map or {}),
+    }
+    note = f"; {len(empty)} empty (e.g. {', '.join(empty[:3])})" if empty else ""
+    return ToolResult(result, f"{len(variables)} binding variables{note}.")
+
+
+@handler("qdi_update_bindings")
+async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    variables = args["variables"]
+    await ctx.client.update_bindings(args["project_id"], variables)
+    result = {"status": "updated", "project_id": args["project_id"], "variable_count": len(variables)}
+    return ToolResult(result, f"Replaced the bindings of project {args['project_id']} ({len(variables)} variables).")

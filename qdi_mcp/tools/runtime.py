@@ -1,0 +1,126 @@
+"""Handlers of the `runtime` toolset: start, stop, reload, and the runtime state of tasks and datasets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+
+READINESS_VALUES = ("READY", "NOT_READY", "ERROR")
+
+
+@handler("qdi_start_task")
+async def start_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    await ctx.client.start_task(
+        args["project_id"],
+        args["task_id"],
+        option=args.get("option"),
+        process_changes_from=args.get("process_changes_from"),
+    )
+    next_step = "call qdi_get_task_state to follow the run (or use qdi_start_task_and_wait next time)"
+    result = {
+        "status": "start_requested",
+        "project_id": args["project_id"],
+        "task_id": args["task_id"],
+        "next_step": next_step,
+    }
+    return ToolResult(result, f"Start requested for task {args['task_id']}. Next: {next_step}.")
+
+
+@handler("qdi_stop_task")
+async def stop_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    await ctx.client.stop_task(args["project_id"], args["task_id"])
+    next_step = "call qdi_get_task_state until the state is CANCELED"
+    result = {
+        "status": "stop_requested",
+        "project_id": args["project_id"],
+        "task_id": args["task_id"],
+        "next_step": next_step,
+    }
+    return ToolResult(result, f"Stop requested for task {args['task_id']}. Next: {next_step}.")
+
+
+@handler("qdi_request_task_reload")
+async def request_task_reload(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    dataset_ids = args.get("dataset_ids") or None
+    reload = await ctx.client.request_task_reload(
+        args["project_id"], args["task_id"], reload_strategy=args.get("reload_strategy"), dataset_ids=dataset_ids
+    )
+    which = f"{len(dataset_ids)} datasets" if dataset_ids else "all datasets"
+    next_step = "the reload happens on the task's next run: start the task (qdi_start_task_and_wait) to apply it now"
+    result = {
+        "success": bool(reload.success),
+        "project_id": args["project_id"],
+        "task_id": args["task_id"],
+        "next_step": next_step,
+    }
+    return ToolResult(result, f"Reload of {which} registered for task {args['task_id']}. Next: {next_step}.")
+
+
+def task_state_dict(project_id: str, task_id: str, state: Any) -> dict[str, Any]:
+    data = dump(state)
+    last_run = data.get("last_run")
+    readiness = data.get("run_readiness") or {}
+    return {
+        "project_id": project_id,
+        "task_id": task_id,
+        "name": data.get("name"),
+        "type": data.get("type"),
+        "state": (last_run or {}).get("state"),
+        "readiness": readiness.get("state"),
+        "readiness_message": readiness.get("message"),
+        "last_run": last_run,
+    }
+
+
+@handler("qdi_get_task_state")
+async def get_task_state(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    state = await ctx.client.get_task_state(args["project_id"], args["task_id"])
+    result = task_state_dict(args["project_id"], args["task_id"], state)
+    general = (result["last_run"] or {}).get("general") or {}
+    in_error = general.get("datasets_in_error_count")
+    errors = f", {in_error:g} datasets in error" if in_error else ""
+    run = result["state"] or "never run"
+    return ToolResult(result, f"Task {result['name']}: {run}, readiness {result['readiness']}{errors}.")
+
+
+def summarise_datasets(datasets: list[dict[str, Any]]) -> dict[str, Any]:
+    readiness = Counter(d.get("data_readiness") or "NOT_READY" for d in datasets)
+    in_error = [
+        {
+            "dataset_id": d.get("dataset_id"),
+            "name": d.get("name"),
+            "message": _error_message(d),
+        }
+        for d in datasets
+        if d.get("data_readiness") == "ERROR"
+    ]
+    return {
+        "dataset_count": len(datasets),
+        "by_readiness": {key: readiness.get(key, 0) for key in READINESS_VALUES},
+        "in_error": in_error,
+    }
+
+
+def _error_message(dataset: dict[str, Any]) -> str | None:
+    for part in ("full_load", "cdc_status", "streaming", "last_batch_of_changes"):
+        section = dataset.get(part) or {}
+        if section.get("state") == "ERROR" and section.get("message"):
+            return section["message"]
+    return None
+
+
+@handler("qdi_get_task_datasets_state")
+async def get_task_datasets_state(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    datasets = [dump(d) for d in await ctx.client.get_task_datasets_state(args["project_id"], args["task_id"])]
+    result = {"project_id": args["project_id"], "task_id": args["task_id"]} | summarise_datasets(datasets)
+    if args.get("detail"):
+        result["datasets"] = datasets
+    counts = result["by_readiness"]
+    errors = "; in error: " + ", ".join(str(e["name"]) for e in result["in_error"]) if result["in_error"] else ""
+    return ToolResult(
+        result,
+        f"{len(datasets)} datasets: {counts['READY']} ready, {counts['NOT_READY']} not ready, "
+        f"{counts['ERROR']} in error{errors}.",
+    )

@@ -1,0 +1,121 @@
+"""Serving the MCP server over stdio or streamable HTTP.
+
+HTTP is hardened by default: it binds to loopback; binding anywhere else needs `allow_remote` AND a bearer
+token (compared in constant time); Host and Origin headers are checked against DNS rebinding; request bodies
+are size-capped by the SDK's transport.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+logger = logging.getLogger("qdi_mcp.transports")
+
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+LOOPBACK_NAMES = ("localhost",)
+
+
+class TransportConfigError(ValueError):
+    """The HTTP transport was asked for something unsafe; the message says what to change."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
+    if is_loopback(host):
+        return
+    if not allow_remote:
+        raise TransportConfigError(
+            f"refusing to listen on {host}: only loopback is allowed without --allow-remote "
+            "(and a non-loopback bind also needs a token: QDI_MCP_HTTP_TOKEN)"
+        )
+    if not token:
+        raise TransportConfigError(
+            f"refusing to listen on {host} without a bearer token: set QDI_MCP_HTTP_TOKEN (or --http-token)"
+        )
+    if len(token) < 16:
+        raise TransportConfigError("QDI_MCP_HTTP_TOKEN is too short: use at least 16 random characters")
+
+
+class BearerTokenMiddleware:
+    """Rejects requests without `Authorization: Bearer <token>`; the comparison takes constant time."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            supplied = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(supplied, self._expected):
+                response = JSONResponse(
+                    {"error": "unauthorized", "detail": "send Authorization: Bearer <QDI_MCP_HTTP_TOKEN>"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_http_app(
+    server: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    allowed_hosts: list[str] | None = None,
+    allowed_origins: list[str] | None = None,
+    json_response: bool = False,
+) -> ASGIApp:
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"]
+    origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}", f"http://[::1]:{port}"]
+    if not is_loopback(host):
+        hosts.append(f"{host}:{port}")
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts + list(allowed_hosts or []),
+        allowed_origins=origins + list(allowed_origins or []),
+    )
+    app: ASGIApp = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        transport_security=security,
+        host=host,
+        json_response=json_response,
+        max_request_body_size=MAX_REQUEST_BODY_BYTES,
+    )
+    if token:
+        app = BearerTokenMiddleware(app, token)
+    return app
+
+
+async def run_stdio(server: Any) -> None:
+    from mcp.server.stdio import stdio_server
+
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+async def run_http(server: Any, *, host: str, port: int, token: str | None, allow_remote: bool) -> None:
+    import uvicorn
+
+    check_bind(host, allow_remote=allow_remote, token=token)
+    app = build_http_app(server, host=host, port=port, token=token)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    logger.info("serving MCP over streamable HTTP at http://%s:%d/mcp", host, port)
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,297 @@
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from qdi_mcp.tools.confirm import (
+    ConfirmationError,
+    ConfirmationTokens,
+    MemoryUsedTokenStore,
+    canonical_arguments,
+    secret_from_env,
+)
+
+SECRET = b"s" * 32
+OTHER_SECRET = b"o" * 32
+TOOL = "qdi_request_task_reload"
+ARGS = {"project_id": "p-123", "task_id": "t-456", "reload_strategy": "TRUNCATE"}
+
+
+class ManualClock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def refusal(tokens: ConfirmationTokens, tool: str, arguments: dict, token: str | None) -> ConfirmationError:
+    with pytest.raises(ConfirmationError) as caught:
+        tokens.verify(tool, arguments, token)
+    return caught.value
+
+
+def test_issued_token_verifies_for_the_same_tool_and_arguments() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, ARGS)
+
+    tokens.verify(TOOL, ARGS, issued.token)  # no exception
+
+    assert issued.token.count(".") == 1
+    assert issued.token_id
+    assert issued.token not in repr(issued)
+
+
+def test_verify_ignores_the_confirmation_token_argument_itself() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, ARGS)
+
+    tokens.verify(TOOL, {**ARGS, "confirmation_token": issued.token}, issued.token)
+
+
+def test_second_use_of_a_token_is_refused_as_used() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, ARGS)
+    tokens.verify(TOOL, ARGS, issued.token)
+
+    error = refusal(tokens, TOOL, ARGS, issued.token)
+
+    assert error.reason == "used"
+    assert "without confirmation_token" in str(error)
+
+
+def test_changed_argument_is_refused_and_named() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, ARGS)
+
+    error = refusal(tokens, TOOL, {**ARGS, "reload_strategy": "COMPARE_AND_APPLY"}, issued.token)
+
+    assert error.reason == "arguments_changed"
+    assert "changed: reload_strategy" in str(error)
+    assert error.changed_arguments == ("reload_strategy",)
+    assert "COMPARE_AND_APPLY" not in str(error) and "TRUNCATE" not in str(error)
+    assert "call the tool again without confirmation_token" in str(error)
+
+
+def test_added_and_removed_arguments_are_refused_and_named() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, ARGS)
+    without_task = {key: value for key, value in ARGS.items() if key != "task_id"}
+
+    added = refusal(tokens, TOOL, {**ARGS, "allow_recreate": True}, issued.token)
+    removed = refusal(tokens, TOOL, without_task, issued.token)
+
+    assert added.reason == removed.reason == "arguments_changed"
+    assert "added: allow_recreate" in str(added)
+    assert "removed: task_id" in str(removed)
+
+
+def test_refused_changed_arguments_leave_the_token_usable_for_the_original_call() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, ARGS)
+    refusal(tokens, TOOL, {**ARGS, "task_id": "other"}, issued.token)
+
+    tokens.verify(TOOL, ARGS, issued.token)
+
+
+def test_swapping_two_argument_values_is_seen_as_a_change() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, {"a": "x", "b": "y"})
+
+    error = refusal(tokens, TOOL, {"a": "y", "b": "x"}, issued.token)
+
+    assert error.reason == "arguments_changed"
+    assert "changed: a, b" in str(error)
+
+
+def test_token_for_another_tool_is_refused() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue("qdi_stop_task", ARGS)
+
+    error = refusal(tokens, TOOL, ARGS, issued.token)
+
+    assert error.reason == "wrong_tool"
+    assert "qdi_stop_task" in str(error)
+
+
+def test_forged_signature_is_refused() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    payload, signature = tokens.issue(TOOL, ARGS).token.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+
+    error = refusal(tokens, TOOL, ARGS, f"{payload}.{flipped}")
+
+    assert error.reason == "forged"
+
+
+def test_payload_edited_to_extend_expiry_is_refused_as_forged() -> None:
+    clock = ManualClock()
+    tokens = ConfirmationTokens(SECRET, clock=clock)
+    payload_text, signature = tokens.issue(TOOL, ARGS).token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(payload_text + "=" * (-len(payload_text) % 4)))
+    payload["exp"] += 10_000
+    edited = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    clock.now += 301
+
+    error = refusal(tokens, TOOL, ARGS, f"{edited}.{signature}")
+
+    assert error.reason == "forged"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["garbage", "a.b.c", "!!!.???", "x" * 10_000, "eyJ2IjoxfQ.c2ln"],
+    ids=["no-dot", "three-parts", "not-base64", "huge", "short-signature"],
+)
+def test_garbage_token_is_refused_as_malformed(garbage: str) -> None:
+    tokens = ConfirmationTokens(SECRET)
+
+    error = refusal(tokens, TOOL, ARGS, garbage)
+
+    assert error.reason == "malformed"
+    assert "confirmation_token is malformed" in str(error)
+
+
+def test_truncated_token_is_refused_as_malformed() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    token = tokens.issue(TOOL, ARGS).token
+
+    error = refusal(tokens, TOOL, ARGS, token[:-5])
+
+    assert error.reason == "malformed"
+
+
+@pytest.mark.parametrize("missing", [None, "", "   "])
+def test_missing_token_is_refused_as_missing(missing: str | None) -> None:
+    tokens = ConfirmationTokens(SECRET)
+
+    assert refusal(tokens, TOOL, ARGS, missing).reason == "missing"
+
+
+def test_token_expires_after_its_ttl() -> None:
+    clock = ManualClock()
+    tokens = ConfirmationTokens(SECRET, ttl_seconds=300, clock=clock)
+    issued = tokens.issue(TOOL, ARGS)
+    assert issued.expires_at == clock.now + 300
+
+    clock.now += 300
+    error = refusal(tokens, TOOL, ARGS, issued.token)
+
+    assert error.reason == "expired"
+    assert "valid for 300 s" in str(error)
+
+
+def test_token_is_accepted_just_before_expiry() -> None:
+    clock = ManualClock()
+    tokens = ConfirmationTokens(SECRET, ttl_seconds=300, clock=clock)
+    issued = tokens.issue(TOOL, ARGS)
+
+    clock.now += 299.9
+    tokens.verify(TOOL, ARGS, issued.token)
+
+
+def test_checks_run_in_order_wrong_tool_before_changed_arguments_before_expiry() -> None:
+    clock = ManualClock()
+    tokens = ConfirmationTokens(SECRET, clock=clock)
+    issued = tokens.issue(TOOL, ARGS)
+    clock.now += 10_000
+
+    assert refusal(tokens, "qdi_stop_task", {}, issued.token).reason == "wrong_tool"
+    assert refusal(tokens, TOOL, {}, issued.token).reason == "arguments_changed"
+    assert refusal(tokens, TOOL, ARGS, issued.token).reason == "expired"
+
+
+def test_replicas_sharing_a_secret_verify_each_others_tokens() -> None:
+    replica_a = ConfirmationTokens(SECRET)
+    replica_b = ConfirmationTokens(SECRET)
+
+    replica_b.verify(TOOL, ARGS, replica_a.issue(TOOL, ARGS).token)
+
+
+def test_replicas_sharing_a_store_refuse_a_replayed_token() -> None:
+    shared_store = MemoryUsedTokenStore()
+    replica_a = ConfirmationTokens(SECRET, store=shared_store)
+    replica_b = ConfirmationTokens(SECRET, store=shared_store)
+    token = replica_a.issue(TOOL, ARGS).token
+    replica_a.verify(TOOL, ARGS, token)
+
+    assert refusal(replica_b, TOOL, ARGS, token).reason == "used"
+
+
+def test_token_from_a_different_secret_is_refused_as_forged() -> None:
+    token = ConfirmationTokens(OTHER_SECRET).issue(TOOL, ARGS).token
+
+    assert refusal(ConfirmationTokens(SECRET), TOOL, ARGS, token).reason == "forged"
+
+
+def test_canonical_arguments_ignore_key_order_and_the_confirmation_token() -> None:
+    first = canonical_arguments({"b": 1, "a": {"y": [1, 2], "x": None}})
+    second = canonical_arguments({"a": {"x": None, "y": [1, 2]}, "confirmation_token": "t", "b": 1})
+
+    assert first == second == b'{"a":{"x":null,"y":[1,2]},"b":1}'
+
+
+def test_token_from_reordered_arguments_verifies() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, dict(reversed(list(ARGS.items()))))
+
+    tokens.verify(TOOL, ARGS, issued.token)
+
+
+def test_token_string_contains_no_raw_argument_values() -> None:
+    sensitive = {"project_id": "customer-churn-prod", "reload_strategy": "TRUNCATE", "note": "hunter2-secret"}
+    token = ConfirmationTokens(SECRET).issue(TOOL, sensitive).token
+    payload_text = token.split(".")[0]
+    payload = base64.urlsafe_b64decode(payload_text + "=" * (-len(payload_text) % 4)).decode()
+
+    for value in sensitive.values():
+        assert value not in token
+        assert value not in payload
+    assert "reload_strategy" in payload  # names are kept so a change can be reported
+
+
+def test_memory_store_forgets_expired_ids_and_stays_bounded() -> None:
+    clock = ManualClock()
+    store = MemoryUsedTokenStore(clock=clock, max_entries=2)
+
+    assert store.claim("a", clock.now + 10) is True
+    assert store.claim("a", clock.now + 10) is False
+    assert store.claim("b", clock.now + 20) is True
+    assert store.claim("c", clock.now + 20) is False  # full of live ids: fail closed
+    clock.now += 15
+    assert store.claim("c", clock.now + 20) is True
+    assert len(store) == 2
+
+
+def test_short_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 32"):
+        ConfirmationTokens(b"short")
+
+
+def test_secret_from_env_generates_a_random_secret_when_unset() -> None:
+    first, second = secret_from_env(None), secret_from_env("")
+
+    assert len(first) >= 32 and len(second) >= 32
+    assert first != second
+
+
+def test_secret_from_env_decodes_text_hex_and_base64() -> None:
+    raw = bytes(range(32))
+
+    assert secret_from_env("x" * 40) == b"x" * 40
+    assert secret_from_env("hex:" + raw.hex()) == raw
+    assert secret_from_env("base64:" + base64.b64encode(raw).decode()) == raw
+
+
+def test_secret_from_env_refuses_a_short_value_without_echoing_it() -> None:
+    with pytest.raises(ValueError, match="QDI_MCP_SECRET is too short: 11 bytes") as caught:
+        secret_from_env("tiny-secret")
+
+    assert "tiny-secret" not in str(caught.value)
+
+
+def test_secret_from_env_refuses_bad_hex() -> None:
+    with pytest.raises(ValueError, match="not hexadecimal"):
+        secret_from_env("hex:zz")
