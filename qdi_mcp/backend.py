@@ -16,6 +16,8 @@ from qdi_mcp.settings import Settings
 # The in-process emulator is reached through its own transport; the URL is only used to build request URLs,
 # and loopback is the one kind of http URL the client accepts.
 DEMO_TENANT_URL = "http://127.0.0.1:8765"
+# The in-process demo never leaves this process, so a fixed key is no secret; it matches the emulator's default.
+DEMO_API_KEY = "qdi-demo-key"  # noqa: S105
 
 
 def auth_from_settings(settings: Settings) -> Auth:
@@ -31,7 +33,7 @@ async def open_client(settings: Settings, *, emulator: Any | None = None) -> Asy
     if settings.demo:
         if emulator is None:
             emulator = make_demo_emulator(settings)
-        client = QlikClient(DEMO_TENANT_URL, auth=ApiKeyAuth(emulator.api_key), transport=emulator.transport())
+        client = QlikClient(DEMO_TENANT_URL, auth=ApiKeyAuth(DEMO_API_KEY), transport=emulator.transport())
     else:
         settings.require_tenant()
         client = QlikClient(
@@ -47,4 +49,4 @@ def make_demo_emulator(settings: Settings) -> Any:
     # Imported here: the emulator (and its YAML/zip machinery) costs start-up time a real tenant never needs.
     from qdi_mcp.emulator import Emulator, SpeedClock
 
-    return Emulator(clock=SpeedClock(settings.emulator_speed))
+    return Emulator(api_key=DEMO_API_KEY, clock=SpeedClock(settings.emulator_speed))

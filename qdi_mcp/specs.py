@@ -51,6 +51,7 @@ SHARED_FILE: Final = "_shared.yaml"
 CONFIRMATION_TOKEN_ARGUMENT: Final = "confirmation_token"  # noqa: S105 (an argument name, not a secret)
 _SHARED_KEY: Final = "$shared"
 _CONFIRMATION_RESULT_FRAGMENT: Final = "confirmation_required"
+_DECLINED_RESULT_FRAGMENT: Final = "confirmation_declined"
 # Input schemas are model-visible and count against the size budget; these keys only add bytes.
 _KEYS_NOT_IN_INPUTS: Final = ("title", "examples", "$schema")
 _BLOCKS_OF_OTHER_KIND: Final = {"endpoint": ("workflow", "polls"), "workflow": ("endpoint",)}
@@ -419,12 +420,13 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
     if document["safety"] == "destructive" or conditions:
         token = _required_fragment(fragments, CONFIRMATION_TOKEN_ARGUMENT, display, "input_schema")
         confirmation = _required_fragment(fragments, _CONFIRMATION_RESULT_FRAGMENT, display, "output_schema")
+        declined = _required_fragment(fragments, _DECLINED_RESULT_FRAGMENT, display, "output_schema")
         input_schema = {
             **input_schema,
             "properties": {**input_schema["properties"], CONFIRMATION_TOKEN_ARGUMENT: token},
         }
         # Top-level "type: object" keeps the result a valid MCP outputSchema (an object schema).
-        output_schema = {"type": "object", "anyOf": [copy.deepcopy(result_schema), confirmation]}
+        output_schema = {"type": "object", "anyOf": [copy.deepcopy(result_schema), confirmation, declined]}
     endpoint = document.get("endpoint")
     return ToolSpec(
         name=document["name"],

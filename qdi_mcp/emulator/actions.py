@@ -153,7 +153,8 @@ def _advance(tenant: Tenant, action: Action, at: float) -> None:
         if failed_upstream:
             item.state = "CANCELED"
             names = ", ".join(f"{other.name} ({other.task_id})" for other in failed_upstream)
-            item.info = f"Not attempted: upstream task {names} did not succeed."
+            plural = "s" if len(failed_upstream) > 1 else ""
+            item.info = f"Not attempted: upstream task{plural} {names} did not succeed."
             broken.add(item.task_id)
             _release(tenant, action, item.task_id)
             continue

@@ -96,7 +96,9 @@ def _connections_hint(tenant: Tenant, project: ProjectState) -> str:
 def binding_problems(tenant: Tenant, project: ProjectState, task: TaskDefinition) -> list[BindingProblem]:
     variables = project.bindings
     problems: list[BindingProblem] = []
-    for name in sorted(required_variables(project, task)):
+    shared = project_level_variables(project)
+    # the task's own variables first: they are the most specific diagnosis
+    for name in sorted(required_variables(project, task), key=lambda name: (name in shared, name)):
         if name not in variables:
             problems.append(
                 BindingProblem(

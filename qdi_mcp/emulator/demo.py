@@ -19,12 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qdi_mcp.emulator.demo_bindings import (
+    DemoEnvironment,
+    connection_properties,
+    connection_reference,
+    environment_bindings,
+)
 from qdi_mcp.emulator.project_model import ProjectDefinition, TaskDefinition
 from qdi_mcp.emulator.task_templates import (
     DatasetSpec,
     new_project_definition,
     new_task_definition,
-    slug,
     slug_task_id,
 )
 
@@ -81,11 +86,6 @@ class DemoTenant:
     owner_id: str
 
 
-def connection_reference(space_name: str, connection_name: str) -> str:
-    """How bindings point at a connection: resolved by name when a project is imported or prepared."""
-    return f"{{{{id(connection, {space_name}.{connection_name})}}}}"
-
-
 def _connection(space_name: str, name: str, connector_type: str) -> DemoConnection:
     connection_id = str(uuid.uuid5(_CONNECTION_NAMESPACE, f"{space_name}.{name}"))
     return DemoConnection(id=connection_id, name=name, space_name=space_name, type=connector_type)
@@ -101,62 +101,6 @@ def _connections() -> list[DemoConnection]:
         _connection("PROD_SPACE", "Snowflake_PROD", "snowflake"),
         _connection("PROD_SPACE", "Postgres_Orders", "repsrc_postgresql"),
     ]
-
-
-@dataclass
-class _Environment:
-    """Where a project's variables point: a space, its target database and its source connections."""
-
-    project_name: str
-    space_name: str
-    platform_connection: str | None
-    database: str = ""
-    warehouse: str = ""
-    sources: dict[str, str] = field(default_factory=dict)  # task id -> connection name ("" = unbound)
-    targets: dict[str, str] = field(default_factory=dict)  # task id -> connection name
-    source_schemas: dict[str, str] = field(default_factory=dict)  # schema name in variables -> value
-
-
-def _environment_bindings(definition: ProjectDefinition, env: _Environment) -> dict[str, Any]:
-    names = {task.id: task.name for task in definition.tasks}
-
-    def connection(name: str) -> str:
-        return connection_reference(env.space_name, name) if name else ""
-
-    bindings: dict[str, Any] = {}
-    for variable, default in definition.bindings_definition.items():
-        scope, _, setting = variable.rpartition(".")
-        task_id = scope.removeprefix("task.")
-        value: Any = default
-        if variable == "projectName":
-            value = env.project_name
-        elif variable == "platformConnection":
-            value = connection(env.platform_connection or "")
-        elif variable == "cloudStagingConnection":
-            value = None  # Snowflake needs no staging area (as in Qlik's own export)
-        elif variable.startswith("task-type."):
-            value = {"databaseName": env.database, "warehouseName": env.warehouse}.get(setting, "CUSTOM")
-        elif setting == "sourceConnection":
-            value = connection(env.sources.get(task_id, ""))
-        elif setting == "targetConnection":
-            value = connection(env.targets.get(task_id, ""))
-        elif setting == "taskSchema" and task_id in names:
-            value = slug(names[task_id]).upper()
-        elif setting == "internalSchema" and task_id in names:
-            value = f"{slug(names[task_id]).upper()}__INTERNAL"
-        elif setting == "schema" and "$_$" in scope:
-            value = env.source_schemas.get(scope.rsplit("$_$", 1)[-1], "")
-        bindings[variable] = value
-    return bindings
-
-
-def _connection_properties(sources: dict[str, str], connections: Sequence[DemoConnection]) -> dict[str, Any]:
-    types = {connection.name: connection.type for connection in connections}
-    return {
-        f"task.{task_id}.sourceConnection": {"type": types[name]}
-        for task_id, name in sorted(sources.items())
-        if name
-    }
 
 
 class _TaskIds:
@@ -270,14 +214,14 @@ def _project(
     project_type: str,
     platform_type: str,
     tasks: list[TaskDefinition],
-    env: _Environment,
+    env: DemoEnvironment,
     connections: Sequence[DemoConnection],
 ) -> DemoProject:
     definition = new_project_definition(
         project_type=project_type,
         platform_type=platform_type,
         tasks=tasks,
-        connection_properties=_connection_properties(env.sources, connections),
+        connection_properties=connection_properties(env, {(c.space_name, c.name): c.type for c in connections}),
     )
     return DemoProject(
         id=project_id,
@@ -288,7 +232,7 @@ def _project(
         type=project_type,
         platform_type=platform_type,
         definition=definition,
-        bindings=_environment_bindings(definition, env),
+        bindings=environment_bindings(definition, env),
     )
 
 
@@ -311,7 +255,7 @@ def demo_tenant() -> DemoTenant:
         project_type="DATA_PIPELINE",
         platform_type="SNOWFLAKE",
         tasks=c360_tasks,
-        env=_Environment(
+        env=DemoEnvironment(
             "Customer 360",
             "DEV_SPACE",
             "Snowflake_DEV",
@@ -337,7 +281,7 @@ def demo_tenant() -> DemoTenant:
         project_type="DATA_PIPELINE",
         platform_type="SNOWFLAKE",
         tasks=prod_tasks,
-        env=_Environment(
+        env=DemoEnvironment(
             "Customer 360 (prod)",
             "PROD_SPACE",
             "Snowflake_PROD",
@@ -380,7 +324,7 @@ def _orders_replication(space: DemoSpace, connections: Sequence[DemoConnection])
         project_type="DATA_MOVEMENT",
         platform_type="SNOWFLAKE",
         tasks=[replication],
-        env=_Environment(
+        env=DemoEnvironment(
             "Orders replication",
             "PROD_SPACE",
             "Snowflake_PROD",
@@ -426,7 +370,7 @@ def _sales_qvd(space: DemoSpace, connections: Sequence[DemoConnection]) -> DemoP
         platform_type="QLIK_QVD",
         tasks=[landing, storage],
         # The landing's source connection was never chosen: preparing it fails until bindings name one.
-        env=_Environment(
+        env=DemoEnvironment(
             "Sales QVD",
             "DEV_SPACE",
             None,

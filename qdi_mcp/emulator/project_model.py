@@ -124,9 +124,7 @@ class TaskDefinition:
 
     def datasets(self) -> list[DatasetDefinition]:
         """Datasets from `datasets/*.yaml` (sorted by file), else the explicitly selected source tables."""
-        dataset_files = sorted(
-            path for path in self.files if path.startswith("datasets/") and path.count("/") == 1
-        )
+        dataset_files = sorted(path for path in self.files if path.startswith("datasets/") and path.count("/") == 1)
         if dataset_files:
             return [_dataset_from_file(path, self._file(path)) for path in dataset_files]
         datasets = []

@@ -1,6 +1,6 @@
 """Builders of Qlik-shaped project content: task ids, task folders, bindings definitions, new projects.
 
-The shapes copy the real export (tests/fixtures: qlik-export-customer-churn): every environment-specific
+The shapes copy a real Qlik export (the qlik-export-customer-churn fixture): every environment-specific
 value of a task is a `{{task.<id>.<setting>}}` variable, declared in the bindings definition with "" or a
 task-type default (`{{task-type.landing.databaseName}}`), so the same files import into DEV and PROD.
 """

@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-
 # libyaml's parser is ~5x faster and still calls the Python resolvers below. Its emitter cannot indent
 # sequences the way Qlik does, so dumping stays pure Python.
 _SafeLoaderBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -65,9 +64,29 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 QlikYamlDumper.add_representer(str, _represent_str)
 
 
+class SharedNodeError(yaml.YAMLError):
+    """The document reuses a mapping or sequence (an alias), which project files never need."""
+
+
 def load_yaml(text: str) -> Any:
-    """Parse one YAML document with Qlik's scalar rules; raises yaml.YAMLError on bad syntax."""
-    return yaml.load(text, Loader=QlikYamlLoader)  # noqa: S506 - QlikYamlLoader is a SafeLoader
+    """Parse one YAML document with Qlik's scalar rules; raises yaml.YAMLError on bad syntax or aliases."""
+    value = yaml.load(text, Loader=QlikYamlLoader)  # noqa: S506 - QlikYamlLoader is a SafeLoader
+    _refuse_shared_containers(value)
+    return value
+
+
+def _refuse_shared_containers(value: Any) -> None:
+    # Aliases turn a few bytes into exponentially large (or cyclic) structures for every later walk
+    # ("billion laughs"); Qlik never writes them, so a container met twice means the file is hostile.
+    seen: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict | list):
+            if id(item) in seen:
+                raise SharedNodeError("YAML anchors and aliases are not supported in project files")
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
 
 
 def dump_yaml(value: Any) -> str:

@@ -193,9 +193,7 @@ def _read_tasks_and_others(entries: dict[str, bytes]) -> tuple[list[TaskDefiniti
         if task.id in seen_ids:
             raise ProjectZipError(task_file, f"duplicate task id {task.id!r} (also in {seen_ids[task.id]})")
         if task.name in seen_names:
-            raise ProjectZipError(
-                task_file, f"duplicate task name {task.name!r} (also in {seen_names[task.name]})"
-            )
+            raise ProjectZipError(task_file, f"duplicate task name {task.name!r} (also in {seen_names[task.name]})")
         seen_ids[task.id] = seen_names[task.name] = task_file
         tasks.append(task)
     return tasks, other_files
@@ -371,9 +369,7 @@ def _write_legacy(project: ProjectDefinition, values: dict[str, Any] | None) -> 
         }
     if values is not None:
         entries[BINDINGS_FILE] = {"variables": values}
-    return _zip(
-        {name: json.dumps(doc, indent=2, ensure_ascii=False).encode() for name, doc in entries.items()}
-    )
+    return _zip({name: json.dumps(doc, indent=2, ensure_ascii=False).encode() for name, doc in entries.items()})
 
 
 def _legacy_value(content: Any) -> Any:

@@ -12,7 +12,6 @@ from typing import Any
 import anyio
 
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
-from qdi_mcp.tools.runtime import summarise_datasets
 
 MAX_CONCURRENT_READS = 8
 # Order in the one-line summary: what needs attention first.
@@ -55,7 +54,7 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
             }
             if detail:
                 datasets = [dump(d) for d in await ctx.client.get_task_datasets_state(project_id, task.id)]
-                row["datasets"] = summarise_datasets(datasets) | {"items": datasets}
+                row["datasets"] = datasets
             rows[index] = row
 
     async with anyio.create_task_group() as group:

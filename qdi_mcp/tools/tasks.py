@@ -24,6 +24,10 @@ async def get_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     return ToolResult({"task": task}, f"Task {task.get('name')} [{task.get('type')}] ({task.get('id')}).")
 
 
+# Every field the seed documents for an action, present even when Qlik leaves it out (null).
+ACTION_FIELDS = ("name", "type", "state", "start_time", "end_time", "error", "task_progress")
+
+
 def _started(action_id: str, what: str, wait_tool: str) -> ToolResult:
     next_step = f"call qdi_wait_for_action with action_id {action_id!r} (or qdi_get_action to check once)"
     return ToolResult(
@@ -74,9 +78,9 @@ async def recreate_task_datasets(ctx: ToolContext, args: dict[str, Any]) -> Tool
 async def get_action(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     detailed = bool(args.get("detailed", False))
     action = dump(await ctx.client.get_action(args["action_id"], detailed=detailed))
-    result = {"action_id": args["action_id"]} | action
-    if not detailed:
-        result.pop("task_details", None)
+    result = {"action_id": args["action_id"]} | {key: action.get(key) for key in ACTION_FIELDS}
+    if detailed:
+        result["task_details"] = action.get("task_details") or []
     progress = action.get("task_progress") or {}
     done = sum(progress.get(k, 0) for k in ("completed", "failed", "skipped", "canceled"))
     total = done + progress.get("pending", 0) + progress.get("executing", 0)

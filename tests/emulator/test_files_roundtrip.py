@@ -64,9 +64,7 @@ def test_fixture_round_trip_gives_back_the_same_project(churn: ProjectDefinition
 
 def test_fixture_written_and_read_again_keeps_the_nine_tasks(churn: ProjectDefinition) -> None:
     again = read_project_zip(write_project_zip(churn))
-    assert sorted((t.name, t.id, t.type) for t in again.tasks) == sorted(
-        (t.name, t.id, t.type) for t in churn.tasks
-    )
+    assert sorted((t.name, t.id, t.type) for t in again.tasks) == sorted((t.name, t.id, t.type) for t in churn.tasks)
     assert len(again.tasks) == 9
 
 
@@ -155,9 +153,7 @@ def test_definition_declares_every_variable_the_files_use(churn: ProjectDefiniti
 @pytest.mark.parametrize("mode", ["MINIMAL", "ALL"])
 def test_demo_projects_round_trip(mode: str) -> None:
     for project in demo_tenant().projects:
-        data = write_project_zip(
-            project.definition, mode=mode, include_bindings=True, bindings=project.bindings
-        )
+        data = write_project_zip(project.definition, mode=mode, include_bindings=True, bindings=project.bindings)
         again = read_project_zip(data)
         assert_same_project(again, project.definition)
         assert again.bindings == project.bindings
@@ -166,9 +162,7 @@ def test_demo_projects_round_trip(mode: str) -> None:
 def test_task_names_that_are_not_valid_folder_names_still_round_trip() -> None:
     tasks = [
         new_task_definition("Sales / EMEA", "LANDING", task_id="sales_emea-0001"),
-        new_task_definition(
-            "sales _ emea", "STORAGE", task_id="sales_emea-0002", description="Kept in storage"
-        ),
+        new_task_definition("sales _ emea", "STORAGE", task_id="sales_emea-0002", description="Kept in storage"),
     ]
     tasks[0].files["notes.txt"] = b"\x00raw bytes stay bytes"
     project = new_project_definition(project_type="DATA_PIPELINE", platform_type="SNOWFLAKE", tasks=tasks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from qdi_mcp.emulator.yaml_codec import dump_yaml, load_yaml
@@ -45,3 +46,11 @@ def test_dump_keeps_key_order_and_indents_sequences_like_qlik() -> None:
 def test_multi_line_strings_are_written_as_literal_blocks() -> None:
     text = dump_yaml({"sql": "SELECT 1\nFROM dual\n"})
     assert text == "sql: |\n  SELECT 1\n  FROM dual\n"
+
+
+def test_aliases_are_refused_so_a_hostile_file_cannot_blow_up() -> None:
+    laughs = "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: [*c, *c]\n"
+    with pytest.raises(yaml.YAMLError, match="aliases are not supported"):
+        load_yaml(laughs)
+    with pytest.raises(yaml.YAMLError, match="aliases are not supported"):
+        load_yaml("loop: &loop [*loop]\n")

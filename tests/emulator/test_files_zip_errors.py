@@ -172,3 +172,11 @@ def test_error_message_names_the_file_and_the_problem() -> None:
     error = refusal(make_zip(files))
     assert str(error).startswith("qtcp_project.yaml: ")
     assert isinstance(error, ValueError)
+
+
+def test_yaml_aliases_are_refused_naming_the_entry() -> None:
+    files = fixture_entries()
+    files["qtcp_tasks/CHURN LANDING/schedule.yaml"] = b"a: &a [1, 2]\nb: [*a, *a]\n"
+    error = refusal(make_zip(files))
+    assert error.file == "qtcp_tasks/CHURN LANDING/schedule.yaml"
+    assert "aliases" in error.detail

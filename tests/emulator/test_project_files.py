@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from qdi_mcp.emulator.project_files import (
     slug_task_id,
     type_rank,
 )
+from qdi_mcp.emulator.yaml_codec import load_yaml
 
 FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
@@ -131,9 +133,7 @@ def test_variables_used_lists_plain_variables_but_not_functions(churn: ProjectDe
         "task.churn_landing-wjkl.databaseName",
         "task.churn_landing-wjkl:null$_$churn.schema",
     }
-    transform = task_named(
-        churn, "CHURN TRANSFORM"
-    )  # its files also hold {{ref(...)}} and {{id(dataflow, ...)}}
+    transform = task_named(churn, "CHURN TRANSFORM")  # its files also hold {{ref(...)}} and {{id(dataflow, ...)}}
     assert transform.variables_used() == {
         "task.transform-drwz.internalSchema",
         "task.transform-drwz.taskSchema",
@@ -251,9 +251,7 @@ def test_new_task_definition_refuses_an_unknown_type() -> None:
 
 
 def test_default_bindings_definition_declares_every_task_variable_with_type_defaults() -> None:
-    landing = new_task_definition(
-        "A LANDING", "LANDING", task_id="a_landing-0001", schema="s", datasets=[("t", [])]
-    )
+    landing = new_task_definition("A LANDING", "LANDING", task_id="a_landing-0001", schema="s", datasets=[("t", [])])
     storage = new_task_definition("A STORAGE", "STORAGE", task_id="a_storage-0002")
     definition = default_bindings_definition([landing, storage], "SNOWFLAKE")
     assert landing.variables_used() | storage.variables_used() <= definition.keys()
@@ -275,3 +273,11 @@ def test_bindings_for_overrides_defaults_and_refuses_undeclared_variables() -> N
     }
     with pytest.raises(ValueError, match="typo"):
         bindings_for(definition, {"typo": "x"})
+
+
+def test_fixture_task_files_are_kept_exactly_as_exported(churn: ProjectDefinition) -> None:
+    # the fixture is a MINIMAL export: stripping defaults on import must not change any of its files
+    with zipfile.ZipFile(FIXTURE_ZIP) as archive:
+        for task in churn.tasks:
+            for path, content in task.files.items():
+                assert content == load_yaml(archive.read(f"qtcp_tasks/{task.name}/{path}").decode()), path

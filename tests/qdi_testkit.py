@@ -1,0 +1,104 @@
+"""The chain every server-level test builds on (STYLE.md):
+
+    emulator (manual clock) → httpx transport → QlikClient → build_server(settings, client) → mcp.Client
+
+Waits poll on a `VirtualClock` that moves the emulator's manual clock, so a 300 s prepare runs in
+milliseconds and nothing sleeps for real.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from qdi_mcp.api import ApiKeyAuth, QlikClient
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.server import QdiServer, build_server
+from qdi_mcp.settings import Settings
+from qdi_mcp.tools.polling import PollSchedule
+
+TENANT_URL = "http://127.0.0.1:8765"
+CUSTOMER_360 = "Customer 360"
+CUSTOMER_360_PROD = "Customer 360 (prod)"
+ORDERS = "Orders replication"
+SALES_QVD = "Sales QVD"
+
+
+class VirtualClock:
+    """The API clock protocol (`monotonic`, `sleep`) on top of the emulator's manual clock.
+
+    A sleep moves emulator time forward to when the sleeper should wake (never backwards), so concurrent
+    waits each see their own deadline pass and the emulator's state machines move in step.
+    """
+
+    def __init__(self, emulator_clock: ManualClock) -> None:
+        self.emulator_clock = emulator_clock
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.emulator_clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        wake_at = self.emulator_clock.now() + max(seconds, 0.0)
+        await anyio.sleep(0)
+        now = self.emulator_clock.now()
+        if wake_at > now:
+            self.emulator_clock.advance(wake_at - now)
+
+
+@dataclass
+class Stack:
+    mcp: Client
+    emulator: Emulator
+    qdi: QdiServer
+    client: QlikClient
+    clock: VirtualClock
+
+    @property
+    def audit(self) -> list[dict[str, Any]]:
+        return self.qdi.audit.records
+
+    def project_id(self, name: str) -> str:
+        return self.emulator.project_id(name)
+
+    def task_id(self, project: str, task: str) -> str:
+        return self.emulator.task_id(self.project_id(project), task)
+
+    def reads_and_writes(self) -> int:
+        """How many API requests reached the emulator so far (any operation)."""
+        return sum(self.emulator.requests.values())
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"workdir": tmp_path / "work", "audit_log": tmp_path / "audit.jsonl", "demo": True}
+    values.update(overrides)
+    return Settings.from_env({}, **values)
+
+
+@asynccontextmanager
+async def open_stack(
+    tmp_path: Path,
+    *,
+    emulator: Emulator | None = None,
+    elicitation_callback: Any = None,
+    mode: str = "auto",
+    rate_limits: bool = False,
+    **settings_overrides: Any,
+) -> AsyncIterator[Stack]:
+    emulator = emulator or Emulator(clock=ManualClock(), rate_limits=rate_limits)
+    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    settings = make_settings(tmp_path, **settings_overrides)
+    client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
+    options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(7)}
+    async with client:
+        server = build_server(settings, client, context_options=options)
+        async with Client(server, mode=mode, elicitation_callback=elicitation_callback) as mcp_client:
+            yield Stack(mcp_client, emulator, server.qdi, client, clock)

@@ -1,0 +1,185 @@
+"""Every endpoint tool through a real MCP client against the emulator. The client validates each result's
+structuredContent against the tool's outputSchema; these tests also check the values and, for write tools,
+that the emulator's state really changed."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, ORDERS, SALES_QVD, Stack, open_stack
+
+from qdi_mcp.specs import get_spec
+
+pytestmark = pytest.mark.anyio
+
+
+async def call_ok(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await stack.mcp.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text
+    structured = result.structured_content
+    jsonschema.validate(structured, get_spec(tool).output_schema)
+    assert result.content[0].text.strip(), "every result carries a short text for people"
+    return structured
+
+
+async def test_read_tools_return_what_the_emulator_holds(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        listed = await call_ok(stack, "qdi_list_projects", {})
+        assert {p["id"] for p in listed["projects"]} == set(stack.emulator.tenant.projects)
+        assert listed["count"] == len(listed["projects"])
+
+        project = await call_ok(stack, "qdi_get_project", {"project_id": pid})
+        assert project["project"]["name"] == CUSTOMER_360
+
+        tasks = await call_ok(stack, "qdi_list_tasks", {"project_id": pid})
+        assert {t["id"] for t in tasks["tasks"]} == {t["id"] for t in stack.emulator.tasks(pid)}
+        tid = tasks["tasks"][0]["id"]
+
+        task = await call_ok(stack, "qdi_get_task", {"project_id": pid, "task_id": tid})
+        assert task["task"]["id"] == tid
+
+        state = await call_ok(stack, "qdi_get_task_state", {"project_id": pid, "task_id": tid})
+        assert state["readiness"] == stack.emulator.task_readiness(pid, tid)
+
+        bindings = await call_ok(stack, "qdi_get_bindings", {"project_id": pid})
+        assert bindings["variables"] == stack.emulator.bindings(pid)
+
+
+async def test_datasets_state_summarises_by_default_and_lists_with_detail(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        tid = stack.task_id(CUSTOMER_360, "CRM STORAGE")
+        summary = await call_ok(stack, "qdi_get_task_datasets_state", {"project_id": pid, "task_id": tid})
+        datasets = stack.emulator.datasets(pid, tid)
+        assert summary["dataset_count"] == len(datasets)
+        assert "datasets" not in summary
+        errors = [d["name"] for d in datasets if d.get("dataReadiness") == "ERROR"]
+        assert [e["name"] for e in summary["in_error"]] == errors and errors, "the demo has a dataset in error"
+        detailed = await call_ok(stack, "qdi_get_task_datasets_state", {"project_id": pid, "task_id": tid, "detail": True})
+        assert len(detailed["datasets"]) == len(datasets)
+
+
+async def test_create_project_adds_it_to_the_tenant(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        space = stack.emulator.project(stack.project_id(CUSTOMER_360))["spaceId"]
+        created = await call_ok(
+            stack,
+            "qdi_create_project",
+            {"name": "Finance pipeline", "type": "DATA_PIPELINE", "space_id": space, "platform_type": "SNOWFLAKE"},
+        )
+        new_id = created["project"]["id"]
+        assert stack.emulator.project(new_id)["name"] == "Finance pipeline"
+        assert stack.emulator.counters["create_project"] == 1
+
+
+async def test_update_bindings_replaces_the_variables(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(SALES_QVD)
+        variables = stack.emulator.bindings(pid)
+        empty = [k for k, v in variables.items() if k.endswith("sourceConnection") and not v]
+        assert empty, "the demo's failing task has an empty source connection"
+        variables[empty[0]] = "{{id(connection, DEV_SPACE.MySQL_DEV)}}"
+        result = await call_ok(stack, "qdi_update_bindings", {"project_id": pid, "variables": variables})
+        assert result["variable_count"] == len(variables)
+        assert stack.emulator.bindings(pid)[empty[0]] == "{{id(connection, DEV_SPACE.MySQL_DEV)}}"
+
+
+async def test_prepare_and_validate_tools_start_actions_the_emulator_runs(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        tid = stack.task_id(CUSTOMER_360, "CRM LANDING")
+        for tool, args in (
+            ("qdi_prepare_project", {"project_id": pid}),
+            ("qdi_validate_project", {"project_id": pid, "selected_task_ids": [tid]}),
+            ("qdi_prepare_task", {"project_id": pid, "task_id": tid}),
+            ("qdi_validate_task", {"project_id": pid, "task_id": tid}),
+        ):
+            started = await call_ok(stack, tool, args)
+            assert started["status"] == "started"
+            assert stack.emulator.action(started["action_id"])["state"] in ("PENDING", "EXECUTING")
+            stack.emulator.clock.advance(600)
+            action = await call_ok(stack, "qdi_get_action", {"action_id": started["action_id"], "detailed": True})
+            assert action["state"] == "COMPLETED"
+            assert action["task_details"]
+        assert stack.emulator.counters["prepare_project"] == 1
+        assert stack.emulator.counters["prepare_task"] == 1
+
+
+async def test_start_task_moves_the_task_to_starting(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        tid = stack.task_id(CUSTOMER_360, "CRM LANDING")
+        result = await call_ok(stack, "qdi_start_task", {"project_id": pid, "task_id": tid})
+        assert result["status"] == "start_requested"
+        assert stack.emulator.task_run_state(pid, tid) == "STARTING"
+
+
+async def test_request_reload_is_registered_for_the_next_run(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        tid = stack.task_id(CUSTOMER_360, "CRM STORAGE")
+        result = await call_ok(stack, "qdi_request_task_reload", {"project_id": pid, "task_id": tid})
+        assert result["success"] is True
+        assert stack.emulator.counters["request_task_reload"] == 1
+
+
+async def test_export_writes_a_zip_in_the_workdir_and_import_reads_it_back(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="never") as stack:
+        dev = stack.project_id(CUSTOMER_360)
+        prod = stack.project_id(CUSTOMER_360_PROD)
+        exported = await call_ok(stack, "qdi_export_project", {"project_id": dev, "include_bindings": True})
+        path = tmp_path / "work" / exported["path"]
+        data = path.read_bytes()
+        assert len(data) == exported["size_bytes"]
+        assert "qtcp_project.yaml" in exported["files"] and "bindings.json" in exported["files"]
+        assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == exported["files"]
+
+        imported = await call_ok(stack, "qdi_import_project", {"project_id": prod, "path": exported["path"]})
+        dev_tasks = {(t["id"], t["name"]) for t in stack.emulator.tasks(dev)}
+        assert {(t["id"], t["name"]) for t in imported["tasks"]} == dev_tasks
+        assert {(t["id"], t["name"]) for t in stack.emulator.tasks(prod)} == dev_tasks
+
+
+async def test_stop_task_stops_a_running_replication_once_confirmed_by_policy(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="never") as stack:
+        pid = stack.project_id(ORDERS)
+        tid = stack.emulator.tasks(pid)[0]["id"]
+        assert stack.emulator.task_run_state(pid, tid) == "RUNNING"
+        result = await call_ok(stack, "qdi_stop_task", {"project_id": pid, "task_id": tid})
+        assert result["status"] == "stop_requested"
+        assert stack.emulator.task_run_state(pid, tid) == "STOPPING"
+
+
+async def test_recreate_datasets_starts_an_action(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="never") as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        tid = stack.task_id(CUSTOMER_360, "CRM STORAGE")
+        result = await call_ok(stack, "qdi_recreate_task_datasets", {"project_id": pid, "task_id": tid})
+        assert stack.emulator.counters["recreate_task_datasets"] == 1
+        stack.emulator.clock.advance(600)
+        assert stack.emulator.action(result["action_id"])["state"] == "COMPLETED"
+
+
+async def test_api_errors_become_structured_results_with_a_hint(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        result = await stack.mcp.call_tool("qdi_get_project", {"project_id": "no-such-project"})
+        assert result.is_error
+        error = result.structured_content["error"]
+        assert error["code"] == "not_found" and error["http_status"] == 404
+        assert error["trace_id"], "Qlik's traceId is passed on"
+        assert "qdi_list_projects" in error["hint"]
+        assert error["retryable"] is False
+        assert "Traceback" not in result.content[0].text
+
+        pid = stack.project_id(SALES_QVD)
+        never_prepared = [t["id"] for t in stack.emulator.tasks(pid)][0]
+        started = await stack.mcp.call_tool("qdi_start_task", {"project_id": pid, "task_id": never_prepared})
+        assert started.is_error
+        assert started.structured_content["error"]["code"] == "bad_request"
+        assert "qdi_get_task_state" in started.structured_content["error"]["hint"]
