@@ -205,8 +205,7 @@ def _problems(tenant: Tenant, action: Action, project: ProjectState, task: TaskS
             problems.append(
                 BindingProblem(
                     "MISSING_UPSTREAM_TASK",
-                    f"Task '{task.definition.name}' reads from task '{upstream_id}', "
-                    "which is not in the project.",
+                    f"Task '{task.definition.name}' reads from task '{upstream_id}', which is not in the project.",
                 )
             )
         elif action.kind != "validate" and not upstream.prepared:
@@ -251,11 +250,7 @@ def _mark_prepared(task: TaskState, *, recreate: bool) -> None:
 
 
 def _release(tenant: Tenant, action: Action, task_id: str) -> None:
-    task = (
-        tenant.projects[action.project_id].tasks.get(task_id)
-        if action.project_id in tenant.projects
-        else None
-    )
+    task = tenant.projects[action.project_id].tasks.get(task_id) if action.project_id in tenant.projects else None
     if task is not None and task.busy_action_id == action.id:
         task.busy_action_id = None
 

@@ -53,10 +53,7 @@ def _routes() -> list[Route]:
     by_path: dict[str, dict[str, str]] = {}
     for name, operation in OPERATIONS_BY_NAME.items():
         by_path.setdefault(operation.path, {})[operation.method] = name
-    routes = [
-        Route(path, _dispatcher(methods), methods=list(methods), name=path)
-        for path, methods in by_path.items()
-    ]
+    routes = [Route(path, _dispatcher(methods), methods=list(methods), name=path) for path, methods in by_path.items()]
     routes += [
         Route("/oauth/token", control.oauth_token, methods=["POST"]),
         Route("/_emulator/snapshot", control.snapshot, methods=["GET"]),
@@ -73,7 +70,9 @@ def _dispatcher(methods: dict[str, str]):  # type: ignore[no-untyped-def]
     handlers = {method: _HANDLERS[name] for method, name in methods.items()}
 
     async def dispatch(request: Request) -> Response:
-        return await handlers[request.method](request)
+        # Starlette also routes HEAD to GET routes; answer it as the GET it mirrors
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
 
     return dispatch
 

@@ -64,9 +64,7 @@ def create_project(tenant: Tenant, body: dict[str, Any]) -> ProjectState:
     description = optional_string(body, "description") or ""
     space_id = optional_string(body, "space")
     if not space_id:
-        raise bad_request(
-            "'space' is required: the id of the space to create the project in.", pointer="/space"
-        )
+        raise bad_request("'space' is required: the id of the space to create the project in.", pointer="/space")
     if space_id not in tenant.spaces:
         raise bad_request(f"Space '{space_id}' does not exist (or you cannot access it).", pointer="/space")
     clash = next(
@@ -75,13 +73,11 @@ def create_project(tenant: Tenant, body: dict[str, Any]) -> ProjectState:
     )
     if clash is not None:
         raise bad_request(
-            f"A project named '{clash.name}' already exists in space '{tenant.space_name(space_id)}' "
-            f"(id {clash.id}).",
+            f"A project named '{clash.name}' already exists in space '{tenant.space_name(space_id)}' (id {clash.id}).",
             pointer="/name",
         )
     connections = {
-        field: _connection_value(tenant, body, field)
-        for field in ("platformConnection", "cloudStagingConnection")
+        field: _connection_value(tenant, body, field) for field in ("platformConnection", "cloudStagingConnection")
     }
     definition = new_project_definition(project_type=project_type, platform_type=platform_type)
     bindings: dict[str, Any] = dict(definition.bindings_definition)
@@ -143,9 +139,7 @@ def check_importable(tenant: Tenant, project: ProjectState, definition: ProjectD
         (task.busy_action_id for task in project.tasks.values() if task.busy_action_id), None
     )
     if busy:
-        raise bad_request(
-            f"Cannot import into project '{project.name}' while action {busy} prepares it; wait for it."
-        )
+        raise bad_request(f"Cannot import into project '{project.name}' while action {busy} prepares it; wait for it.")
     for field, current in (("type", project.type), ("platformType", project.platform_type)):
         incoming = definition.properties.get(field)
         if incoming is not None and incoming != current:

@@ -59,26 +59,18 @@ async def import_project(request: Request) -> Response:
     tenant = emulator_of(request).tenant
     project = tenant.project(request.path_params["projectId"])
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise bad_request(
-            "The import body must be multipart/form-data with the zip in field 'zip'.", parameter="zip"
-        )
+        raise bad_request("The import body must be multipart/form-data with the zip in field 'zip'.", parameter="zip")
     async with request.form() as form:
         upload = form.get("zip")
         if upload is None:
-            raise bad_request(
-                "The multipart body has no 'zip' field holding the project zip.", parameter="zip"
-            )
+            raise bad_request("The multipart body has no 'zip' field holding the project zip.", parameter="zip")
         if not isinstance(upload, UploadFile):
-            raise bad_request(
-                "Field 'zip' must be a file (the project zip), not a text value.", parameter="zip"
-            )
+            raise bad_request("Field 'zip' must be a file (the project zip), not a text value.", parameter="zip")
         data = await upload.read()
     try:
         definition = read_project_zip(data)
     except ProjectZipError as exc:
-        raise bad_request(
-            f"The project zip is not valid: {exc.file}: {exc.detail}", parameter="zip"
-        ) from None
+        raise bad_request(f"The project zip is not valid: {exc.file}: {exc.detail}", parameter="zip") from None
     projects.check_importable(tenant, project, definition)
     projects.import_definition(project, definition)
     return JSONResponse({})

@@ -33,9 +33,7 @@ def _check_preparable(project: ProjectState, task: TaskState) -> None:
         raise bad_request(running_detail(task))
     busy = task.busy_action_id or project.active_prepare_action_id
     if busy:
-        raise bad_request(
-            f"Task '{task.definition.name}' is being prepared by action {busy}; wait for it to finish."
-        )
+        raise bad_request(f"Task '{task.definition.name}' is being prepared by action {busy}; wait for it to finish.")
 
 
 async def prepare_task(request: Request) -> Response:

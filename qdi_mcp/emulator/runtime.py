@@ -55,9 +55,7 @@ def readiness(task: TaskState) -> tuple[str, str]:
 # --- start / stop ---------------------------------------------------------------------------------------
 
 
-def start_task(
-    tenant: Tenant, task: TaskState, *, option: str | None, process_changes_from: str | None
-) -> None:
+def start_task(tenant: Tenant, task: TaskState, *, option: str | None, process_changes_from: str | None) -> None:
     state, message = readiness(task)
     if state != READY_TO_RUN:
         raise bad_request(f"Task '{task.definition.name}' cannot be started: {message}")
@@ -121,10 +119,7 @@ def _begin_running(tenant: Tenant, task: TaskState, run: TaskRun, at: float) -> 
 
 def load_seconds(dataset: DatasetRuntime) -> float:
     """How long a full load of this dataset takes (fixed per dataset, within the configured spread)."""
-    return (
-        timings.LOAD_MIN_SECONDS
-        + stable_number(dataset.dataset_id, 1000) / 1000 * timings.LOAD_SPREAD_SECONDS
-    )
+    return timings.LOAD_MIN_SECONDS + stable_number(dataset.dataset_id, 1000) / 1000 * timings.LOAD_SPREAD_SECONDS
 
 
 def _start_next_load(tenant: Tenant, task: TaskState, run: TaskRun, at: float) -> None:
@@ -134,9 +129,7 @@ def _start_next_load(tenant: Tenant, task: TaskState, run: TaskRun, at: float) -
     dataset.load.state = "LOADING"
     dataset.load.start = at
     dataset.load.planned_seconds = load_seconds(dataset)
-    tenant.schedule(
-        at + dataset.load.planned_seconds, lambda when: _load_finished(tenant, task, run, dataset, when)
-    )
+    tenant.schedule(at + dataset.load.planned_seconds, lambda when: _load_finished(tenant, task, run, dataset, when))
 
 
 def _load_finished(tenant: Tenant, task: TaskState, run: TaskRun, dataset: DatasetRuntime, at: float) -> None:

@@ -51,7 +51,7 @@ async def serve(
     check_bind_host(host, allow_remote=allow_remote)
     emulator = emulator or Emulator(api_key=api_key, clock=SpeedClock(speed))
     print(
-        f"qdi-mcp emulator: tenant URL {tenant_url(host, port)}  API key: {api_key}  (speed x{speed})",
+        f"qdi-mcp emulator: tenant URL {tenant_url(host, port)}  API key: {api_key}  ({emulator.clock!r})",
         file=sys.stderr,
         flush=True,
     )

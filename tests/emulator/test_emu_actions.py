@@ -48,9 +48,7 @@ async def test_project_prepare_moves_task_by_task_in_dependency_order(emu: Emula
         first = await get_action(http, action_id)
         assert first["state"] == "PENDING" and "startTime" not in first
         assert first["taskProgress"]["pending"] == 6
-        assert (
-            first["name"] == "Prepare project DEV_SPACE.Customer 360" and first["type"] == "PROJECT_PREPARE"
-        )
+        assert first["name"] == "Prepare project DEV_SPACE.Customer 360" and first["type"] == "PROJECT_PREPARE"
 
         finished_order: list[str] = []
         seen_states: set[str] = set()
@@ -77,12 +75,7 @@ async def test_project_prepare_moves_task_by_task_in_dependency_order(emu: Emula
     assert "error" not in action
     position = {name: index for index, name in enumerate(finished_order)}
     assert position["CRM LANDING"] < position["CRM STORAGE"] < position["CUSTOMER TRANSFORM"]
-    assert (
-        position["ERP LANDING"]
-        < position["ERP STORAGE"]
-        < position["CUSTOMER TRANSFORM"]
-        < position["SALES MART"]
-    )
+    assert position["ERP LANDING"] < position["ERP STORAGE"] < position["CUSTOMER TRANSFORM"] < position["SALES MART"]
     assert emu.counters["prepare_project"] == 1
 
 
@@ -123,9 +116,7 @@ async def test_demo_failing_prepare_reports_the_empty_connection_and_cancels_dow
     assert action["error"]["code"] == "MISSING_CONNECTION"
     assert "SALES LANDING" in action["error"]["message"]
     landing, storage = action["taskDetails"]
-    assert (
-        landing["state"] == "FAILED" and f"task.{landing_id}.sourceConnection" in landing["error"]["message"]
-    )
+    assert landing["state"] == "FAILED" and f"task.{landing_id}.sourceConnection" in landing["error"]["message"]
     assert "DEV_SPACE.MySQL_DEV" in landing["error"]["details"]  # the hint lists usable connections
     assert storage["state"] == "CANCELED" and "SALES LANDING" in storage["info"]
     assert action["taskProgress"]["failed"] == 1 and action["taskProgress"]["canceled"] == 1
@@ -140,9 +131,7 @@ async def test_binding_the_connection_fixes_the_failing_prepare(emu: Emulator) -
     async with client_for(emu) as http:
         variables = (await http.get(f"{API}/{project_id}/bindings")).json()["variables"]
         variables[f"task.{landing_id}.sourceConnection"] = "{{id(connection, DEV_SPACE.MySQL_DEV)}}"
-        assert (
-            await http.put(f"{API}/{project_id}/bindings", json={"variables": variables})
-        ).status_code == 200
+        assert (await http.put(f"{API}/{project_id}/bindings", json={"variables": variables})).status_code == 200
         action_id = (await http.post(f"{API}/{project_id}/actions/prepare", json={})).json()["actionId"]
         action = await run_to_end(emu, http, action_id)
     assert action["state"] == "COMPLETED", action
@@ -159,9 +148,7 @@ async def test_a_connection_the_tenant_lacks_fails_prepare(emu: Emulator) -> Non
     async with client_for(emu) as http:
         await http.put(f"{API}/{project_id}/bindings", json={"variables": variables})
         action_id = (
-            await http.post(
-                f"{API}/{project_id}/di-tasks/{landing_id}/actions/prepare", json={"allowRecreate": False}
-            )
+            await http.post(f"{API}/{project_id}/di-tasks/{landing_id}/actions/prepare", json={"allowRecreate": False})
         ).json()["actionId"]
         action = await run_to_end(emu, http, action_id)
     assert action["state"] == "FAILED" and action["type"] == "TASK_PREPARE"
@@ -230,9 +217,7 @@ async def test_prepare_or_recreate_of_a_running_task_is_refused(emu: Emulator) -
     async with client_for(emu) as http:
         prepare = await http.post(f"{base}/actions/prepare", json={"allowRecreate": True})
         recreate = await http.post(f"{base}/actions/recreate-datasets", json={})
-        selected = await http.post(
-            f"{API}/{project_id}/actions/prepare", json={"selectedTasks": [{"taskId": task_id}]}
-        )
+        selected = await http.post(f"{API}/{project_id}/actions/prepare", json={"selectedTasks": [{"taskId": task_id}]})
         orchestrated = (await http.post(f"{API}/{project_id}/actions/prepare", json={})).json()["actionId"]
         action = await run_to_end(emu, http, orchestrated)
     for refused in (prepare, recreate, selected):
@@ -249,9 +234,7 @@ async def test_validate_never_changes_readiness(emu: Emulator) -> None:
     storage_id = emu.task_id(project_id, "SALES QVD STORAGE")
     landing_id = emu.task_id(project_id, "SALES LANDING")
     async with client_for(emu) as http:
-        task_action = (
-            await http.post(f"{API}/{project_id}/di-tasks/{storage_id}/actions/validate", json={})
-        ).json()
+        task_action = (await http.post(f"{API}/{project_id}/di-tasks/{storage_id}/actions/validate", json={})).json()
         project_action = (await http.post(f"{API}/{project_id}/actions/validate", json={})).json()
         storage_result = await run_to_end(emu, http, task_action["actionId"])
         project_result = await run_to_end(emu, http, project_action["actionId"])
@@ -268,9 +251,7 @@ async def test_task_prepare_needs_its_upstream_prepared(emu: Emulator) -> None:
     storage_id = emu.task_id(project_id, "SALES QVD STORAGE")
     async with client_for(emu) as http:
         action_id = (
-            await http.post(
-                f"{API}/{project_id}/di-tasks/{storage_id}/actions/prepare", json={"allowRecreate": False}
-            )
+            await http.post(f"{API}/{project_id}/di-tasks/{storage_id}/actions/prepare", json={"allowRecreate": False})
         ).json()["actionId"]
         action = await run_to_end(emu, http, action_id)
     assert action["state"] == "FAILED" and action["error"]["code"] == "UPSTREAM_NOT_PREPARED"
@@ -282,9 +263,7 @@ async def test_unknown_action_is_a_404(emu: Emulator) -> None:
     async with client_for(emu) as http:
         response = await http.get(f"{API}/actions/ffffffffffffffffffffffff")
         bad_flag = await http.get(f"{API}/actions/ffffffffffffffffffffffff", params={"detailed": "maybe"})
-    assert (
-        response.status_code == 404 and "ffffffffffffffffffffffff" in response.json()["errors"][0]["detail"]
-    )
+    assert response.status_code == 404 and "ffffffffffffffffffffffff" in response.json()["errors"][0]["detail"]
     assert bad_flag.status_code == 400 and bad_flag.json()["errors"][0]["source"] == {"parameter": "detailed"}
 
 
@@ -294,9 +273,7 @@ async def test_recreate_datasets_is_a_task_prepare_that_resets_the_datasets(emu:
     task_id = emu.task_id(project_id, "CRM STORAGE")
     assert {d["dataReadiness"] for d in emu.datasets(project_id, task_id)} == {"READY", "ERROR"}
     async with client_for(emu) as http:
-        response = await http.post(
-            f"{API}/{project_id}/di-tasks/{task_id}/actions/recreate-datasets", json={}
-        )
+        response = await http.post(f"{API}/{project_id}/di-tasks/{task_id}/actions/recreate-datasets", json={})
         assert response.status_code == 202
         action = await run_to_end(emu, http, response.json()["actionId"])
     assert action["type"] == "TASK_PREPARE" and action["state"] == "COMPLETED"

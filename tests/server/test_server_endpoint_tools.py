@@ -61,7 +61,9 @@ async def test_datasets_state_summarises_by_default_and_lists_with_detail(tmp_pa
         assert "datasets" not in summary
         errors = [d["name"] for d in datasets if d.get("dataReadiness") == "ERROR"]
         assert [e["name"] for e in summary["in_error"]] == errors and errors, "the demo has a dataset in error"
-        detailed = await call_ok(stack, "qdi_get_task_datasets_state", {"project_id": pid, "task_id": tid, "detail": True})
+        detailed = await call_ok(
+            stack, "qdi_get_task_datasets_state", {"project_id": pid, "task_id": tid, "detail": True}
+        )
         assert len(detailed["datasets"]) == len(datasets)
 
 

@@ -1,0 +1,193 @@
+"""OAuth, rate limits, snapshot, configuration from the environment, and the serve() safety check."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from qdi_mcp.emulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_OAUTH_CLIENT_ID,
+    DEFAULT_OAUTH_CLIENT_SECRET,
+    Emulator,
+    ManualClock,
+    SpeedClock,
+    check_bind_host,
+    emulator_from_env,
+)
+from qdi_mcp.emulator.operations import OPERATIONS
+
+API = "/api/v1/di-projects"
+
+
+def client_for(emu: Emulator, *, key: str | None = DEFAULT_API_KEY) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.AsyncClient(transport=emu.transport(), base_url="http://127.0.0.1:8765", headers=headers)
+
+
+async def token(http: httpx.AsyncClient, client_id: str, secret: str) -> httpx.Response:
+    body = {
+        "client_id": client_id,
+        "client_secret": secret,
+        "grant_type": "client_credentials",
+        "scope": "user_default",
+    }
+    return await http.post("/oauth/token", json=body)
+
+
+@pytest.mark.anyio
+async def test_oauth_client_credentials_token_is_accepted_by_the_api() -> None:
+    emu = Emulator(clock=ManualClock())
+    async with client_for(emu, key=None) as http:
+        issued = await token(http, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
+        assert issued.status_code == 200
+        body = issued.json()
+        response = await http.get(API, headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert body["token_type"] == "bearer" and body["expires_in"] > 0 and body["scope"] == "user_default"
+    assert response.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_oauth_tokens_expire_on_the_emulator_clock() -> None:
+    emu = Emulator(clock=ManualClock(), token_lifetime=60)
+    async with client_for(emu, key=None) as http:
+        access = (await token(http, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)).json()["access_token"]
+        emu.clock.advance(61)
+        response = await http.get(API, headers={"Authorization": f"Bearer {access}"})
+    assert response.status_code == 401 and "expired" in response.json()["errors"][0]["detail"]
+
+
+@pytest.mark.anyio
+async def test_oauth_rejects_bad_secrets_and_grants_in_the_envelope() -> None:
+    emu = Emulator(clock=ManualClock(), oauth_clients={"ci-bot": "s3cret"})
+    async with client_for(emu, key=None) as http:
+        wrong_secret = await token(http, "ci-bot", "guess")
+        default_client = await token(http, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
+        configured = await token(http, "ci-bot", "s3cret")
+        wrong_grant = await http.post(
+            "/oauth/token", json={"client_id": "ci-bot", "client_secret": "s3cret", "grant_type": "password"}
+        )
+        form = await http.post(
+            "/oauth/token", data={"client_id": "ci-bot", "client_secret": "s3cret", "grant_type": "client_credentials"}
+        )
+    assert wrong_secret.status_code == 401 and default_client.status_code == 401
+    assert "guess" not in wrong_secret.text and "s3cret" not in wrong_secret.text
+    assert set(wrong_secret.json()) == {"errors", "traceId"}
+    assert configured.status_code == 200 and form.status_code == 200
+    assert wrong_grant.status_code == 400
+
+
+def test_secrets_never_show_in_reprs() -> None:
+    emu = Emulator(clock=ManualClock(), api_key="super-secret-key", oauth_clients={"bot": "hidden-secret"})
+    shown = repr(emu) + repr(emu.auth) + json.dumps(emu.snapshot())
+    assert "super-secret-key" not in shown and "hidden-secret" not in shown
+
+
+@pytest.mark.anyio
+async def test_rate_limits_answer_429_with_retry_after_per_tier_and_recover() -> None:
+    emu = Emulator(clock=ManualClock(), rate_limits=True)
+    project_id = emu.project_id("Customer 360")
+    async with client_for(emu) as http:
+        for _ in range(100):
+            assert (await http.post(API, json={"name": "", "space": "x"})).status_code == 400  # Tier 2 calls
+        limited = await http.post(API, json={"name": "Late", "space": "x"})
+        other_tier = await http.get(f"{API}/{project_id}")  # Tier 1 is counted separately
+        emu.clock.advance(30)
+        still_limited = await http.post(API, json={})
+        emu.clock.advance(31)
+        recovered = await http.post(API, json={})
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) == 60
+    assert limited.json()["errors"][0]["code"] == "HTTP-429"
+    assert other_tier.status_code == 200
+    assert still_limited.status_code == 429 and int(still_limited.headers["retry-after"]) == 30
+    assert recovered.status_code == 400  # admitted again (and still a bad body)
+
+
+@pytest.mark.anyio
+async def test_runtime_state_tier_allows_120_per_minute_and_limits_are_off_by_default() -> None:
+    limited = Emulator(clock=ManualClock(), rate_limits=True)
+    unlimited = Emulator(clock=ManualClock())
+    project_id = limited.project_id("Orders replication")
+    task_id = limited.task_id(project_id, "ORDERS REPLICATION")
+    url = f"{API}/{project_id}/di-tasks/{task_id}/runtime/state"
+    for emu, expected in ((limited, 429), (unlimited, 200)):
+        async with client_for(emu) as http:
+            statuses = [(await http.get(url)).status_code for _ in range(121)]
+        assert statuses[:120] == [200] * 120 and statuses[120] == expected
+
+
+def test_snapshot_is_json_serialisable_and_describes_the_tenant() -> None:
+    emu = Emulator(clock=ManualClock())
+    emu.faults.inject("list_projects", "drop")
+    snapshot = json.loads(json.dumps(emu.snapshot()))
+    assert {p["name"] for p in snapshot["projects"]} >= {"Customer 360", "Sales QVD"}
+    assert snapshot["now"] == "2025-03-03T09:00:00Z" and snapshot["faults"][0]["kind"] == "drop"
+    replication = next(p for p in snapshot["projects"] if p["name"] == "Orders replication")["tasks"][0]
+    assert replication["runtime"]["lastRun"]["state"] == "RUNNING" and replication["isCdc"] is True
+
+
+def test_demo_false_keeps_spaces_and_connections_but_no_projects() -> None:
+    emu = Emulator(clock=ManualClock(), demo=False)
+    snapshot = emu.snapshot()
+    assert snapshot["projects"] == [] and len(snapshot["spaces"]) >= 2 and snapshot["connections"]
+
+
+def test_operations_table_matches_the_seed_operation_names() -> None:
+    assert {op.name for op in OPERATIONS} == {
+        "list_projects",
+        "create_project",
+        "get_project",
+        "export_project",
+        "import_project",
+        "prepare_project",
+        "validate_project",
+        "get_bindings",
+        "update_bindings",
+        "list_tasks",
+        "get_task",
+        "prepare_task",
+        "recreate_task_datasets",
+        "request_task_reload",
+        "validate_task",
+        "start_task",
+        "stop_task",
+        "get_task_state",
+        "get_task_datasets_state",
+        "get_action",
+    }
+
+
+def test_emulator_from_env_reads_key_and_speed() -> None:
+    emu = emulator_from_env({"QDI_EMULATOR_API_KEY": "env-key", "QDI_EMULATOR_SPEED": "20"})
+    assert isinstance(emu.clock, SpeedClock) and emu.clock.speed == 20.0
+    assert emu.auth.caller("Bearer env-key", 0.0) == "api-key"
+    assert emu.auth.caller(f"Bearer {DEFAULT_API_KEY}", 0.0) is None
+    default = emulator_from_env({})
+    assert default.clock.speed == 1.0 and default.auth.caller(f"Bearer {DEFAULT_API_KEY}", 0.0) == "api-key"
+    with pytest.raises(ValueError, match="QDI_EMULATOR_SPEED"):
+        emulator_from_env({"QDI_EMULATOR_SPEED": "fast"})
+    with pytest.raises(ValueError):
+        emulator_from_env({"QDI_EMULATOR_SPEED": "0"})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])
+def test_serve_accepts_loopback_hosts(host: str) -> None:
+    check_bind_host(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "example.com"])  # noqa: S104
+def test_serve_refuses_other_hosts_unless_allowed(host: str) -> None:
+    with pytest.raises(ValueError, match="allow_remote"):
+        check_bind_host(host)
+    check_bind_host(host, allow_remote=True)
+
+
+def test_manual_clock_refuses_to_go_backwards() -> None:
+    clock = ManualClock()
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+    with pytest.raises(ValueError):
+        SpeedClock(0)

@@ -1,0 +1,183 @@
+"""Destructive calls run only after a person confirms: by signed single-use token, or by elicitation in both
+protocol eras. Every write and destructive call, executed or not, lands in the audit log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import pytest
+from qdi_testkit import CUSTOMER_360, ORDERS, Stack, open_stack
+
+pytestmark = pytest.mark.anyio
+
+
+def running_replication(stack: Stack) -> dict[str, str]:
+    pid = stack.project_id(ORDERS)
+    tid = stack.emulator.tasks(pid)[0]["id"]
+    assert stack.emulator.task_run_state(pid, tid) == "RUNNING"
+    return {"project_id": pid, "task_id": tid}
+
+
+async def test_stop_without_token_does_nothing_and_returns_a_preview_and_token(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = running_replication(stack)
+        result = await stack.mcp.call_tool("qdi_stop_task", args)
+        assert not result.is_error
+        body = result.structured_content
+        assert body["status"] == "confirmation_required"
+        assert body["confirmation_token"]
+        preview = body["preview"]
+        assert args["task_id"] in preview["target"] and "RUNNING" in preview["current_state"]
+        assert stack.emulator.task_run_state(**args) == "RUNNING"
+        assert stack.emulator.counters["stop_task"] == 0
+        assert stack.audit[-1]["outcome"] == "confirmation_required"
+
+
+async def test_the_same_call_with_the_token_executes_once(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = running_replication(stack)
+        token = (await stack.mcp.call_tool("qdi_stop_task", args)).structured_content["confirmation_token"]
+        result = await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": token})
+        assert not result.is_error and result.structured_content["status"] == "stop_requested"
+        assert stack.emulator.task_run_state(**args) == "STOPPING"
+        assert stack.emulator.counters["stop_task"] == 1
+        assert stack.audit[-1]["outcome"] == "executed" and stack.audit[-1]["confirmed_by"] == "token"
+
+        reused = await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": token})
+        assert reused.is_error
+        assert reused.structured_content["error"]["code"] == "confirmation_invalid"
+        assert "qdi_stop_task again" in reused.structured_content["error"]["hint"]
+        assert stack.emulator.counters["stop_task"] == 1
+
+
+async def test_a_token_for_other_arguments_or_another_tool_or_a_forged_one_is_refused(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = running_replication(stack)
+        token = (await stack.mcp.call_tool("qdi_stop_task", args)).structured_content["confirmation_token"]
+        other_task = {"project_id": args["project_id"], "task_id": "some-other-task"}
+        changed = await stack.mcp.call_tool("qdi_stop_task", other_task | {"confirmation_token": token})
+        assert changed.is_error and "task_id" in changed.structured_content["error"]["message"]
+
+        other_tool = await stack.mcp.call_tool("qdi_stop_task_and_wait", args | {"confirmation_token": token})
+        assert other_tool.is_error and other_tool.structured_content["error"]["code"] == "confirmation_invalid"
+
+        payload, _, signature = token.rpartition(".")
+        forged = payload + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
+        refused = await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": forged})
+        assert refused.is_error and refused.structured_content["error"]["code"] == "confirmation_invalid"
+        assert stack.emulator.counters["stop_task"] == 0
+        assert stack.emulator.task_run_state(**args) == "RUNNING"
+        refusals = [r for r in stack.audit if r["outcome"] == "refused"]
+        assert len(refusals) == 3
+
+
+async def test_conditionally_destructive_tools_ask_only_for_destructive_arguments(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        plain = await stack.mcp.call_tool("qdi_prepare_project", {"project_id": pid})
+        assert plain.structured_content["status"] == "started"
+        stack.emulator.clock.advance(600)
+        recreate = await stack.mcp.call_tool("qdi_prepare_project", {"project_id": pid, "allow_recreate": True})
+        assert recreate.structured_content["status"] == "confirmation_required"
+        assert stack.emulator.counters["prepare_project"] == 1
+
+        tid = stack.task_id(CUSTOMER_360, "CRM STORAGE")
+        compare = await stack.mcp.call_tool(
+            "qdi_request_task_reload", {"project_id": pid, "task_id": tid, "reload_strategy": "COMPARE_AND_APPLY"}
+        )
+        assert compare.structured_content["success"] is True
+        truncate = await stack.mcp.call_tool(
+            "qdi_request_task_reload", {"project_id": pid, "task_id": tid, "reload_strategy": "TRUNCATE"}
+        )
+        assert truncate.structured_content["status"] == "confirmation_required"
+        assert stack.emulator.counters["request_task_reload"] == 1
+
+
+def answering(action: str, confirm: bool = True) -> Any:
+    asked: list[str] = []
+
+    async def callback(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.message)
+        content = {"confirm": confirm} if action == "accept" else None
+        return types.ElicitResult(action=action, content=content)
+
+    callback.asked = asked  # type: ignore[attr-defined]
+    return callback
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["2025-handshake", "2026-multi-round-trip"])
+async def test_elicitation_accept_executes_after_naming_the_task_and_its_state(tmp_path: Path, mode: str) -> None:
+    callback = answering("accept")
+    async with open_stack(tmp_path, elicitation_callback=callback, mode=mode) as stack:
+        args = running_replication(stack)
+        result = await stack.mcp.call_tool("qdi_stop_task", args)
+        assert not result.is_error and result.structured_content["status"] == "stop_requested"
+        assert stack.emulator.task_run_state(**args) == "STOPPING"
+        assert len(callback.asked) == 1
+        assert args["task_id"] in callback.asked[0] and "RUNNING" in callback.asked[0]
+        assert stack.audit[-1]["confirmed_by"] == "elicitation"
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["2025-handshake", "2026-multi-round-trip"])
+@pytest.mark.parametrize(("action", "confirm"), [("decline", True), ("cancel", True), ("accept", False)])
+async def test_elicitation_decline_does_nothing(tmp_path: Path, mode: str, action: str, confirm: bool) -> None:
+    async with open_stack(tmp_path, elicitation_callback=answering(action, confirm), mode=mode) as stack:
+        args = running_replication(stack)
+        result = await stack.mcp.call_tool("qdi_stop_task", args)
+        assert not result.is_error
+        assert result.structured_content["status"] == "declined"
+        assert "nothing was done" in result.structured_content["message"]
+        assert stack.emulator.task_run_state(**args) == "RUNNING"
+        assert stack.emulator.counters["stop_task"] == 0
+        assert stack.audit[-1]["outcome"] == "declined"
+
+
+async def test_a_replayed_2026_answer_cannot_confirm_a_second_call(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, elicitation_callback=answering("accept")) as stack:
+        args = running_replication(stack)
+        first = await stack.mcp.session.call_tool("qdi_stop_task", args, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        accept = types.ElicitResult(action="accept", content={"confirm": True})
+        done = await stack.mcp.session.call_tool(
+            "qdi_stop_task",
+            args,
+            input_responses={"confirm": accept},
+            request_state=first.request_state,
+            allow_input_required=True,
+        )
+        assert isinstance(done, types.CallToolResult) and not done.is_error
+        replay = await stack.mcp.session.call_tool(
+            "qdi_stop_task",
+            args,
+            input_responses={"confirm": accept},
+            request_state=first.request_state,
+            allow_input_required=True,
+        )
+        assert isinstance(replay, types.CallToolResult) and replay.is_error
+        assert stack.emulator.counters["stop_task"] == 1
+
+
+async def test_confirm_never_runs_destructive_calls_directly_and_says_so_in_the_audit(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="never") as stack:
+        args = running_replication(stack)
+        result = await stack.mcp.call_tool("qdi_stop_task", args)
+        assert result.structured_content["status"] == "stop_requested"
+        assert stack.audit[-1]["confirmed_by"] == "policy:never"
+
+
+async def test_the_audit_log_file_has_one_json_line_per_write_and_no_tokens(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = running_replication(stack)
+        token = (await stack.mcp.call_tool("qdi_stop_task", args)).structured_content["confirmation_token"]
+        await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": token})
+        await stack.mcp.call_tool("qdi_list_projects", {})
+    lines = (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["outcome"] for r in records] == ["confirmation_required", "executed"]
+    for record in records:
+        assert record["tool"] == "qdi_stop_task" and record["arguments"]["task_id"] == args["task_id"]
+        assert {"time", "safety", "trace_id", "confirmed_by"} <= set(record)
+    assert token not in "\n".join(lines)
