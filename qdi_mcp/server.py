@@ -11,7 +11,6 @@ this server surfaces as a protocol error, and even then without a traceback.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from mcp.server import Server
 
 from qdi_mcp import __version__
 from qdi_mcp.api import QdiApiError, QlikClient
+from qdi_mcp.result_text import render_text
 from qdi_mcp.server_guard import ConfirmationGate
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import ToolSpec, load_specs
@@ -200,7 +200,7 @@ class QdiServer:
         return self._error_result(failure)
 
     def success_result(self, result: ToolResult) -> types.CallToolResult:
-        text = result.summary + "\n" + json.dumps(result.structured, separators=(",", ":"), ensure_ascii=False)
+        text = render_text(result.summary, result.structured)
         return types.CallToolResult(
             content=[types.TextContent(text=self.redactor.redact(text))],
             structured_content=self.redactor.redact(result.structured),
@@ -209,7 +209,7 @@ class QdiServer:
     def _error_result(self, failure: ToolFailure) -> types.CallToolResult:
         error = self.redactor.redact(failure.to_dict())
         return types.CallToolResult(
-            content=[types.TextContent(text=self.redactor.redact(failure.summary()))],
+            content=[types.TextContent(text=self.redactor.redact(render_text(failure.summary(), {"error": error})))],
             structured_content={"error": error},
             is_error=True,
         )

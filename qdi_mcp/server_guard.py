@@ -12,7 +12,6 @@ Three ways a destructive call gets its confirmation, in this order:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import mcp_types as types
 from mcp_types.version import is_version_at_least
 
+from qdi_mcp.result_text import render_text
 from qdi_mcp.specs import ToolSpec
 from qdi_mcp.tools import ToolContext, ToolFailure, build_preview
 from qdi_mcp.tools.audit import AuditLog
@@ -173,5 +173,6 @@ def _is_modern(ctx: Any) -> bool:
 
 
 def _plain_result(structured: dict[str, Any], summary: str) -> types.CallToolResult:
-    text = summary + "\n" + json.dumps(structured, separators=(",", ":"), ensure_ascii=False)
-    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
+    return types.CallToolResult(
+        content=[types.TextContent(text=render_text(summary, structured))], structured_content=structured
+    )

@@ -18,7 +18,8 @@ from .faults import FaultPlan
 from .operations import MUTATING_OPERATIONS
 from .projects import project_wire, task_wire
 from .ratelimit import RateLimiter
-from .runtime import datasets_state, readiness, runtime_state
+from .runtime import readiness
+from .runtime_views import datasets_state, runtime_state
 from .seeding import load_demo
 from .state import ProjectState, TaskState, Tenant
 from .timings import OAUTH_TOKEN_LIFETIME_SECONDS

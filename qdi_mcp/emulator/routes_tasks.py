@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import actions, runtime
+from . import actions, runtime, runtime_views
 from .errors import bad_request
 from .inputs import emulator_of, enum_value, id_list, json_object, optional_bool
 from .projects import ordered, running_detail, task_wire
@@ -105,9 +105,9 @@ async def stop_task(request: Request) -> Response:
 
 async def get_task_state(request: Request) -> Response:
     tenant, _, task = _addressed(request)
-    return JSONResponse(runtime.runtime_state(tenant, task))
+    return JSONResponse(runtime_views.runtime_state(tenant, task))
 
 
 async def get_task_datasets_state(request: Request) -> Response:
     tenant, _, task = _addressed(request)
-    return JSONResponse({"datasets": runtime.datasets_state(tenant, task)})
+    return JSONResponse({"datasets": runtime_views.datasets_state(tenant, task)})

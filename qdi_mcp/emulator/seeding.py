@@ -8,9 +8,10 @@ fix (request a reload of that dataset, run the task again).
 
 from __future__ import annotations
 
+from . import timings
 from .demo import DemoTenant
-from .runtime import seed_cdc_run, seed_completed_run, start_task
-from .state import Connection, ProjectState, Space, TaskState, Tenant, dataset_signature
+from .runtime import load_seconds, start_task
+from .state import Connection, FullLoad, ProjectState, Space, TaskRun, TaskState, Tenant, dataset_signature
 
 STORAGE_TYPES = ("STORAGE", "QVD_STORAGE", "LAKEHOUSE_STORAGE")
 LAST_RUN_AGO_SECONDS = 3600.0
@@ -74,6 +75,44 @@ def load_demo(tenant: Tenant, demo: DemoTenant, *, with_projects: bool = True) -
                     error_dataset_id=error_dataset.dataset_id if error_dataset else None,
                     error=ERROR_TEMPLATE.format(name=error_dataset.name) if error_dataset else "",
                 )
+
+
+def seed_completed_run(
+    tenant: Tenant, task: TaskState, *, ended_at: float, error_dataset_id: str | None = None, error: str = ""
+) -> None:
+    """A finished full-load run in the past: every dataset loaded, except `error_dataset_id` (ERROR)."""
+    task.runs_started += 1
+    run = TaskRun(number=task.runs_started, state="COMPLETED", start=ended_at, trace_id=tenant.ids.trace_id())
+    cursor = ended_at
+    for dataset in reversed(list(task.datasets.values())):
+        seconds = load_seconds(dataset)
+        failed = dataset.dataset_id == error_dataset_id
+        dataset.load = FullLoad(
+            run_number=run.number,
+            state="ERROR" if failed else "COMPLETED",
+            start=cursor - seconds,
+            end=cursor,
+            planned_seconds=seconds,
+            rows=dataset.source_rows,
+        )
+        dataset.readiness = "ERROR" if failed else "READY"
+        dataset.error_message = error if failed else None
+        dataset.needs_full_load = False
+        run.loading.insert(0, dataset.dataset_id)
+        cursor -= seconds
+    run.start = cursor - timings.TASK_STARTING_SECONDS
+    run.end = ended_at
+    task.run = run
+
+
+def seed_cdc_run(tenant: Tenant, task: TaskState, *, started_at: float) -> None:
+    """A CDC run started at `started_at` that finished its full load and has processed changes since."""
+    seed_completed_run(tenant, task, ended_at=started_at + 60)
+    run = task.run
+    assert run is not None
+    run.state = "RUNNING"
+    run.cdc_since = run.end
+    run.end = None
 
 
 def demo_task(tenant: Tenant, project_name: str, task_name: str) -> TaskState:

@@ -14,12 +14,18 @@ from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 
 API = "/api/v1/di-projects"
 DEV_SPACE = "6650f0c1a2b3c4d5e6f7d001"
-FIXTURE_ZIP = Path("/work/shared/fixtures/qlik-export-customer-churn.zip")
+# the real Qlik export, shared by the team next to the repository
+FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
 
 @pytest.fixture
 def emu() -> Emulator:
     return Emulator(clock=ManualClock())
+
+
+@pytest.fixture
+def churn_zip() -> bytes:
+    return FIXTURE_ZIP.read_bytes()
 
 
 def client_for(emu: Emulator) -> httpx.AsyncClient:
@@ -106,10 +112,10 @@ async def test_exported_bindings_are_the_current_bindings(emu: Emulator) -> None
 
 
 @pytest.mark.anyio
-async def test_the_real_qlik_export_imports_and_lists_its_nine_tasks(emu: Emulator) -> None:
+async def test_the_real_qlik_export_imports_and_lists_its_nine_tasks(emu: Emulator, churn_zip: bytes) -> None:
     async with client_for(emu) as http:
         project_id = await new_project(http, "Churn")
-        response = await import_zip(http, project_id, FIXTURE_ZIP.read_bytes())
+        response = await import_zip(http, project_id, churn_zip)
         tasks = (await http.get(f"{API}/{project_id}/di-tasks")).json()["dataTasks"]
         bindings = (await http.get(f"{API}/{project_id}/bindings")).json()["variables"]
     assert response.status_code == 200
@@ -122,11 +128,11 @@ async def test_the_real_qlik_export_imports_and_lists_its_nine_tasks(emu: Emulat
 
 
 @pytest.mark.anyio
-async def test_import_without_bindings_recalculates_keeping_existing_values(emu: Emulator) -> None:
+async def test_import_without_bindings_recalculates_keeping_existing_values(emu: Emulator, churn_zip: bytes) -> None:
     async with client_for(emu) as http:
         project_id = await new_project(http, "Churn")
         without_bindings = io.BytesIO()
-        with zipfile.ZipFile(FIXTURE_ZIP) as source, zipfile.ZipFile(without_bindings, "w") as target:
+        with zipfile.ZipFile(io.BytesIO(churn_zip)) as source, zipfile.ZipFile(without_bindings, "w") as target:
             for name in source.namelist():
                 if name != "bindings.json":
                     target.writestr(name, source.read(name))
@@ -163,7 +169,7 @@ async def test_broken_zip_is_a_400_naming_the_bad_file(emu: Emulator, entries: d
 
 
 @pytest.mark.anyio
-async def test_import_needs_a_multipart_zip_field(emu: Emulator) -> None:
+async def test_import_needs_a_multipart_zip_field(emu: Emulator, churn_zip: bytes) -> None:
     project_id = emu.project_id("Customer 360")
     async with client_for(emu) as http:
         wrong_field = await http.post(
@@ -173,7 +179,7 @@ async def test_import_needs_a_multipart_zip_field(emu: Emulator) -> None:
             f"{API}/{project_id}/actions/import", data={"zip": "abc"}, files={"other": ("x", b"x")}
         )
         json_body = await http.post(f"{API}/{project_id}/actions/import", json={"zip": "abc"})
-        missing_project = await import_zip(http, "nope", FIXTURE_ZIP.read_bytes())
+        missing_project = await import_zip(http, "nope", churn_zip)
     for response in (wrong_field, text_field, json_body):
         assert response.status_code == 400
         assert response.json()["errors"][0]["source"] == {"parameter": "zip"}
@@ -181,13 +187,13 @@ async def test_import_needs_a_multipart_zip_field(emu: Emulator) -> None:
 
 
 @pytest.mark.anyio
-async def test_import_is_refused_while_a_task_runs_or_types_differ(emu: Emulator) -> None:
+async def test_import_is_refused_while_a_task_runs_or_types_differ(emu: Emulator, churn_zip: bytes) -> None:
     running_project = emu.project_id("Orders replication")
     qvd_project = emu.project_id("Sales QVD")
     async with client_for(emu) as http:
         data = await export(http, running_project)
         while_running = await import_zip(http, running_project, data)
-        other_platform = await import_zip(http, qvd_project, FIXTURE_ZIP.read_bytes())
+        other_platform = await import_zip(http, qvd_project, churn_zip)
     assert while_running.status_code == 400 and "ORDERS REPLICATION" in while_running.json()["errors"][0]["detail"]
     assert other_platform.status_code == 400 and "SNOWFLAKE" in other_platform.json()["errors"][0]["detail"]
 
