@@ -12,7 +12,7 @@ from .actions import Action
 from .app import EmulatorApp
 from .auth import DEFAULT_API_KEY, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Authenticator
 from .bindings import name_to_id_map
-from .clock import Clock, ManualClock, SpeedClock, iso_time
+from .clock import Clock, SpeedClock, iso_time
 from .demo import demo_tenant
 from .faults import FaultPlan
 from .operations import MUTATING_OPERATIONS
@@ -30,7 +30,17 @@ class Emulator:
     """A fake tenant. `demo=True` loads the demo projects; `demo=False` keeps the demo's spaces and
     connections (so projects can be created and imported) but no projects.
 
-    Accessors read state without HTTP (for tests and evals); they return wire-shaped copies.
+    Control surface: `clock` (advance a ManualClock), `faults` (FaultPlan.inject), `counters` (executed
+    mutations: 2xx responses of mutating operations), `requests` (requests that reached the service, by
+    operation; "oauth_token" and "unknown" for the rest), `responses` ("<operation> <status>", "fault <kind>"),
+    `snapshot()`, `transport()` (in-process httpx transport), `app` (ASGI, for uvicorn), `tenant` (the model).
+
+    Accessors read state without HTTP (for tests and evals), applying due events first; they return
+    wire-shaped copies and raise KeyError for unknown ids/names:
+    `project_id(name)`, `task_id(project_id, name)`, `project(id)`, `tasks(project_id)`,
+    `task(project_id, task_id)`, `task_run_state(...)` (lastRun.state or None), `task_readiness(...)`
+    (runReadiness.state), `task_state(...)` (GET .../runtime/state body), `datasets(...)` (its datasets),
+    `bindings(project_id)` (variables), `action(action_id)` (detailed action body).
     """
 
     def __init__(
@@ -133,6 +143,7 @@ class Emulator:
         return {
             "now": iso_time(tenant.now()),
             "nowEpoch": tenant.now(),
+            "ownerId": tenant.owner_id,
             "spaces": [{"id": s.id, "name": s.name} for s in tenant.spaces.values()],
             "connections": [
                 {"id": c.id, "name": c.name, "spaceName": c.space_name} for c in tenant.connections.values()
@@ -183,6 +194,3 @@ def emulator_from_env(environ: dict[str, str] | None = None) -> Emulator:
         raise ValueError(f"QDI_EMULATOR_SPEED must be a positive number, got {raw_speed!r}") from None
     api_key = env.get("QDI_EMULATOR_API_KEY") or DEFAULT_API_KEY
     return Emulator(api_key=api_key, clock=SpeedClock(speed))
-
-
-__all__ = ["Emulator", "ManualClock", "SpeedClock", "emulator_from_env"]
