@@ -31,8 +31,8 @@ class Emulator:
     connections (so projects can be created and imported) but no projects.
 
     Control surface: `clock` (advance a ManualClock), `faults` (FaultPlan.inject), `counters` (executed
-    mutations: 2xx responses of mutating operations), `requests` (requests that reached the service, by
-    operation; "oauth_token" and "unknown" for the rest), `responses` ("<operation> <status>", "fault <kind>"),
+    mutations: 2xx responses of mutating operations), `requests` (requests that arrived, by operation,
+    including faulted ones but not refused connections; "oauth_token" and "unknown" for the rest), `responses` ("<operation> <status>", "fault <kind>"),
     `snapshot()`, `transport()` (in-process httpx transport), `app` (ASGI, for uvicorn), `tenant` (the model).
 
     Accessors read state without HTTP (for tests and evals), applying due events first; they return
@@ -59,7 +59,7 @@ class Emulator:
         load_demo(self.tenant, content, with_projects=demo)
         self.faults = FaultPlan()
         self.counters: Counter[str] = Counter()  # executed mutations (2xx), by operation
-        self.requests: Counter[str] = Counter()  # requests that reached the service, by operation
+        self.requests: Counter[str] = Counter()  # requests that arrived (faulted or not), by operation
         self.responses: Counter[str] = Counter()  # "<operation> <status>" and "fault <kind>"
         self.mutating_operations = MUTATING_OPERATIONS
         if oauth_clients is None:

@@ -22,7 +22,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import TRACE_HEADER, ApiError, envelope, error_response, status_title
-from .faults import Fault
+from .faults import TRANSPORT_KINDS, Fault
 from .operations import OAUTH_TOKEN, UNKNOWN, match_operation
 
 if TYPE_CHECKING:
@@ -74,6 +74,8 @@ class Gateway:
         operation = operation_name(method, path)
         fault = None if path.startswith("/_emulator/") else self.emulator.faults.take(operation, method, path)
         exchange = IN_PROCESS.get()
+        if fault is None or fault.kind != "refuse":  # a refused connection never arrives
+            self.emulator.requests[operation] += 1
         if fault is None:
             await self._serve(scope, receive, send, operation)
             return
@@ -92,7 +94,6 @@ class Gateway:
         emulator = self.emulator
         trace_id = emulator.tenant.ids.trace_id()
         scope.setdefault("state", {})["trace_id"] = trace_id
-        emulator.requests[operation] += 1
         status_seen: list[int] = []
 
         async def send_with_trace(message: Message) -> None:
@@ -173,7 +174,7 @@ class Gateway:
             for message in captured or []:
                 await send(message)
             return
-        if fault.kind in ("drop", "refuse", "timeout"):
+        if fault.kind in TRANSPORT_KINDS:
             if exchange is not None:
                 raise TransportFault(fault.kind)
             if fault.kind == "timeout":

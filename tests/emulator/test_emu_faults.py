@@ -48,7 +48,7 @@ async def test_times_n_fires_n_times(emu: Emulator) -> None:
     async with client_for(emu) as http:
         statuses = [(await http.get(API)).status_code for _ in range(4)]
     assert statuses == [502, 502, 502, 200]
-    assert emu.requests["list_projects"] == 1  # faults before execution never reach the service
+    assert emu.requests["list_projects"] == 4 and emu.responses["list_projects 200"] == 1
 
 
 @pytest.mark.anyio
@@ -97,7 +97,7 @@ async def test_timeout_is_a_read_timeout_and_the_operation_did_not_run(emu: Emul
             await http.post(start_url(emu))
     project_id = emu.project_id("Customer 360")
     assert emu.task_run_state(project_id, emu.task_id(project_id, "SALES MART")) is None
-    assert emu.counters["start_task"] == 0
+    assert emu.counters["start_task"] == 0 and emu.requests["start_task"] == 1
 
 
 @pytest.mark.anyio
