@@ -3,6 +3,10 @@
 HTTP is hardened by default: it binds to loopback; binding anywhere else needs `allow_remote` AND a bearer
 token (compared in constant time); Host and Origin headers are checked against DNS rebinding; request bodies
 are size-capped by the SDK's transport.
+
+The listening socket is bound before the server starts (`bind_socket`), so a busy port fails at once with a
+clear message, `--port 0` picks a free port, and the "serving at <url>" line is only logged once the port
+accepts connections (scripts and tests can wait for that line instead of polling the port).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import socket
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -32,6 +37,32 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on `host:port` (port 0: any free port), or TransportConfigError saying why not."""
+    if not 0 <= port <= 65535:
+        raise TransportConfigError(f"port {port} is out of range: use 1-65535 (or 0 for any free port)")
+    bare_host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in bare_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Like uvicorn: a restarted server can rebind while old connections sit in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((bare_host, port))
+        # Listen now, so clients that connect before the event loop serves are queued, not refused.
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise TransportConfigError(f"cannot listen on {url_host(host)}:{port}: {reason}; choose another --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_host(host: str) -> str:
+    bare_host = host.strip("[]")
+    return f"[{bare_host}]" if ":" in bare_host else bare_host
 
 
 def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
@@ -111,11 +142,27 @@ async def run_stdio(server: Any) -> None:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
-async def run_http(server: Any, *, host: str, port: int, token: str | None, allow_remote: bool) -> None:
+async def run_http(
+    server: Any,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    allow_remote: bool,
+    sock: socket.socket | None = None,
+    allowed_hosts: list[str] | None = None,
+    allowed_origins: list[str] | None = None,
+) -> None:
+    """Serve until cancelled. Pass `sock` (from `bind_socket`) to bind before the event loop starts."""
     import uvicorn
 
     check_bind(host, allow_remote=allow_remote, token=token)
-    app = build_http_app(server, host=host, port=port, token=token)
+    if sock is None:
+        sock = bind_socket(host, port)
+    port = sock.getsockname()[1]  # the real port when 0 asked for any free one
+    app = build_http_app(
+        server, host=host, port=port, token=token, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    logger.info("serving MCP over streamable HTTP at http://%s:%d/mcp", host, port)
-    await uvicorn.Server(config).serve()
+    logger.info("serving MCP over streamable HTTP at http://%s:%d/mcp", url_host(host), port)
+    await uvicorn.Server(config).serve(sockets=[sock])

@@ -32,8 +32,9 @@ class Emulator:
 
     Control surface: `clock` (advance a ManualClock), `faults` (FaultPlan.inject), `counters` (executed
     mutations: 2xx responses of mutating operations), `requests` (requests that arrived, by operation,
-    including faulted ones but not refused connections; "oauth_token" and "unknown" for the rest), `responses` ("<operation> <status>", "fault <kind>"),
-    `snapshot()`, `transport()` (in-process httpx transport), `app` (ASGI, for uvicorn), `tenant` (the model).
+    including faulted ones but not refused connections; "oauth_token" and "unknown" for the rest),
+    `responses` ("<operation> <status>", "fault <kind>"), `snapshot()`, `transport()` (in-process httpx
+    transport), `app` (ASGI, for uvicorn), `tenant` (the model).
 
     Accessors read state without HTTP (for tests and evals), applying due events first; they return
     wire-shaped copies and raise KeyError for unknown ids/names:

@@ -45,9 +45,7 @@ class ApiError(Exception):
             "detail": self.detail,
             "status": self.status,
         }
-        source = {
-            k: v for k, v in (("pointer", self.pointer), ("parameter", self.parameter)) if v is not None
-        }
+        source = {k: v for k, v in (("pointer", self.pointer), ("parameter", self.parameter)) if v is not None}
         if source:
             item["source"] = source
         return item

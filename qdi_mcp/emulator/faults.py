@@ -90,9 +90,7 @@ class FaultPlan:
         if delay < 0 or (retry_after is not None and retry_after < 0):
             raise ValueError("delay and retry_after cannot be negative")
         if kind == "refuse" and after_execution:
-            raise ValueError(
-                "a refused connection never reaches the service: 'refuse' cannot be after_execution"
-            )
+            raise ValueError("a refused connection never reaches the service: 'refuse' cannot be after_execution")
         if kind == "delay" and delay <= 0:
             raise ValueError("a 'delay' fault needs delay > 0 (seconds)")
         fault = Fault(

@@ -52,9 +52,7 @@ def enum_value(body: dict[str, Any], field: str, allowed: tuple[str, ...], defau
     if value is None:
         return default
     if value not in allowed:
-        raise bad_request(
-            f"'{field}' must be one of {', '.join(allowed)}, got {value!r}.", pointer=f"/{field}"
-        )
+        raise bad_request(f"'{field}' must be one of {', '.join(allowed)}, got {value!r}.", pointer=f"/{field}")
     return str(value)
 
 

@@ -208,9 +208,7 @@ class Tenant:
         return next((space for space in self.spaces.values() if space.name == name), None)
 
     def connection_named(self, space_name: str, name: str) -> Connection | None:
-        return next(
-            (c for c in self.connections.values() if c.space_name == space_name and c.name == name), None
-        )
+        return next((c for c in self.connections.values() if c.space_name == space_name and c.name == name), None)
 
     def project(self, project_id: str) -> ProjectState:
         project = self.projects.get(project_id)
@@ -222,9 +220,7 @@ class Tenant:
         project = self.project(project_id)
         task = project.tasks.get(task_id)
         if task is None:
-            raise not_found(
-                f"Data task '{task_id}' was not found in project '{project_id}'.", parameter="dataTaskId"
-            )
+            raise not_found(f"Data task '{task_id}' was not found in project '{project_id}'.", parameter="dataTaskId")
         return project, task
 
     def space_name(self, space_id: str) -> str:
