@@ -10,14 +10,30 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from qdi_mcp.api import ApiKeyAuth, Auth, OAuthClientCredentials, QlikClient
-from qdi_mcp.settings import Settings
+from qdi_mcp.api import ApiKeyAuth, Auth, InvalidTenantUrl, OAuthClientCredentials, QlikClient, validate_tenant_url
+from qdi_mcp.settings import Settings, SettingsError
 
 # The in-process emulator is reached through its own transport; the URL is only used to build request URLs,
 # and loopback is the one kind of http URL the client accepts.
 DEMO_TENANT_URL = "http://127.0.0.1:8765"
 # The in-process demo never leaves this process, so a fixed key is no secret; it matches the emulator's default.
 DEMO_API_KEY = "qdi-demo-key"  # noqa: S105
+
+
+def check_backend(settings: Settings) -> None:
+    """Fail before any start-up work when the back end is not usable: no tenant, no credentials, a bad URL.
+
+    Raises SettingsError with one line naming the variable to set or fix (the CLI prints it and exits 2).
+    """
+    if settings.demo:
+        return
+    settings.require_tenant()
+    try:
+        validate_tenant_url(settings.tenant_url or "", allow_hosts=settings.allowed_hosts)
+    except InvalidTenantUrl as exc:
+        # The client speaks of `allow_hosts`; a person configures it through the environment.
+        message = str(exc).replace("list it in allow_hosts", "list it in QDI_MCP_ALLOWED_HOSTS")
+        raise SettingsError(f"QLIK_TENANT_URL: {message}") from None
 
 
 def auth_from_settings(settings: Settings) -> Auth:

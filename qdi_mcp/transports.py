@@ -11,6 +11,7 @@ accepts connections (scripts and tests can wait for that line instead of polling
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import logging
@@ -24,6 +25,11 @@ logger = logging.getLogger("qdi_mcp.transports")
 
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 LOOPBACK_NAMES = ("localhost",)
+_BIND_HINTS = {
+    errno.EADDRINUSE: "; another program uses this port: choose another --port",
+    errno.EADDRNOTAVAIL: "; --host must be an address of this machine",
+    errno.EACCES: "; ports below 1024 need privileges: choose a port above 1024",
+}
 
 
 class TransportConfigError(ValueError):
@@ -54,8 +60,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        reason = exc.strerror or str(exc)
-        raise TransportConfigError(f"cannot listen on {url_host(host)}:{port}: {reason}; choose another --port") from None
+        reason = (exc.strerror or str(exc)).lower()
+        hint = _BIND_HINTS.get(exc.errno or 0, "")
+        raise TransportConfigError(f"cannot listen on {url_host(host)}:{port}: {reason}{hint}") from None
     sock.set_inheritable(True)
     return sock
 

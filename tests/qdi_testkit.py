@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from mcp import Client
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
@@ -48,7 +49,7 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         wake_at = self.emulator_clock.now() + max(seconds, 0.0)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         now = self.emulator_clock.now()
         if wake_at > now:
             self.emulator_clock.advance(wake_at - now)

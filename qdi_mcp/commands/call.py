@@ -7,8 +7,9 @@ import sys
 from typing import Any
 
 import anyio
+from mcp import Client, MCPError
 
-from qdi_mcp.backend import open_client
+from qdi_mcp.backend import check_backend, open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
 
@@ -23,19 +24,21 @@ def run_call(settings: Settings, tool: str, raw_args: str) -> int:
         print('qdi-mcp: --args must be a JSON object, e.g. \'{"project_id": "..."}\'', file=sys.stderr)
         return 2
     try:
-        if not settings.demo:
-            settings.require_tenant()
+        check_backend(settings)
     except SettingsError as exc:
         print(f"qdi-mcp: {exc}", file=sys.stderr)
         return 2
-    structured, is_error = anyio.run(_call, settings, tool, arguments)
+    try:
+        structured, is_error = anyio.run(_call, settings, tool, arguments)
+    except MCPError as exc:
+        # A protocol-level error (a bug in the server, not a tool failure): one line, no traceback.
+        print(f"qdi-mcp: the server failed to run {tool}: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(structured, indent=2, ensure_ascii=False))
     return 1 if is_error else 0
 
 
 async def _call(settings: Settings, tool: str, arguments: dict[str, Any]) -> tuple[Any, bool]:
-    from mcp import Client
-
     async def show_progress(progress: float, total: float | None, message: str | None) -> None:
         if sys.stderr.isatty():
             of = f"/{total:g}" if total else ""
@@ -45,4 +48,8 @@ async def _call(settings: Settings, tool: str, arguments: dict[str, Any]) -> tup
         server = build_server(settings, client)
         async with Client(server) as mcp_client:
             result = await mcp_client.call_tool(tool, arguments, progress_callback=show_progress)
-    return result.structured_content, bool(result.is_error)
+    structured = result.structured_content
+    if structured is None:
+        # Every qdi tool returns structured content; keep whatever text came back rather than print null.
+        structured = {"text": "\n".join(getattr(block, "text", "") for block in result.content)}
+    return structured, bool(result.is_error)

@@ -1,23 +1,64 @@
-"""`qdi-mcp emulator`: the emulated Qlik tenant over HTTP, for curl, other clients, and runbook rehearsals."""
+"""`qdi-mcp emulator`: the emulated Qlik tenant over HTTP, for curl, other clients, and runbook rehearsals.
+
+The port is bound before the banner is printed, so the banner (tenant URL and API key, on stderr) means
+"ready": scripts can wait for it instead of polling. `--port 0` picks a free port and the banner shows it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import socket
 import sys
+
+from qdi_mcp.settings import SettingsError
+from qdi_mcp.transports import TransportConfigError, bind_socket
 
 
 def run_emulator(args: argparse.Namespace) -> int:
-    from qdi_mcp.emulator import DEFAULT_API_KEY, serve
+    from qdi_mcp.emulator import DEFAULT_API_KEY, check_bind_host
 
-    speed = args.speed if args.speed is not None else float(os.environ.get("QDI_EMULATOR_SPEED", "1.0"))
-    api_key = os.environ.get("QDI_EMULATOR_API_KEY") or DEFAULT_API_KEY
     try:
-        asyncio.run(serve(args.host, args.port, speed=speed, api_key=api_key, allow_remote=args.allow_remote))
-    except ValueError as exc:
+        speed = _speed(args.speed)
+        check_bind_host(args.host, allow_remote=args.allow_remote)
+        sock = bind_socket(args.host, args.port)
+    except (ValueError, SettingsError, TransportConfigError) as exc:
         print(f"qdi-mcp emulator: {exc}", file=sys.stderr)
         return 2
+    api_key = os.environ.get("QDI_EMULATOR_API_KEY") or DEFAULT_API_KEY
+    try:
+        asyncio.run(_serve(sock, args.host, speed=speed, api_key=api_key))
     except KeyboardInterrupt:
         return 0
+    finally:
+        sock.close()
     return 0
+
+
+def _speed(flag: float | None) -> float:
+    raw = str(flag) if flag is not None else os.environ.get("QDI_EMULATOR_SPEED", "1.0")
+    try:
+        speed = float(raw)
+    except ValueError:
+        raise SettingsError(f"QDI_EMULATOR_SPEED must be a number, not {raw!r}") from None
+    if not speed > 0:
+        raise SettingsError(f"the emulator speed must be greater than 0, not {raw}")
+    return speed
+
+
+async def _serve(sock: socket.socket, host: str, *, speed: float, api_key: str) -> None:
+    import uvicorn
+
+    from qdi_mcp.emulator import Emulator, SpeedClock
+    from qdi_mcp.emulator.serve import tenant_url
+
+    emulator = Emulator(api_key=api_key, clock=SpeedClock(speed))
+    port = sock.getsockname()[1]
+    print(
+        f"qdi-mcp emulator: tenant URL {tenant_url(host, port)}  API key: {api_key}  (speed x{speed})",
+        file=sys.stderr,
+        flush=True,
+    )
+    config = uvicorn.Config(emulator.app, host=host, port=port, log_level="warning", lifespan="off")
+    await uvicorn.Server(config).serve(sockets=[sock])

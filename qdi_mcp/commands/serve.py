@@ -1,58 +1,86 @@
-"""`qdi-mcp serve`: the MCP server over stdio (default) or streamable HTTP."""
+"""`qdi-mcp serve`: the MCP server over stdio (default) or streamable HTTP.
+
+Everything that can be wrong with the configuration is checked before the event loop starts, so a bad
+setup exits at once with code 2 and one line saying what to set; for HTTP that includes binding the port.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 
 import anyio
 
-from qdi_mcp.backend import open_client
+from qdi_mcp.backend import check_backend, open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
-from qdi_mcp.transports import TransportConfigError, check_bind, run_http, run_stdio
+from qdi_mcp.transports import TransportConfigError, bind_socket, check_bind, run_http, run_stdio, url_host
 
 logger = logging.getLogger("qdi_mcp.serve")
 
+# Extra Host / Origin values the HTTP transport accepts besides loopback: a remote bind is reached by the
+# machine's name or address, which DNS-rebinding protection would otherwise refuse (421).
+ALLOWED_HTTP_HOSTS_ENV = "QDI_MCP_HTTP_ALLOWED_HOSTS"
+ALLOWED_HTTP_ORIGINS_ENV = "QDI_MCP_HTTP_ALLOWED_ORIGINS"
+
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    sock: socket.socket | None = None
     try:
-        if not settings.demo:
-            settings.require_tenant()
+        check_backend(settings)
         if args.transport == "http":
             check_bind(args.host, allow_remote=args.allow_remote, token=settings.http_token)
+            sock = bind_socket(args.host, args.port)
     except (SettingsError, TransportConfigError) as exc:
         print(f"qdi-mcp: {exc}", file=sys.stderr)
         return 2
+    port = sock.getsockname()[1] if sock is not None else args.port
     if sys.stdin.isatty():
-        print(connection_help(settings, args), file=sys.stderr)
+        print(connection_help(settings, args, port=port), file=sys.stderr)
     try:
-        anyio.run(_serve, settings, args)
+        anyio.run(_serve, settings, args, sock)
     except KeyboardInterrupt:
         return 0
+    finally:
+        if sock is not None:
+            sock.close()
     return 0
 
 
-async def _serve(settings: Settings, args: argparse.Namespace) -> None:
+async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.socket | None) -> None:
     async with open_client(settings) as client:
         server = build_server(settings, client)
         backend = "the embedded demo emulator" if settings.demo else "the configured Qlik tenant"
         logger.info("qdi-mcp serving %d tools against %s", len(server.qdi.specs), backend)
         if args.transport == "http":
             await run_http(
-                server, host=args.host, port=args.port, token=settings.http_token, allow_remote=args.allow_remote
+                server,
+                host=args.host,
+                port=args.port,
+                token=settings.http_token,
+                allow_remote=args.allow_remote,
+                sock=sock,
+                allowed_hosts=_env_list(ALLOWED_HTTP_HOSTS_ENV),
+                allowed_origins=_env_list(ALLOWED_HTTP_ORIGINS_ENV),
             )
         else:
             await run_stdio(server)
 
 
-def connection_help(settings: Settings, args: argparse.Namespace) -> str:
+def _env_list(name: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
+
+
+def connection_help(settings: Settings, args: argparse.Namespace, *, port: int | None = None) -> str:
     demo = " --demo" if settings.demo else ""
     if args.transport == "http":
+        url = f"http://{url_host(args.host)}:{port if port is not None else args.port}/mcp"
         return (
-            f"qdi-mcp: streamable HTTP at http://{args.host}:{args.port}/mcp\n"
-            f"  Claude Code:  claude mcp add --transport http qdi http://{args.host}:{args.port}/mcp\n"
+            f"qdi-mcp: streamable HTTP at {url}\n"
+            f"  Claude Code:  claude mcp add --transport http qdi {url}\n"
             "  Press Ctrl+C to stop."
         )
     desktop_args = '["serve", "--demo"]' if settings.demo else '["serve"]'

@@ -1,0 +1,41 @@
+"""Why a runbook cannot run: every problem names where it is (`steps[2] (prepare prod).args`) and what is wrong.
+
+    RunbookError                 the runbook or its arguments are invalid (exit code 2); holds Problems
+    TemplateError                a `${...}` reference could not be resolved while running (the step fails)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    location: str  # e.g. "steps[2] (prepare prod).args.project_id", or "vars" / "--var"
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class RunbookError(Exception):
+    """The runbook (or a --var) is invalid; nothing was run."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        head = f"{source} is not a valid runbook" if source else "invalid runbook"
+        lines = [f"{head} ({count} problem{'s' if count != 1 else ''}):"]
+        lines += [f"  {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class TemplateError(Exception):
+    """A reference that was valid when the runbook was checked has no value at run time."""
+
+
+def step_location(index: int, name: str | None, field: str | None = None) -> str:
+    label = f"steps[{index}]" + (f" ({name})" if name else "")
+    return f"{label}.{field}" if field else label

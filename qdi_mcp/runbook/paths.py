@@ -1,0 +1,106 @@
+"""Looking up dotted paths (`tasks.0.state`) in JSON-like values, shared by templates and conditions.
+
+Keys may contain dots themselves (binding names such as `task.crm_landing-xqm0.sourceConnection`): at each
+mapping the longest run of segments that is a key wins, so such keys are reachable without any quoting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+
+class _Missing:
+    """No value at this path (different from a JSON null)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(missing)"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+
+
+def split_path(path: str) -> list[str]:
+    return [part.strip() for part in path.split(".")] if path.strip() else []
+
+
+def lookup(value: Any, segments: Sequence[str]) -> Any:
+    """The value at `segments` inside `value`, or MISSING."""
+    found, consumed = _walk(value, segments)
+    return found if consumed == len(segments) else MISSING
+
+
+def missing_reason(value: Any, segments: Sequence[str]) -> str:
+    """Why `lookup(value, segments)` is MISSING, naming the first segment that does not exist."""
+    parent, consumed = _walk(value, segments)
+    if consumed == len(segments):
+        return "there is a value"
+    where = ".".join(segments[:consumed]) or "the value"
+    segment = segments[consumed]
+    if isinstance(parent, Mapping):
+        keys = ", ".join(sorted(map(str, parent))[:12]) or "none"
+        return f"no key {segment!r} in {where} (keys: {keys})"
+    if isinstance(parent, list):
+        return f"no item {segment!r} in {where} (a list of {len(parent)})"
+    return f"{where} is {describe(parent)}, so it has no {segment!r}"
+
+
+def _walk(value: Any, segments: Sequence[str]) -> tuple[Any, int]:
+    """How far `segments` lead into `value`: the value reached and how many segments were used."""
+    current = value
+    index = 0
+    while index < len(segments):
+        if isinstance(current, Mapping):
+            for end in range(len(segments), index, -1):
+                key = ".".join(segments[index:end])
+                if key in current:
+                    current = current[key]
+                    index = end
+                    break
+            else:
+                return current, index
+        elif isinstance(current, list):
+            position = _list_index(segments[index], len(current))
+            if position is None:
+                return current, index
+            current = current[position]
+            index += 1
+        else:
+            return current, index
+    return current, index
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _list_index(segment: str, length: int) -> int | None:
+    try:
+        position = int(segment)
+    except ValueError:
+        return None
+    if position < 0:
+        position += length  # `.-1` is the last item
+    return position if 0 <= position < length else None
