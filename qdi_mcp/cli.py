@@ -57,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("tool", help="tool name, e.g. qdi_list_projects")
     call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
 
+    runbook = sub.add_parser("runbook", help="run a YAML runbook of tool calls through the server (CI automation)")
+    _add_policy_flags(runbook)
+    runbook.add_argument("file", help="runbook YAML file, e.g. examples/runbooks/health-check.yaml")
+    runbook.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE", help="set a runbook var (repeatable)"
+    )
+    runbook.add_argument("--dry-run", action="store_true", help="print the plan; call read tools only")
+    runbook.add_argument(
+        "--yes", action="store_true", help="let steps marked confirm: true run destructive calls without asking"
+    )
+    runbook.add_argument("--json", action="store_true", help="print a machine-readable JSON report")
+
     emulator = sub.add_parser("emulator", help="serve the emulated Qlik tenant over HTTP on loopback")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=8765)
@@ -116,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         from qdi_mcp.commands.tools import run_tools
 
         return run_tools(settings, json_output=args.json)
+    if args.command == "runbook":
+        from qdi_mcp.commands.runbook import run_runbook_command
+
+        return run_runbook_command(settings, args)
     from qdi_mcp.commands.call import run_call
 
     return run_call(settings, args.tool, args.args)

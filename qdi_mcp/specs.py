@@ -14,7 +14,10 @@ Loading a directory:
    either the normal result or a ``confirmation_required`` result.
 
 Any problem raises :class:`SpecError` naming the file and the field. This module imports nothing from the
-rest of qdi_mcp: specs know nothing of the code that uses them.
+rest of qdi_mcp (but its own cache): specs know nothing of the code that uses them.
+
+Validated documents are cached by content (see ``spec_cache``): the server loads specs at every start, and
+checking 29 schemas costs more than starting the rest of it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any, Final
 
 import yaml
 from jsonschema import Draft202012Validator
+
+from qdi_mcp.spec_cache import SpecCache
 from jsonschema.exceptions import SchemaError, best_match
 
 __all__ = [
@@ -62,11 +67,19 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _META_SCHEMA: Final[dict[str, Any]] = json.loads(
     Path(__file__).with_name("spec_schema.json").read_text(encoding="utf-8")
 )
-Draft202012Validator.check_schema(_META_SCHEMA)
-_META_VALIDATOR: Final = Draft202012Validator(_META_SCHEMA)
-_INPUT_PROPERTY_VALIDATOR: Final = Draft202012Validator(
-    {"$ref": "#/$defs/describedInputNode", "$defs": _META_SCHEMA["$defs"]}
-)
+
+
+@functools.cache
+def _meta_validator() -> Draft202012Validator:
+    # Built on first use: a start that hits the spec cache never needs it.
+    Draft202012Validator.check_schema(_META_SCHEMA)
+    return Draft202012Validator(_META_SCHEMA)
+
+
+@functools.cache
+def _input_property_validator() -> Draft202012Validator:
+    return Draft202012Validator({"$ref": "#/$defs/describedInputNode", "$defs": _META_SCHEMA["$defs"]})
+
 
 # The meta-schema is the one list of these values; Python reads them from it.
 TOOLSETS: Final[tuple[str, ...]] = tuple(_META_SCHEMA["properties"]["toolset"]["enum"])
@@ -201,10 +214,17 @@ def _index_by_name(directory: Path) -> Mapping[str, ToolSpec]:
 def _load_directory(directory: Path) -> tuple[ToolSpec, ...]:
     if not directory.is_dir():
         raise SpecError(str(directory), None, "tool specs directory not found")
-    fragments = _load_fragments(directory / SHARED_FILE)
     paths = sorted(p for p in directory.glob("*.yaml") if p.name != SHARED_FILE)
-    specs = tuple(_load_spec_file(path, fragments) for path in paths)
+    cache = SpecCache.for_directory(directory, paths)
+    cached = cache.read()
+    if cached is not None:
+        fragments, documents = cached
+        return tuple(_build(doc, fragments, directory / f"{doc['name']}.yaml", doc["name"]) for doc in documents)
+    fragments = _load_fragments(directory / SHARED_FILE)
+    documents = [_validated_document(path, fragments) for path in paths]
+    specs = tuple(_build(doc, fragments, path, _display(path)) for doc, path in zip(documents, paths, strict=True))
     _check_across_specs(specs)
+    cache.write(fragments, documents)
     return specs
 
 
@@ -234,18 +254,11 @@ def _load_fragments(path: Path) -> dict[str, Any]:
         return {}
     display = _display(path)
     document = _read_yaml(path, display)
-    if (
-        not isinstance(document, dict)
-        or set(document) != {"fragments"}
-        or not isinstance(document["fragments"], dict)
-    ):
-        raise SpecError(
-            display, None, "expected exactly one key, 'fragments', mapping names to schema fragments"
-        )
+    if not isinstance(document, dict) or set(document) != {"fragments"} or not isinstance(document["fragments"], dict):
+        raise SpecError(display, None, "expected exactly one key, 'fragments', mapping names to schema fragments")
     raw = document["fragments"]
     fragments = {
-        name: _resolve_shared(value, raw, ["fragments", name], display, (name,))
-        for name, value in raw.items()
+        name: _resolve_shared(value, raw, ["fragments", name], display, (name,)) for name, value in raw.items()
     }
     _check_loader_fragments(fragments, display)
     return fragments
@@ -256,7 +269,7 @@ def _check_loader_fragments(fragments: Mapping[str, Any], display: str) -> None:
     token = fragments.get(CONFIRMATION_TOKEN_ARGUMENT)
     if token is not None:
         where = ["fragments", CONFIRMATION_TOKEN_ARGUMENT]
-        error = best_match(_INPUT_PROPERTY_VALIDATOR.iter_errors(token))
+        error = best_match(_input_property_validator().iter_errors(token))
         if error is not None:
             raise SpecError(display, _dotted([*where, *error.absolute_path]), error.message)
         _check_input_keys(token, where, display)
@@ -290,15 +303,14 @@ def _resolve_shared(
             raise SpecError(display, _dotted(where), f"shared fragment {name!r} refers to itself")
         overrides = {key: value for key, value in node.items() if key != _SHARED_KEY}
         return _resolve_shared({**fragments[name], **overrides}, fragments, where, display, (*active, name))
-    return {
-        key: _resolve_shared(value, fragments, [*where, key], display, active) for key, value in node.items()
-    }
+    return {key: _resolve_shared(value, fragments, [*where, key], display, active) for key, value in node.items()}
 
 
 # --- one spec ---------------------------------------------------------------------------------------
 
 
-def _load_spec_file(path: Path, fragments: Mapping[str, Any]) -> ToolSpec:
+def _validated_document(path: Path, fragments: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec file with fragments resolved, checked against the meta-schema and the rules."""
     display = _display(path)
     raw = _read_yaml(path, display)
     if not isinstance(raw, dict):
@@ -306,11 +318,11 @@ def _load_spec_file(path: Path, fragments: Mapping[str, Any]) -> ToolSpec:
     document = _resolve_shared(raw, fragments, [], display)
     _check_meta_schema(document, display)
     _check_rules(document, path.stem, display)
-    return _build(document, fragments, path, display)
+    return document
 
 
 def _check_meta_schema(document: dict[str, Any], display: str) -> None:
-    error = best_match(_META_VALIDATOR.iter_errors(document))
+    error = best_match(_meta_validator().iter_errors(document))
     if error is not None:
         raise SpecError(display, _dotted(error.absolute_path), error.message)
 
@@ -411,8 +423,7 @@ def _check_annotations(document: dict[str, Any], display: str) -> None:
 
 def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, display: str) -> ToolSpec:
     conditions = tuple(
-        DestructiveCondition(argument=c["argument"], equals=c["equals"])
-        for c in document.get("destructive_when", [])
+        DestructiveCondition(argument=c["argument"], equals=c["equals"]) for c in document.get("destructive_when", [])
     )
     result_schema = document["output_schema"]
     input_schema = document["input_schema"]

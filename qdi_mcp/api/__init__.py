@@ -14,6 +14,7 @@ from .errors import (
     AuthError,
     BadRequestError,
     ConflictError,
+    InvalidParameterError,
     NotFoundError,
     OutcomeUnknownError,
     QdiApiError,
@@ -88,6 +89,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "OutcomeUnknownError",
+    "InvalidParameterError",
     "ResponseFormatError",
     "ResponseTooLargeError",
     # models

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 
 from .clock import Clock
-from .errors import AuthError, TransportError, format_message, parse_error_envelope
+from .errors import AuthError, TransportError, format_message, parse_error_envelope, redact_items
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
 # used when the token endpoint does not say how long its token lives; a 401 refetches anyway
@@ -165,7 +165,7 @@ class OAuthClientCredentials(Auth):
         return AuthError(
             format_message("POST", TOKEN_PATH, response.status_code, explanation, trace_id),
             status=response.status_code,
-            errors=envelope.errors if envelope else (),
+            errors=redact_items(envelope.errors, self._scrub) if envelope else (),
             trace_id=trace_id,
             method="POST",
             path=TOKEN_PATH,

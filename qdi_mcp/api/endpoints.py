@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import quote
 
+from .errors import InvalidParameterError
 from .ratelimit import RateTier
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -45,7 +46,7 @@ def encode_segment(name: str, value: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{label} must be a string, got {type(value).__name__}")
     if not value.strip():
-        raise ValueError(f"{label} must be a non-empty id")
+        raise InvalidParameterError(f"{label} must be a non-empty id", parameter=label)
     encoded = quote(value, safe="")
     # quote() leaves dots alone, and URL normalisation would resolve "." and ".." segments; encode them
     if encoded in {".", ".."}:

@@ -10,6 +10,7 @@
     │   └── ServerError           5xx on a read
     ├── TransportError            no usable answer: connection refused or reset, timeouts
     ├── OutcomeUnknownError       a write may or may not have been applied (timeout, reset, 5xx)
+    ├── InvalidParameterError     an argument refused before any request was sent (also a ValueError)
     └── ResponseFormatError       a 2xx answer whose body is not what the API reference promises
         └── ResponseTooLargeError the body passed the client's size limit; reading stopped
 
@@ -136,6 +137,17 @@ class OutcomeUnknownError(QdiApiError):
     """A write was sent but its result is unknown; check the current state before trying again."""
 
 
+class InvalidParameterError(QdiApiError, ValueError):
+    """An argument the client refuses before sending anything (e.g. an empty id); `parameter` names it.
+
+    A ValueError too, so callers that validate their own input can catch it as one.
+    """
+
+    def __init__(self, message: str, *, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class ResponseFormatError(QdiApiError):
     """A successful answer whose body is not what the API reference describes."""
 
@@ -216,6 +228,20 @@ def parse_error_envelope(body: bytes) -> ErrorEnvelope | None:
         return None
 
 
+def redact_items(items: Sequence[ErrorItem], redact: Callable[[str], str]) -> list[ErrorItem]:
+    """The envelope's items with secrets scrubbed from their text: a proxy or a buggy service may echo the
+    Authorization header or a client secret back in an error, and these texts reach agents and logs."""
+    scrubbed: list[ErrorItem] = []
+    for item in items:
+        changes = {
+            name: redact(value)
+            for name in ("code", "title", "detail")
+            if isinstance(value := getattr(item, name), str)
+        }
+        scrubbed.append(item.model_copy(update=changes))
+    return scrubbed
+
+
 def error_from_response(
     *,
     method: str,
@@ -228,7 +254,7 @@ def error_from_response(
 ) -> QdiApiError:
     """Map an error answer to the exception a caller can act on."""
     envelope = parse_error_envelope(body)
-    errors = envelope.errors if envelope else []
+    errors = redact_items(envelope.errors, redact) if envelope else []
     trace_id = envelope.trace_id if envelope else None
     explanation = next((item.detail or item.title for item in errors if item.detail or item.title), None)
     if explanation is None and envelope is None and body.strip():

@@ -39,17 +39,28 @@ def run_call(settings: Settings, tool: str, raw_args: str) -> int:
 
 
 async def _call(settings: Settings, tool: str, arguments: dict[str, Any]) -> tuple[Any, bool]:
-    async def show_progress(progress: float, total: float | None, message: str | None) -> None:
-        if sys.stderr.isatty():
-            of = f"/{total:g}" if total else ""
-            print(f"  … {progress:.1f}{of} {message or ''}", file=sys.stderr)
-
     async with open_client(settings) as client:
         server = build_server(settings, client)
         async with Client(server) as mcp_client:
-            result = await mcp_client.call_tool(tool, arguments, progress_callback=show_progress)
+            spec = server.qdi.specs.get(tool)  # type: ignore[attr-defined]
+            # Workflow tools wait: on a terminal show them moving (on stderr: stdout carries the JSON result).
+            if spec is not None and spec.kind == "workflow" and sys.stderr.isatty():
+                result = await _call_with_progress(mcp_client, tool, arguments)
+            else:
+                result = await mcp_client.call_tool(tool, arguments)
     structured = result.structured_content
     if structured is None:
         # Every qdi tool returns structured content; keep whatever text came back rather than print null.
         structured = {"text": "\n".join(getattr(block, "text", "") for block in result.content)}
     return structured, bool(result.is_error)
+
+
+async def _call_with_progress(mcp_client: Any, tool: str, arguments: dict[str, Any]) -> Any:
+    """The call with a live spinner/bar fed by the tool's MCP progress notifications."""
+    from rich.console import Console
+
+    from qdi_mcp.runbook.progress import ToolProgress
+
+    with ToolProgress(Console(stderr=True)) as display:
+        display.begin(tool)
+        return await mcp_client.call_tool(tool, arguments, progress_callback=display.update)

@@ -15,7 +15,6 @@ import sys
 import anyio
 
 from qdi_mcp.backend import check_backend, open_client
-from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
 from qdi_mcp.transports import TransportConfigError, bind_socket, check_bind, run_http, run_stdio, url_host
 
@@ -51,6 +50,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.socket | None) -> None:
+    # Imported only once the configuration checked out: a bad setup exits without loading the MCP SDK.
+    from qdi_mcp.server import build_server
+
     async with open_client(settings) as client:
         server = build_server(settings, client)
         backend = "the embedded demo emulator" if settings.demo else "the configured Qlik tenant"

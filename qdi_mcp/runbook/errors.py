@@ -1,7 +1,7 @@
 """Why a runbook cannot run: every problem names where it is (`steps[2] (prepare prod).args`) and what is wrong.
 
-    RunbookError                 the runbook or its arguments are invalid (exit code 2); holds Problems
-    TemplateError                a `${...}` reference could not be resolved while running (the step fails)
+RunbookError                 the runbook or its arguments are invalid (exit code 2); holds Problems
+TemplateError                a `${...}` reference could not be resolved while running (the step fails)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class RunbookError(Exception):
         self.source = source
         self.problems = tuple(problems)
         count = len(self.problems)
-        head = f"{source} is not a valid runbook" if source else "invalid runbook"
+        head = f"{source} is not a valid runbook" if source else "invalid arguments"
         lines = [f"{head} ({count} problem{'s' if count != 1 else ''}):"]
         lines += [f"  {problem}" for problem in self.problems]
         super().__init__("\n".join(lines))

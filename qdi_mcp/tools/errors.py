@@ -6,15 +6,22 @@ here (one place), so handlers never format errors themselves and no traceback or
 
     ToolFailure
     └── (built from) QdiApiError ─ BadRequestError, AuthError, NotFoundError, ConflictError, RateLimitedError,
-                                   ServerError, TransportError, OutcomeUnknownError, ResponseFormatError
+                                   ServerError, TransportError, OutcomeUnknownError, ResponseFormatError,
+                                   InvalidParameterError
+
+Never invite a blind repeat of a change: a write whose answer was lost or unreadable is `outcome_unknown`, and so
+is a "…_and_wait" tool that failed while waiting: it says what was already started and how to check or resume,
+instead of asking to be called again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from qdi_mcp.api import errors as api_errors
+from qdi_mcp.api.retry import is_idempotent
 
 _MAX_DETAIL = 500
 
@@ -64,12 +71,31 @@ def failure_from_api_error(exc: api_errors.QdiApiError, tool: str, arguments: Ma
     """Translate an API exception into a failure whose hint names the tool to call next."""
     detail = _first_detail(exc)
     common = {"http_status": exc.status, "trace_id": exc.trace_id}
-    if isinstance(exc, api_errors.OutcomeUnknownError):
+    if isinstance(exc, api_errors.InvalidParameterError):
+        return ToolFailure(
+            "invalid_arguments",
+            f"Invalid arguments for {tool}: {exc.message}.",
+            hint=f"pass the {exc.parameter} exactly as a list or get tool returned it",
+            field=exc.parameter,
+        )
+    if _is_lost_write_answer(exc):
         return ToolFailure(
             "outcome_unknown",
             "The request may or may not have been executed by Qlik (the response was lost). Do not repeat it blindly.",
             hint=_check_outcome_hint(tool, arguments),
             retryable=False,
+            **common,
+        )
+    interrupted = _interrupted_wait(exc, tool, arguments, common)
+    if interrupted is not None:
+        return interrupted
+    if isinstance(exc, api_errors.ApiStatusError) and exc.status is not None and 300 <= exc.status < 400:
+        return ToolFailure(
+            "redirect_refused",
+            f"Qlik answered with a redirect (HTTP {exc.status}); redirects are not followed, so the credentials "
+            "never go to another host.",
+            hint="check QLIK_TENANT_URL: it must be the tenant's own address "
+            "(https://<tenant>.<region>.qlikcloud.com); a person must fix the configuration",
             **common,
         )
     if isinstance(exc, api_errors.NotFoundError):
@@ -146,9 +172,88 @@ def _bad_request_hint(tool: str) -> str:
     return "read the message, correct the arguments and call again"
 
 
+def _is_lost_write_answer(exc: api_errors.QdiApiError) -> bool:
+    if isinstance(exc, api_errors.OutcomeUnknownError):
+        return True
+    # A 2xx answer to a write that cannot be read: the change was accepted, but what it returned (an action id,
+    # the new object) is lost, so repeating the call could do it twice.
+    return (
+        isinstance(exc, api_errors.ResponseFormatError)
+        and not isinstance(exc, api_errors.ResponseTooLargeError)
+        and exc.method is not None
+        and not is_idempotent(exc.method)
+    )
+
+
+# The tools that start something (a write) and then poll it with reads.
+_WAITS_AFTER_WRITE = frozenset(
+    {
+        "qdi_prepare_project_and_wait",
+        "qdi_validate_project_and_wait",
+        "qdi_prepare_task_and_wait",
+        "qdi_validate_task_and_wait",
+        "qdi_recreate_task_datasets_and_wait",
+        "qdi_start_task_and_wait",
+        "qdi_stop_task_and_wait",
+    }
+)
+_ACTION_PATH_PREFIX = "/api/v1/di-projects/actions/"
+
+
+def _interrupted_wait(
+    exc: api_errors.QdiApiError, tool: str, arguments: Mapping[str, Any], common: dict[str, Any]
+) -> ToolFailure | None:
+    """A read failed inside a tool that writes and then waits: repeating the whole tool could repeat the write.
+
+    Only failures that would otherwise invite a retry are rewritten; a 404 or 400 keeps its own code and hint.
+    """
+    if tool not in _WAITS_AFTER_WRITE or exc.method != "GET":
+        return None
+    if not (exc.retryable or isinstance(exc, api_errors.ResponseFormatError | api_errors.TransportError)):
+        return None
+    reason = _first_detail(exc) or exc.message
+    if exc.path and exc.path.startswith(_ACTION_PATH_PREFIX):
+        # Actions are polled only after they were started, so the action certainly exists.
+        action_id = unquote(exc.path.removeprefix(_ACTION_PATH_PREFIX))
+        return ToolFailure(
+            "outcome_unknown",
+            f"The action {action_id} was started, but waiting for it failed ({reason[:_MAX_DETAIL]}).",
+            hint=f"do not call {tool} again: resume with qdi_wait_for_action with action_id {action_id!r} "
+            "(or check it once with qdi_get_action)",
+            retryable=False,
+            **common,
+        )
+    # Task runs are read before and after the start/stop, so the change may or may not have been requested.
+    return ToolFailure(
+        "outcome_unknown",
+        f"Reading the task's state failed ({reason[:_MAX_DETAIL]}); the "
+        f"{'stop' if 'stop' in tool else 'start'} may or may not have been requested.",
+        hint=f"call qdi_get_task_state with task_id {arguments.get('task_id')!r} to see whether the task is "
+        f"running or stopped before calling {tool} again",
+        retryable=False,
+        **common,
+    )
+
+
 def _check_outcome_hint(tool: str, arguments: Mapping[str, Any]) -> str:
-    if "task_id" in arguments and ("start" in tool or "stop" in tool):
-        return "call qdi_get_task_state to see whether the task started or stopped before trying again"
-    if "task_id" in arguments:
-        return "call qdi_get_task_state (and qdi_get_action if you have an action id) before trying again"
-    return "check with qdi_get_project / qdi_list_tasks (or qdi_get_action) before trying again"
+    task = f" with task_id {arguments['task_id']!r}" if "task_id" in arguments else ""
+    base = tool.removesuffix("_and_wait")
+    if base in ("qdi_start_task", "qdi_stop_task"):
+        return f"call qdi_get_task_state{task} to see whether the task started or stopped before trying again"
+    if base == "qdi_update_bindings":
+        return "call qdi_get_bindings to see whether the new bindings are in place before trying again"
+    if base == "qdi_request_task_reload":
+        return f"call qdi_get_task_datasets_state{task} to see whether the reload is registered before trying again"
+    if base == "qdi_create_project":
+        return "call qdi_list_projects to see whether the project was created before trying again"
+    if base == "qdi_import_project":
+        return "call qdi_list_tasks for the project to see whether its tasks were replaced before trying again"
+    if base in ("qdi_prepare_task", "qdi_validate_task", "qdi_recreate_task_datasets"):
+        return (
+            f"the action id was lost: call qdi_get_task_state{task} to see whether the action runs before trying "
+            "again (qdi_get_action if you have an action id)"
+        )
+    return (
+        "the action id (if any) was lost: call qdi_get_project_status (or qdi_get_task_state for each task) to "
+        "see whether it runs before trying again (qdi_get_action if you have an action id)"
+    )

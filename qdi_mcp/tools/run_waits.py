@@ -12,7 +12,7 @@ from typing import Any
 
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.polling import WaitOutcome, poll_until
-from qdi_mcp.tools.progress import ProgressReporter
+from qdi_mcp.tools.progress import ProgressReporter, run_progress
 from qdi_mcp.tools.workflows import ACTIVE_RUN_STATES, FINISHED_RUN_STATES, _poll_options, _timeout
 
 
@@ -105,6 +105,8 @@ async def start_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolRes
         started_run_settled(_start_time(before), args.get("wait_until", "auto")),
         timeout=timeout,
         on_poll=reporter.on_task_run,
+        on_heartbeat=reporter.heartbeat,
+        progress_of=run_progress,
         **_poll_options(ctx),
     )
     return _run_result(args, outcome, "start")
@@ -121,6 +123,8 @@ async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
         lambda state: _run_state(state) not in ACTIVE_RUN_STATES,
         timeout=timeout,
         on_poll=reporter.on_task_run,
+        on_heartbeat=reporter.heartbeat,
+        progress_of=run_progress,
         **_poll_options(ctx),
     )
     return _run_result(args, outcome, "stop")

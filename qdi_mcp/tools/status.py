@@ -80,9 +80,12 @@ def summary_line(rows: list[dict[str, Any]], counts: Counter[str]) -> str:
             text = f"{counts[status]} {status}"
             troubled = [r for r in rows if r["status"] == status and r["datasets_in_error"]]
             if troubled:
-                text += (
-                    " (" + ", ".join(f"{r['name']}: {r['datasets_in_error']} datasets in error" for r in troubled) + ")"
-                )
+                text += " (" + ", ".join(f"{r['name']}: {_datasets_in_error(r)}" for r in troubled) + ")"
             parts.append(text)
     noun = "task" if len(rows) == 1 else "tasks"
     return f"{len(rows)} {noun}: " + ", ".join(parts)
+
+
+def _datasets_in_error(row: dict[str, Any]) -> str:
+    count = row["datasets_in_error"]
+    return f"{count} dataset{'' if count == 1 else 's'} in error"

@@ -11,7 +11,7 @@ from typing import Any
 
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.polling import PollSchedule, WaitOutcome, poll_until
-from qdi_mcp.tools.progress import ProgressReporter
+from qdi_mcp.tools.progress import ProgressReporter, action_progress
 
 TERMINAL_ACTION_STATES = frozenset({"COMPLETED", "FAILED", "CANCELED", "SKIPPED"})
 ACTIVE_RUN_STATES = frozenset({"STARTING", "RUNNING", "STOPPING"})
@@ -38,6 +38,8 @@ async def wait_for_action(ctx: ToolContext, action_id: str, timeout: float, *, k
         lambda action: action.state in TERMINAL_ACTION_STATES,
         timeout=timeout,
         on_poll=reporter.on_action,
+        on_heartbeat=reporter.heartbeat,
+        progress_of=action_progress,
         **_poll_options(ctx),
     )
     return _action_result(action_id, outcome, kind)
@@ -88,7 +90,7 @@ def _action_hint(
     if state == "FAILED":
         failed = next((t for t in tasks if t["state"] == "FAILED"), None)
         if failed:
-            why = failed["error_message"] or failed["error_code"] or "no message"
+            why = (failed["error_message"] or failed["error_code"] or "no message").rstrip(". ")
             return (
                 f"task {failed['name']} ({failed['task_id']}) failed: {why}. Check the project's bindings "
                 "(qdi_get_bindings: an empty connection is a common cause) and the task's datasets "

@@ -1,0 +1,268 @@
+"""Conditions: `expect` (checked on a step's result) and `where` (which for_each items to keep).
+
+A condition maps paths to matchers; all must hold::
+
+    state: COMPLETED                      equality (JSON: true is not 1)
+    timed_out: false
+    counts.failed: {in: [0, null]}        one of
+    tasks: {all: {state: {ne: FAILED}}}   every item (also `any`, `none`)
+    elapsed_seconds: {lt: 600}            eq ne in not_in gt gte lt lte
+    name: {glob: ["Customer*", "Orders*"]} exists empty matches (regex) glob contains length not
+
+A mapping whose keys are operators is a matcher; a mapping of other keys is a condition on the value there
+(`counts: {failed: 0}` is `counts.failed: 0`). To compare a whole object, use `{eq: {...}}`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from qdi_mcp.runbook.paths import MISSING, lookup, split_path
+from qdi_mcp.runbook.templates import Merge, Template
+
+LIST_OPERATORS = frozenset({"all", "any", "none"})
+MATCHER_OPERATORS = frozenset({"length", "not"}) | LIST_OPERATORS
+OPERATORS = (
+    frozenset({"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "empty", "matches", "glob", "contains"})
+    | MATCHER_OPERATORS
+)
+
+
+# --- checking the shape (before any step runs) --------------------------------------------------------------
+
+
+def check_condition(condition: Any, where: str) -> list[tuple[str, str]]:
+    """Problems in a condition as (location, message); locations extend `where`."""
+    if not isinstance(condition, Mapping) or not condition:
+        return [(where, "must be a mapping of result paths to expected values, e.g. {state: COMPLETED}")]
+    problems: list[tuple[str, str]] = []
+    for path, matcher in condition.items():
+        if not isinstance(path, str) or not path.strip():
+            problems.append((where, f"{path!r} is not a path"))
+            continue
+        problems += _check_matcher(matcher, f"{where}.{path}")
+    return problems
+
+
+def _check_matcher(matcher: Any, where: str) -> list[tuple[str, str]]:
+    if not isinstance(matcher, Mapping):
+        return []
+    keys = set(matcher)
+    operators = keys & OPERATORS
+    if not operators:
+        return check_condition(matcher, where)
+    if operators != keys:
+        others = ", ".join(sorted(map(str, keys - operators)))
+        return [
+            (
+                where,
+                f"mixes operators ({', '.join(sorted(operators))}) with other keys ({others}); the operators are "
+                f"{', '.join(sorted(OPERATORS))}",
+            )
+        ]
+    problems: list[tuple[str, str]] = []
+    for operator, operand in matcher.items():
+        problem = _operand_problem(operator, operand)
+        if problem:
+            problems.append((f"{where}.{operator}", problem))
+        elif operator in MATCHER_OPERATORS:
+            problems += _check_matcher(operand, f"{where}.{operator}")
+    return problems
+
+
+def _operand_problem(operator: str, operand: Any) -> str | None:
+    if isinstance(operand, Template | Merge):
+        return None  # known only at run time
+    if operator in ("in", "not_in") and not isinstance(operand, list):
+        return "takes a list, e.g. {in: [COMPLETED, RUNNING]}"
+    if operator in ("gt", "gte", "lt", "lte") and not _comparable(operand):
+        return "takes a number (or a string, compared as text)"
+    if operator in ("exists", "empty") and not isinstance(operand, bool):
+        return "takes true or false"
+    if operator == "matches":
+        if not isinstance(operand, str):
+            return "takes a regular expression string"
+        try:
+            re.compile(operand)
+        except re.error as exc:
+            return f"not a valid regular expression: {exc}"
+    if operator == "glob" and not (
+        isinstance(operand, str) or (isinstance(operand, list) and all(isinstance(p, str) for p in operand))
+    ):
+        return "takes a pattern or a list of patterns, e.g. 'Customer*'"
+    return None
+
+
+# --- evaluating (templates already resolved) ----------------------------------------------------------------
+
+
+def condition_failures(condition: Mapping[str, Any], subject: Any) -> list[str]:
+    """What does not hold, one readable line each; empty when the condition holds."""
+    failures: list[str] = []
+    for path, matcher in condition.items():
+        actual = lookup(subject, split_path(path))
+        failures += [f"{path}: {message}" for message in matcher_failures(matcher, actual)]
+    return failures
+
+
+def holds(condition: Mapping[str, Any], subject: Any) -> bool:
+    return not condition_failures(condition, subject)
+
+
+def matcher_failures(matcher: Any, actual: Any) -> list[str]:
+    if isinstance(matcher, Mapping) and matcher and set(matcher) <= OPERATORS:
+        failures: list[str] = []
+        for operator, operand in matcher.items():
+            failures += _OPERATIONS[operator](operand, actual)
+        return failures
+    if isinstance(matcher, Mapping):
+        if actual is MISSING or not isinstance(actual, Mapping | list):
+            return [f"expected an object with {', '.join(map(str, matcher))}, got {show(actual)}"]
+        return condition_failures(matcher, actual)
+    return [] if json_equal(actual, matcher) else [f"expected {show(matcher)}, got {show(actual)}"]
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    if left is MISSING or right is MISSING:
+        return left is right
+    if isinstance(left, bool) != isinstance(right, bool):
+        return False  # JSON: true is not 1
+    if isinstance(left, list) and isinstance(right, list):
+        return len(left) == len(right) and all(json_equal(a, b) for a, b in zip(left, right, strict=True))
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    return bool(left == right)
+
+
+def show(value: Any) -> str:
+    if value is MISSING:
+        return "(missing)"
+    if isinstance(value, str):
+        return value if value and value.strip() == value and value[0] not in "[{" else json.dumps(value)
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def item_label(item: Any, position: int) -> str:
+    if isinstance(item, Mapping):
+        for key in ("name", "task_id", "id"):
+            if isinstance(item.get(key), str):
+                return f"item {position} ({item[key]})"
+    return f"item {position}"
+
+
+def _comparable(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+def _unless(ok: bool, message: str) -> list[str]:
+    return [] if ok else [message]
+
+
+def _compare(symbol: str, test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], list[str]]:
+    def check(operand: Any, actual: Any) -> list[str]:
+        same_kind = _comparable(actual) and isinstance(actual, str) == isinstance(operand, str)
+        return _unless(same_kind and test(actual, operand), f"expected {symbol} {show(operand)}, got {show(actual)}")
+
+    return check
+
+
+def _in(operand: Any, actual: Any) -> list[str]:
+    options = operand if isinstance(operand, list) else [operand]
+    return _unless(any(json_equal(actual, o) for o in options), f"expected one of {show(options)}, got {show(actual)}")
+
+
+def _not_in(operand: Any, actual: Any) -> list[str]:
+    options = operand if isinstance(operand, list) else [operand]
+    return _unless(
+        not any(json_equal(actual, o) for o in options), f"expected none of {show(options)}, got {show(actual)}"
+    )
+
+
+def _empty(operand: Any, actual: Any) -> list[str]:
+    is_empty = actual is MISSING or actual is None or (isinstance(actual, str | list | Mapping) and not actual)
+    return _unless(is_empty == bool(operand), f"expected {'' if operand else 'not '}empty, got {show(actual)}")
+
+
+def _matches(operand: Any, actual: Any) -> list[str]:
+    ok = isinstance(actual, str) and re.search(str(operand), actual) is not None
+    return _unless(ok, f"expected a match for /{operand}/, got {show(actual)}")
+
+
+def _glob(operand: Any, actual: Any) -> list[str]:
+    patterns = operand if isinstance(operand, list) else [operand]
+    ok = isinstance(actual, str) and any(fnmatch.fnmatchcase(actual, str(p)) for p in patterns)
+    return _unless(ok, f"expected a name like {show(patterns)}, got {show(actual)}")
+
+
+def _contains(operand: Any, actual: Any) -> list[str]:
+    if isinstance(actual, list):
+        ok = any(json_equal(item, operand) for item in actual)
+    elif isinstance(actual, str):
+        ok = isinstance(operand, str) and operand in actual
+    elif isinstance(actual, Mapping):
+        ok = operand in actual
+    else:
+        ok = False
+    return _unless(ok, f"expected to contain {show(operand)}, got {show(actual)}")
+
+
+def _length(operand: Any, actual: Any) -> list[str]:
+    if not isinstance(actual, str | list | Mapping):
+        return [f"expected something with a length, got {show(actual)}"]
+    return [f"length {message}" for message in matcher_failures(operand, len(actual))]
+
+
+def _not(operand: Any, actual: Any) -> list[str]:
+    return _unless(bool(matcher_failures(operand, actual)), f"expected not {show(operand)}, got {show(actual)}")
+
+
+def _each(operand: Any, actual: Any) -> list[str]:
+    if not isinstance(actual, list):
+        return [f"expected a list, got {show(actual)}"]
+    failures: list[str] = []
+    for position, item in enumerate(actual):
+        failures += [f"{item_label(item, position)}: {m}" for m in matcher_failures(operand, item)]
+    return failures
+
+
+def _any(operand: Any, actual: Any) -> list[str]:
+    if not isinstance(actual, list):
+        return [f"expected a list, got {show(actual)}"]
+    ok = any(not matcher_failures(operand, item) for item in actual)
+    return _unless(ok, f"expected at least one item matching {show(operand)}, none of {len(actual)} does")
+
+
+def _none(operand: Any, actual: Any) -> list[str]:
+    if not isinstance(actual, list):
+        return [f"expected a list, got {show(actual)}"]
+    matching = [item_label(item, i) for i, item in enumerate(actual) if not matcher_failures(operand, item)]
+    return _unless(not matching, f"expected no item matching {show(operand)}, but {', '.join(matching)} does")
+
+
+_OPERATIONS: dict[str, Callable[[Any, Any], list[str]]] = {
+    "eq": lambda operand, actual: _unless(json_equal(actual, operand), f"expected {show(operand)}, got {show(actual)}"),
+    "ne": lambda operand, actual: _unless(not json_equal(actual, operand), f"expected not {show(operand)}"),
+    "in": _in,
+    "not_in": _not_in,
+    "gt": _compare(">", lambda a, b: a > b),
+    "gte": _compare(">=", lambda a, b: a >= b),
+    "lt": _compare("<", lambda a, b: a < b),
+    "lte": _compare("<=", lambda a, b: a <= b),
+    "exists": lambda operand, actual: _unless(
+        (actual is not MISSING) == bool(operand), f"expected {'a value' if operand else 'no value'}, got {show(actual)}"
+    ),
+    "empty": _empty,
+    "matches": _matches,
+    "glob": _glob,
+    "contains": _contains,
+    "length": _length,
+    "not": _not,
+    "all": _each,
+    "any": _any,
+    "none": _none,
+}

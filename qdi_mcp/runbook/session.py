@@ -1,0 +1,69 @@
+"""The runner's way to the tools: the same MCP server an agent gets, through an in-memory `mcp.Client`.
+
+So read-only mode, toolsets, confirmation and the audit log apply to every step exactly as they apply to an
+agent; the runner never calls a handler or the API client directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp import Client
+
+from qdi_mcp.api import QlikClient
+from qdi_mcp.backend import open_client
+from qdi_mcp.server import build_server
+from qdi_mcp.settings import Settings
+from qdi_mcp.specs import ToolSpec
+
+ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+@dataclass
+class ToolSession:
+    client: Client
+    served: Mapping[str, ToolSpec]  # the tools this server offers under its policy
+    refused: Mapping[str, str]  # tool name -> why the policy leaves it out
+
+    @classmethod
+    def for_server(cls, client: Client, server: Any) -> ToolSession:
+        """`server` is what build_server returned (or its `.qdi`)."""
+        qdi = getattr(server, "qdi", server)
+        return cls(client, qdi.specs, qdi.refused)
+
+    async def call(self, tool: str, arguments: dict[str, Any], progress: ProgressCallback | None = None) -> Any:
+        return await self.client.call_tool(tool, arguments, progress_callback=progress)
+
+
+@asynccontextmanager
+async def open_session(
+    settings: Settings,
+    *,
+    client: QlikClient | None = None,
+    emulator: Any | None = None,
+    context_options: dict[str, Any] | None = None,
+) -> AsyncIterator[ToolSession]:
+    """A session on the back end `settings` selects.
+
+    Tests and rehearsals pass a pre-built API `client` (or just an `emulator`) and `context_options` (the
+    waits' clock and poll schedule), so a runbook with long waits runs on a virtual clock.
+    """
+    if client is not None:
+        async with _server_session(settings, client, context_options) as session:
+            yield session
+        return
+    async with open_client(settings, emulator=emulator) as opened:
+        async with _server_session(settings, opened, context_options) as session:
+            yield session
+
+
+@asynccontextmanager
+async def _server_session(
+    settings: Settings, client: QlikClient, context_options: dict[str, Any] | None
+) -> AsyncIterator[ToolSession]:
+    server = build_server(settings, client, context_options=context_options)
+    async with Client(server) as mcp_client:
+        yield ToolSession.for_server(mcp_client, server)

@@ -1,0 +1,76 @@
+"""A content-addressed cache of validated tool specs, so a server start does not re-check 29 schemas.
+
+The key is a hash of everything that decides the result: every spec file's name and bytes, the meta-schema,
+and the loader's own source. Change any of them and the key changes, so a stale entry can never be served;
+an entry is only written after full validation passed. Any problem with the cache (unwritable home, a
+corrupt file) falls back to loading and validating from the YAML files: the cache is an optimisation only.
+
+`QDI_MCP_CACHE_DIR` picks the folder (default `$XDG_CACHE_HOME/qdi-mcp` or `~/.cache/qdi-mcp`);
+`QDI_MCP_CACHE_DIR=off` disables it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_FORMAT = 1
+_LOADER_FILES = ("specs.py", "spec_schema.json", "spec_cache.py")
+
+
+def cache_root() -> Path | None:
+    configured = os.environ.get("QDI_MCP_CACHE_DIR", "")
+    if configured.lower() == "off":
+        return None
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "qdi-mcp"
+
+
+@dataclass(frozen=True)
+class SpecCache:
+    path: Path | None
+
+    @classmethod
+    def for_directory(cls, directory: Path, spec_paths: Sequence[Path]) -> SpecCache:
+        root = cache_root()
+        if root is None:
+            return cls(None)
+        digest = hashlib.sha256(f"format {_FORMAT}\n".encode())
+        package = Path(__file__).resolve().parent
+        for name in _LOADER_FILES:
+            digest.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
+        for path in (directory / "_shared.yaml", *spec_paths):
+            if path.is_file():
+                digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return cls(root / f"specs-{digest.hexdigest()[:32]}.json")
+
+    def read(self) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        if self.path is None:
+            return None
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data["fragments"], data["documents"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, fragments: dict[str, Any], documents: list[dict[str, Any]]) -> None:
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            payload = json.dumps({"fragments": fragments, "documents": documents}, separators=(",", ":"))
+            # Write then rename: a concurrent reader sees the whole file or none.
+            handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".specs-", suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(payload)
+            os.replace(temp, self.path)
+        except OSError:
+            return
