@@ -72,7 +72,8 @@ class PollSchedule:
     ) -> float:
         """Seconds to sleep before the next poll, after `looks` sleeps and `elapsed` seconds of waiting."""
         bound = self.lag_bound(elapsed)
-        early = min(bound, self.first * self.growth**looks)
+        # The exponent is capped: the lag bound wins long before, and a huge power would overflow a float.
+        early = min(bound, self.first * self.growth ** min(looks, 64))
         if predicted_remaining is None or not self.predict or predicted_remaining <= 0:
             # Nothing known, or the predicted end has passed: look as often as the lag goal asks.
             return min(bound, early * (1 + rng.uniform(-self.jitter, self.jitter)))

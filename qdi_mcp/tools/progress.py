@@ -41,8 +41,9 @@ def run_progress(state: Any) -> tuple[float, float] | None:
 
 
 class ProgressReporter:
-    def __init__(self, send: ProgressFn, timeout: float) -> None:
+    def __init__(self, send: ProgressFn, timeout: float, *, count_datasets: bool = True) -> None:
         self._send = send
+        self._count_datasets = count_datasets
         self._timeout = max(timeout, 1e-6)
         self._last_value = -1.0
         self._task_states: dict[str, str] = {}
@@ -89,7 +90,7 @@ class ProgressReporter:
     async def on_task_run(self, state: Any, elapsed: float) -> None:
         run = state.last_run
         run_state = run.state if run and run.state else "not started"
-        done, total = run_progress(state) or (0.0, 0.0)
+        done, total = (run_progress(state) if self._count_datasets else None) or (0.0, 0.0)
         self._subject = f"task {state.name}" if state.name else "task"
         name = state.name or "task"
         if run_state != self._last_state:

@@ -117,14 +117,14 @@ async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
     project_id, task_id = args["project_id"], args["task_id"]
     await ctx.client.stop_task(project_id, task_id)
     timeout = _timeout(args)
-    reporter = ProgressReporter(ctx.progress, timeout)
+    # A stop has no count of things done: the run's full-load counters describe the run being stopped.
+    reporter = ProgressReporter(ctx.progress, timeout, count_datasets=False)
     outcome = await poll_until(
         lambda: ctx.client.get_task_state(project_id, task_id),
         lambda state: _run_state(state) not in ACTIVE_RUN_STATES,
         timeout=timeout,
         on_poll=reporter.on_task_run,
         on_heartbeat=reporter.heartbeat,
-        progress_of=run_progress,
         **_poll_options(ctx),
     )
     return _run_result(args, outcome, "stop")

@@ -1,0 +1,1 @@
+"""Evaluations and benchmarks of qdi-mcp, run against the embedded emulator (`python -m evals.perf`)."""
