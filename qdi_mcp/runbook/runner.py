@@ -135,15 +135,18 @@ class _Run:
 
     async def execute(self) -> None:
         blocked = [] if self.options.dry_run else self._unconfirmed_steps()
+        blocked_indexes = {step.index for step in blocked}
         if blocked:
             self.stopped = True
             self.report.message = _confirmation_message(blocked, self.options.yes)
         for step in self.runbook.steps:
             spec = self.session.served[step.tool]
             record = StepRecord(step.index, step.name, step.tool, spec.safety, for_each=step.for_each is not None)
-            if step in blocked:
+            if step.index in blocked_indexes:
                 record.status = NEEDS_CONFIRMATION
-                record.message = "destructive: needs confirm: true in the runbook and --yes"
+                record.message = "destructive: needs " + (
+                    "--yes" if step.confirm else "confirm: true in the runbook (after review) and --yes"
+                )
             elif not self.stopped:
                 await self._run_step(step, spec, record)
             self.report.steps.append(record)

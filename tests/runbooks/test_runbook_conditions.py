@@ -1,0 +1,111 @@
+"""`expect` and `where` conditions: operators, list quantifiers, missing values, and readable failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from qdi_mcp.runbook.conditions import check_condition, condition_failures, holds
+
+STATUS = {
+    "state": "COMPLETED",
+    "timed_out": False,
+    "elapsed_seconds": 42.5,
+    "counts": {"completed": 5, "running": 1},
+    "tasks": [
+        {"name": "CRM LANDING", "state": "COMPLETED", "datasets_in_error": 0},
+        {"name": "CRM STORAGE", "state": "COMPLETED", "datasets_in_error": 1},
+        {"name": "ERP LANDING", "state": "RUNNING", "datasets_in_error": None},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"state": "COMPLETED", "timed_out": False},
+        {"state": {"in": ["COMPLETED", "RUNNING"]}},
+        {"state": {"not_in": ["FAILED"]}},
+        {"state": {"ne": "FAILED"}},
+        {"elapsed_seconds": {"gte": 42.5, "lt": 60}},
+        {"counts.failed": {"exists": False}},
+        {"counts": {"completed": 5}},
+        {"counts.failed": {"not": {"gt": 0}}},
+        {"tasks": {"length": {"eq": 3}}},
+        {"tasks": {"any": {"state": "RUNNING"}}},
+        {"tasks": {"none": {"state": "FAILED"}}},
+        {"tasks": {"all": {"name": {"matches": "LANDING|STORAGE"}}}},
+        {"tasks.0.name": {"glob": ["CRM*", "ERP*"]}},
+        {"tasks.0.name": {"contains": "LAND"}},
+        {"counts": {"contains": "running"}},
+        {"tasks.2.datasets_in_error": {"empty": True}},
+    ],
+)
+def test_conditions_that_hold(condition: dict[str, Any]) -> None:
+    assert condition_failures(condition, STATUS) == []
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ({"state": "FAILED"}, "state: expected FAILED, got COMPLETED"),
+        ({"timed_out": 0}, "timed_out: expected 0, got false"),
+        ({"state": {"in": ["FAILED", "CANCELED"]}}, 'state: expected one of ["FAILED", "CANCELED"], got COMPLETED'),
+        ({"elapsed_seconds": {"lt": 10}}, "elapsed_seconds: expected < 10, got 42.5"),
+        ({"state": {"gt": 3}}, "state: expected > 3, got COMPLETED"),
+        ({"counts.failed": 0}, "counts.failed: expected 0, got (missing)"),
+        ({"tasks": {"length": {"gte": 4}}}, "tasks: length expected >= 4, got 3"),
+        ({"tasks.0.name": {"glob": "ERP*"}}, 'tasks.0.name: expected a name like ["ERP*"], got CRM LANDING'),
+    ],
+)
+def test_conditions_that_fail_say_what_was_expected_and_what_came(condition: dict[str, Any], message: str) -> None:
+    assert condition_failures(condition, STATUS) == [message]
+
+
+def test_all_names_each_item_that_breaks_the_condition() -> None:
+    failures = condition_failures({"tasks": {"all": {"datasets_in_error": {"in": [0, None]}}}}, STATUS)
+    assert failures == ["tasks: item 1 (CRM STORAGE): datasets_in_error: expected one of [0, null], got 1"]
+
+
+def test_none_names_the_items_that_match() -> None:
+    failures = condition_failures({"tasks": {"none": {"name": {"glob": "CRM*"}}}}, STATUS)
+    assert len(failures) == 1
+    assert "item 0 (CRM LANDING)" in failures[0] and "item 1 (CRM STORAGE)" in failures[0]
+
+
+def test_a_quantifier_on_something_that_is_not_a_list_fails() -> None:
+    assert condition_failures({"state": {"all": {"x": 1}}}, STATUS) == ["state: expected a list, got COMPLETED"]
+
+
+def test_holds_is_what_where_uses_to_keep_items() -> None:
+    kept = [t["name"] for t in STATUS["tasks"] if holds({"name": {"glob": ["*LANDING"]}}, t)]
+    assert kept == ["CRM LANDING", "ERP LANDING"]
+
+
+def test_true_and_one_are_different_values() -> None:
+    assert not holds({"flag": 1}, {"flag": True})
+    assert holds({"flag": True}, {"flag": True})
+
+
+@pytest.mark.parametrize(
+    ("condition", "location", "message"),
+    [
+        ({"state": {"in": "COMPLETED"}}, "expect.state.in", "takes a list"),
+        ({"n": {"gte": True}}, "expect.n.gte", "takes a number"),
+        ({"n": {"exists": "yes"}}, "expect.n.exists", "takes true or false"),
+        ({"name": {"matches": "(["}}, "expect.name.matches", "not a valid regular expression"),
+        ({"name": {"glob": 3}}, "expect.name.glob", "takes a pattern"),
+        ({"state": {"eq": "X", "state": "Y"}}, "expect.state", "mixes operators (eq) with other keys (state)"),
+        ({"tasks": {"all": {"n": {"lt": []}}}}, "expect.tasks.all.n.lt", "takes a number"),
+    ],
+)
+def test_malformed_conditions_are_found_before_running(condition: Any, location: str, message: str) -> None:
+    problems = check_condition(condition, "expect")
+    assert len(problems) == 1
+    assert problems[0][0] == location
+    assert message in problems[0][1]
+
+
+def test_an_empty_condition_is_rejected() -> None:
+    assert check_condition({}, "expect")[0][1].startswith("must be a mapping of result paths")

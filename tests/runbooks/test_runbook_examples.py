@@ -1,0 +1,187 @@
+"""The example runbooks, run like `qdi-mcp runbook ... --demo` but on a virtual clock, checked by the state they
+leave in the emulator (not by what they print)."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, TENANT_URL, VirtualClock, make_settings
+
+from qdi_mcp.api import ApiKeyAuth, QlikClient
+from qdi_mcp.commands.runbook import run_runbook_file
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.settings import Settings
+from qdi_mcp.tools.polling import PollSchedule
+
+pytestmark = pytest.mark.anyio
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runbooks"
+PROD_SNOWFLAKE = "{{id(connection, PROD_SPACE.Snowflake_PROD)}}"
+# Operations of the read tools: all a dry run or a stopped run may send.
+READ_OPERATIONS = {"list_projects", "get_project", "export_project", "get_bindings", "list_tasks", "get_task_state"}
+
+
+@dataclass
+class Rehearsal:
+    emulator: Emulator
+    client: QlikClient
+    settings: Settings
+    options: dict[str, Any]
+    audit_path: Path
+
+    async def run(self, example: str, *, var_arguments: tuple[str, ...] = (), **flags: Any) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = await run_runbook_file(
+            EXAMPLES / example,
+            self.settings,
+            var_arguments=var_arguments,
+            stdout=out,
+            stderr=err,
+            client=self.client,
+            context_options=self.options,
+            **flags,
+        )
+        return code, out.getvalue() + err.getvalue()
+
+    def audit(self) -> list[dict[str, Any]]:
+        if not self.audit_path.exists():
+            return []
+        return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
+
+    def tasks(self, project: str) -> list[tuple[str, str, str]]:
+        project_id = self.emulator.project_id(project)
+        return sorted((t["id"], t["name"], t["type"]) for t in self.emulator.tasks(project_id))
+
+
+@asynccontextmanager
+async def rehearsal(tmp_path: Path) -> AsyncIterator[Rehearsal]:
+    emulator = Emulator(clock=ManualClock())
+    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
+    options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(7)}
+    settings = make_settings(tmp_path)
+    async with client:
+        yield Rehearsal(emulator, client, settings, options, tmp_path / "audit.jsonl")
+
+
+async def test_promote_project_with_yes_makes_prod_a_running_copy_of_dev_bound_to_prod(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        dev_id, prod_id = r.emulator.project_id(CUSTOMER_360), r.emulator.project_id(CUSTOMER_360_PROD)
+        dev_bindings_before = r.emulator.bindings(dev_id)
+        assert len(r.tasks(CUSTOMER_360_PROD)) == 2
+
+        code, output = await r.run("promote-project.yaml", yes=True)
+
+        assert code == 0, output
+        assert r.tasks(CUSTOMER_360_PROD) == r.tasks(CUSTOMER_360)
+        bindings = r.emulator.bindings(prod_id)
+        assert bindings["platformConnection"] == PROD_SNOWFLAKE
+        assert bindings["projectName"] == "Customer 360 (prod)"
+        assert bindings["task-type.storage.databaseName"] == "C360_PROD"
+        sources = {k: v for k, v in bindings.items() if k.endswith(".sourceConnection")}
+        assert sources and all("PROD_SPACE" in value for value in sources.values())
+        # Variables the runbook does not override keep what the import brought.
+        assert bindings["task.sales_mart-sqn7.taskSchema"] == dev_bindings_before["task.sales_mart-sqn7.taskSchema"]
+        assert r.emulator.bindings(dev_id) == dev_bindings_before
+        runs = {name: r.emulator.task_run_state(prod_id, task_id) for task_id, name, _ in r.tasks(CUSTOMER_360_PROD)}
+        assert runs["ERP LANDING"] == "RUNNING"  # CDC: running steadily
+        assert all(state in ("COMPLETED", "RUNNING") for state in runs.values()), runs
+        confirmed = {record["tool"]: record["confirmed_by"] for record in r.audit() if record["outcome"] == "executed"}
+        assert confirmed["qdi_import_project"] == "token"
+        assert confirmed["qdi_prepare_project_and_wait"] == "token"
+        assert "confirmed with --yes: import project" in output
+
+
+async def test_promote_project_without_yes_stops_with_exit_3_and_changes_nothing(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        prod_id = r.emulator.project_id(CUSTOMER_360_PROD)
+        bindings_before, tasks_before = r.emulator.bindings(prod_id), r.tasks(CUSTOMER_360_PROD)
+
+        code, output = await r.run("promote-project.yaml")
+
+        assert code == 3
+        assert sum(r.emulator.counters.values()) == 0
+        assert r.tasks(CUSTOMER_360_PROD) == tasks_before
+        assert r.emulator.bindings(prod_id) == bindings_before
+        assert "'import into prod' (steps[2], qdi_import_project)" in output
+        assert "run with --yes" in output
+        assert not any(record["outcome"] == "executed" for record in r.audit())
+
+
+async def test_promote_project_dry_run_calls_only_read_tools_and_shows_the_plan(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run("promote-project.yaml", dry_run=True, json_output=True)
+
+        report = json.loads(output)
+        assert code == 0
+        assert sum(r.emulator.counters.values()) == 0
+        assert set(r.emulator.requests) <= READ_OPERATIONS, r.emulator.requests
+        statuses = {step["name"]: step["status"] for step in report["steps"]}
+        assert statuses["export dev"] == "passed"
+        assert statuses["import into prod"] == "would_call"
+        assert statuses["validate prod"] == "would_call"  # read, but after a skipped change
+        exported = report["steps"][0]["calls"][0]["result"]["path"]
+        import_call = report["steps"][2]["calls"][0]
+        assert import_call["arguments"]["path"] == exported  # resolved from the dry run's own export
+        assert "destructive" in import_call["note"]
+        assert report["steps"][5]["calls"][0]["arguments"]["allow_recreate"] is True
+        assert report["steps"][7]["calls"][0]["arguments"]["task_id"] == "<item.id>"
+        assert not r.audit()
+
+
+async def test_health_check_on_the_whole_demo_fails_naming_the_dataset_in_error(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run("health-check.yaml")
+
+        assert code == 1
+        assert "CRM STORAGE" in output and "datasets_in_error" in output
+        assert sum(r.emulator.counters.values()) == 0
+
+
+async def test_health_check_passes_for_the_projects_chosen_by_var(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run(
+            "health-check.yaml",
+            var_arguments=("projects=Customer 360 (prod),Orders*,Sales QVD",),
+            json_output=True,
+        )
+
+        report = json.loads(output)
+        assert code == 0, output
+        checked = [call["item"] for call in report["steps"][1]["calls"]]
+        assert checked == ["Customer 360 (prod)", "Orders replication", "Sales QVD"]
+
+
+async def test_health_check_with_a_pattern_matching_no_project_fails(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run("health-check.yaml", var_arguments=("projects=Nope*",))
+
+        assert code == 1
+        assert "for_each has no items" in output
+
+
+async def test_recover_failed_task_binds_the_connection_prepares_and_starts_sales_qvd(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        project_id = r.emulator.project_id(SALES_QVD)
+        before = r.emulator.bindings(project_id)
+        assert before["task.sales_landing-8mdj.sourceConnection"] == ""
+
+        code, output = await r.run("recover-failed-task.yaml")
+
+        assert code == 0, output
+        after = r.emulator.bindings(project_id)
+        assert after["task.sales_landing-8mdj.sourceConnection"] == "{{id(connection, DEV_SPACE.MySQL_DEV)}}"
+        assert {k: v for k, v in after.items() if "sourceConnection" not in k} == {
+            k: v for k, v in before.items() if "sourceConnection" not in k
+        }
+        for task_id, _, _ in r.tasks(SALES_QVD):
+            assert r.emulator.task_readiness(project_id, task_id) != "NOT_RUNNABLE"
+            assert r.emulator.task_run_state(project_id, task_id) == "COMPLETED"

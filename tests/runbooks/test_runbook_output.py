@@ -1,0 +1,127 @@
+"""What people and CI see: plain lines off a terminal, a live display and a summary table on one, the --json
+report, and the progress display `qdi-mcp call` shares."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from qdi_testkit import CUSTOMER_360, open_stack
+from rich.console import Console
+
+from qdi_mcp.cli import main
+from qdi_mcp.commands.call import _call_with_progress
+from qdi_mcp.runbook import ToolProgress, make_reporter
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runbooks"
+HEALTH_CHECK = str(EXAMPLES / "health-check.yaml")
+PROMOTE = str(EXAMPLES / "promote-project.yaml")
+
+
+def cli(tmp_path: Path, *args: str) -> list[str]:
+    return ["runbook", *args, "--demo", "--workdir", str(tmp_path / "work"), "--audit-log", str(tmp_path / "a.jsonl")]
+
+
+def test_off_a_terminal_each_step_is_one_plain_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(cli(tmp_path, HEALTH_CHECK))
+    lines = capsys.readouterr().out.splitlines()
+
+    assert code == 1
+    assert lines[0] == "runbook health-check: 2 steps"
+    assert lines[1].startswith("ok      [1/2] list projects (qdi_list_projects)")
+    assert lines[2].startswith("FAIL    [2/2] project status (qdi_get_project_status)")
+    assert "CRM STORAGE" in lines[2]
+    assert lines[3].startswith("failed: 1 passed, 1 failed in") and lines[3].endswith("(exit 1)")
+    assert len(lines) == 4
+    assert "\x1b[" not in "".join(lines)  # no colour codes in CI logs
+
+
+def test_the_json_report_has_steps_statuses_durations_and_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(cli(tmp_path, HEALTH_CHECK, "--json", "--var", "projects=Orders*"))
+    report = json.loads(capsys.readouterr().out)
+
+    assert code == 0
+    assert report["version"] == 1
+    assert report["runbook"] == "health-check" and report["file"] == HEALTH_CHECK
+    assert (report["status"], report["exit_code"], report["dry_run"]) == ("passed", 0, False)
+    assert report["vars"] == {"projects": ["Orders*"]}
+    assert report["counts"] == {"passed": 2}
+    assert report["problems"] == []
+    assert isinstance(report["duration_seconds"], float) and report["started_at"].endswith("Z")
+    status_step = report["steps"][1]
+    assert {"index", "name", "tool", "safety", "status", "message", "duration_seconds", "for_each", "calls"} <= set(
+        status_step
+    )
+    assert status_step["for_each"] is True and status_step["safety"] == "read"
+    (call,) = status_step["calls"]
+    assert call["item"] == "Orders replication" and call["status"] == "passed"
+    assert call["summary"].startswith("Orders replication: 1 task")
+    assert call["result"]["counts"] == {"running": 1}
+    assert call["arguments"] == {"project_id": "6650f0c1a2b3c4d5e6f70003"}
+
+
+def test_a_run_stopped_for_confirmation_exits_3_in_the_json_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(cli(tmp_path, PROMOTE, "--json"))
+    report = json.loads(capsys.readouterr().out)
+
+    assert code == 3
+    assert report["status"] == "needs_confirmation" and report["exit_code"] == 3
+    assert [s["name"] for s in report["steps"] if s["status"] == "needs_confirmation"] == [
+        "import into prod",
+        "prepare prod",
+    ]
+    assert {s["status"] for s in report["steps"]} == {"needs_confirmation", "not_run"}
+
+
+def test_on_a_terminal_a_summary_table_follows_the_steps(tmp_path: Path) -> None:
+    import anyio
+
+    from qdi_mcp.commands.runbook import run_runbook_file
+    from qdi_mcp.settings import Settings
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=140, color_system=None)
+    reporter = make_reporter(json_output=False, stream=buffer, is_terminal=True, console=console)
+    settings = Settings.from_env({}, demo=True, workdir=tmp_path / "work", audit_log=tmp_path / "a.jsonl")
+
+    code = anyio.run(lambda: run_runbook_file(Path(HEALTH_CHECK), settings, reporter=reporter, stdout=buffer))
+    text = buffer.getvalue()
+
+    assert code == 1
+    assert "step" in text and "status" in text and "details" in text  # the table header
+    assert "1. list projects" in text and "2. project status" in text
+    assert "qdi_get_project_status" in text
+    assert "failed: 1 passed, 1 failed" in text
+
+
+@pytest.mark.anyio
+async def test_the_progress_display_is_fed_by_the_tools_progress_notifications(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        console = Console(file=io.StringIO(), force_terminal=True, width=100)
+        with ToolProgress(console) as display:
+            display.begin("validate")
+            result = await stack.mcp.call_tool(
+                "qdi_validate_project_and_wait",
+                {"project_id": stack.project_id(CUSTOMER_360)},
+                progress_callback=display.update,
+            )
+
+        assert not result.is_error
+        assert display.updates >= 2
+
+
+@pytest.mark.anyio
+async def test_call_shows_progress_for_workflow_tools_and_returns_their_result(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        result = await _call_with_progress(
+            stack.mcp, "qdi_prepare_project_and_wait", {"project_id": stack.project_id(CUSTOMER_360)}
+        )
+
+        assert not result.is_error
+        assert result.structured_content["state"] == "COMPLETED"
