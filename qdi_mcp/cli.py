@@ -1,6 +1,7 @@
-"""Command line entry point: `qdi-mcp serve | tools | call | emulator`.
+"""Command line entry point: `qdi-mcp serve | tools | call | runbook | emulator`.
 
-Exit codes: 0 success, 1 the tool or command failed, 2 bad usage or configuration.
+Exit codes: 0 success, 1 the tool, a runbook step or an expectation failed, 2 bad usage or configuration,
+3 a runbook step needs confirmation (nothing was changed).
 Logs go to stderr only: under stdio, stdout is the MCP wire.
 """
 
