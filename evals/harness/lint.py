@@ -42,15 +42,7 @@ _SENTENCE_END = re.compile(r"[.;:](?:\s|$)")
 
 # Findings already reported to the lead, waiting for a spec change (specs are not ours to edit). They are
 # listed as "pending" instead of failing; a test fails once one no longer occurs, so this list cannot rot.
-PENDING_SPEC_FIXES: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("qdi_get_bindings", "when"),
-        ("qdi_get_task_datasets_state", "when"),
-        ("qdi_recreate_task_datasets_and_wait", "when"),
-        ("qdi_start_task_and_wait", "when"),
-        ("qdi_stop_task_and_wait", "when"),
-    }
-)
+PENDING_SPEC_FIXES: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -64,18 +64,6 @@ class CallRecord:
             return (self.structured.get("error") or {}).get("code")
         return None
 
-    def to_dict(self) -> dict[str, Any]:
-        arguments = {k: ("<token>" if k == CONFIRMATION_TOKEN else v) for k, v in self.arguments.items()}
-        return {
-            "tool": self.tool,
-            "arguments": arguments,
-            "is_error": self.is_error,
-            "error_code": self.error_code,
-            "confirmation_required": self.confirmation_required,
-            "user_agreed": self.user_agreed,
-            "bytes_returned": self.bytes_returned,
-        }
-
 
 @dataclass
 class Transcript:

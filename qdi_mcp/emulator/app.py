@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import routes_control as control
 from . import routes_projects as projects
@@ -70,6 +72,8 @@ def _dispatcher(methods: dict[str, str]):  # type: ignore[no-untyped-def]
     handlers = {method: _HANDLERS[name] for method, name in methods.items()}
 
     async def dispatch(request: Request) -> Response:
+        # Ids arrive with '/' and '%' still escaped (see SegmentPreservingPath): decode them exactly once here.
+        request.scope["path_params"] = {k: unquote(v) for k, v in request.path_params.items()}
         # Starlette also routes HEAD to GET routes; answer it as the GET it mirrors
         method = "GET" if request.method == "HEAD" else request.method
         return await handlers[method](request)
@@ -122,4 +126,28 @@ class EmulatorApp(Starlette):
         self._emulator = emulator
 
     def build_middleware_stack(self) -> ASGIApp:
-        return Gateway(super().build_middleware_stack(), self._emulator)
+        return SegmentPreservingPath(Gateway(super().build_middleware_stack(), self._emulator))
+
+
+_KEPT_ESCAPES = re.compile(r"(%2[fF]|%25)")
+
+
+class SegmentPreservingPath:
+    """Route on the path as sent, where an escaped '/' (%2F) stays inside its segment.
+
+    ASGI servers decode `scope["path"]`, so an id like "p1/di-tasks", correctly sent as `p1%2Fdi-tasks`, would
+    otherwise be routed as two segments to another operation. Like Qlik's gateway, the emulator keeps %2F (and
+    %25, so nothing is decoded twice) escaped while routing; route handlers decode path parameters once.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path")
+        if scope["type"] == "http" and raw and b"%" in raw:
+            text = raw.decode("latin-1").split("?", 1)[0]
+            parts = _KEPT_ESCAPES.split(text)
+            scope = dict(scope)
+            scope["path"] = "".join(part if _KEPT_ESCAPES.fullmatch(part) else unquote(part) for part in parts)
+        await self.app(scope, receive, send)

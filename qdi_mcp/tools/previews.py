@@ -11,6 +11,8 @@ from qdi_mcp.tools.base import ToolContext
 async def build_preview(tool: str, args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     base = tool.removesuffix("_and_wait")
     if base == "qdi_import_project":
+        # Refuse a path outside the work folder before asking anyone to confirm an import that cannot happen.
+        ctx.workdir.import_path(args["path"])
         return await _project_preview(
             ctx,
             args["project_id"],

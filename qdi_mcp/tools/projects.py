@@ -9,6 +9,7 @@ from typing import Any
 
 from qdi_mcp.api import CreateProjectRequest
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.errors import ToolFailure
 from qdi_mcp.tools.workdir import default_export_name
 from qdi_mcp.tools.zipcheck import check_zip
 
@@ -21,7 +22,7 @@ def project_dict(project: Any) -> dict[str, Any]:
 async def list_projects(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     projects = await ctx.client.list_projects(space_id=args.get("space_id"))
     items = [project_dict(p) for p in projects]
-    names = ", ".join(f"{p['name']} ({p['id']})" for p in items[:10])
+    names = ", ".join(f"{p.get('name')} ({p.get('id')})" for p in items[:10])
     more = f" and {len(items) - 10} more" if len(items) > 10 else ""
     return ToolResult({"projects": items, "count": len(items)}, f"{len(items)} projects: {names}{more}")
 
@@ -38,14 +39,14 @@ async def create_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         cloud_staging_connection=args.get("cloud_staging_connection"),
     )
     project = project_dict(await ctx.client.create_project(request))
-    return ToolResult({"project": project}, f"Created project {project['name']} ({project['id']}).")
+    return ToolResult({"project": project}, f"Created project {project.get('name')} ({project['id']}).")
 
 
 @handler("qdi_get_project")
 async def get_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     project = project_dict(await ctx.client.get_project(args["project_id"]))
     return ToolResult(
-        {"project": project}, f"Project {project['name']} ({project['id']}) in space {project['space_id']}."
+        {"project": project}, f"Project {project.get('name')} ({project.get('id')}) in space {project.get('space_id')}."
     )
 
 
@@ -61,8 +62,16 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         project = await ctx.client.get_project(project_id)
         path = ctx.workdir.export_path(default_export_name(project.name or project_id, project_id))
     data = await ctx.client.export_project(project_id, mode=mode, include_bindings=include_bindings)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        files = sorted(archive.namelist())
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            files = sorted(archive.namelist())
+    except zipfile.BadZipFile:
+        raise ToolFailure(
+            "bad_response",
+            f"Qlik's export of project {project_id} is not a zip file ({len(data)} bytes); nothing was written.",
+            hint="retry the export; if it persists, report it",
+            retryable=True,
+        ) from None
     ctx.workdir.write_bytes(path, data)
     result = {
         "project_id": project_id,

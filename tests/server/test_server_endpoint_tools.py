@@ -185,3 +185,12 @@ async def test_api_errors_become_structured_results_with_a_hint(tmp_path: Path) 
         assert started.is_error
         assert started.structured_content["error"]["code"] == "bad_request"
         assert "qdi_get_task_state" in started.structured_content["error"]["hint"]
+
+
+async def test_import_refuses_a_path_outside_the_workdir_before_asking_for_confirmation(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        prod = stack.project_id(CUSTOMER_360_PROD)
+        result = await stack.mcp.call_tool("qdi_import_project", {"project_id": prod, "path": "../outside.zip"})
+        assert result.is_error
+        assert result.structured_content["error"]["code"] == "invalid_path"
+        assert stack.emulator.counters["import_project"] == 0
