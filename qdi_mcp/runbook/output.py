@@ -22,6 +22,7 @@ from qdi_mcp.runbook.report import (
     StepRecord,
     to_jsonable,
 )
+from qdi_mcp.runbook.runner import SilentReporter
 
 _WORDS = {PASSED: "ok", FAILED: "FAIL", NEEDS_CONFIRMATION: "CONFIRM", WOULD_CALL: "plan", NOT_RUN: "skip"}
 _STYLES = {PASSED: "green", FAILED: "bold red", NEEDS_CONFIRMATION: "bold yellow", WOULD_CALL: "cyan", NOT_RUN: "dim"}
@@ -82,23 +83,11 @@ class PlainReporter:
         self._line(f"{report.status}: {report.message} in {report.duration_seconds:.1f}s (exit {report.exit_code})")
 
 
-class JsonReporter:
+class JsonReporter(SilentReporter):
     """Silent while running; the whole report as JSON at the end (stdout stays machine-readable)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-
-    def run_started(self, runbook: Runbook, report: RunReport) -> None:
-        return None
-
-    def call_started(self, step: Step, item: str | None) -> None:
-        return None
-
-    async def progress(self, progress: float, total: float | None, message: str | None) -> None:
-        return None
-
-    def step_finished(self, record: StepRecord, total_steps: int) -> None:
-        return None
 
     def run_finished(self, report: RunReport) -> None:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str), file=self.stream, flush=True)
