@@ -2,16 +2,21 @@
 
 Part of the CLI layer: it is the only place outside tests that wires the emulator to the API client, so the
 server and the tools never know which back end they talk to.
+
+Imports are lazy: `qdi-mcp serve` checks its configuration and lists tools without loading httpx, the API
+models or the emulator; `ClientOnDemand` opens the client (and builds the demo tenant) at the first tool call.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qdi_mcp.api import ApiKeyAuth, Auth, InvalidTenantUrl, OAuthClientCredentials, QlikClient, validate_tenant_url
 from qdi_mcp.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from qdi_mcp.api import Auth, QlikClient
 
 # The in-process emulator is reached through its own transport; the URL is only used to build request URLs,
 # and loopback is the one kind of http URL the client accepts.
@@ -27,6 +32,8 @@ def check_backend(settings: Settings) -> None:
     """
     if settings.demo:
         return
+    from qdi_mcp.api.tenant import InvalidTenantUrl, validate_tenant_url
+
     settings.require_tenant()
     try:
         validate_tenant_url(settings.tenant_url or "", allow_hosts=settings.allowed_hosts)
@@ -37,28 +44,72 @@ def check_backend(settings: Settings) -> None:
 
 
 def auth_from_settings(settings: Settings) -> Auth:
+    from qdi_mcp.api import ApiKeyAuth, OAuthClientCredentials
+
     if settings.api_key:
         return ApiKeyAuth(settings.api_key)
     assert settings.client_id and settings.client_secret  # require_tenant() checked this
     return OAuthClientCredentials(settings.client_id, settings.client_secret)
 
 
-@asynccontextmanager
-async def open_client(settings: Settings, *, emulator: Any | None = None) -> AsyncIterator[QlikClient]:
-    """A QlikClient for `settings`: the demo emulator when `settings.demo`, else the configured tenant."""
+def new_client(settings: Settings, *, emulator: Any | None = None) -> QlikClient:
+    """A QlikClient for `settings` (not yet entered): the demo emulator when `settings.demo`, else the tenant."""
+    from qdi_mcp.api import ApiKeyAuth, QlikClient
+
     if settings.demo:
         if emulator is None:
             emulator = make_demo_emulator(settings)
-        client = QlikClient(DEMO_TENANT_URL, auth=ApiKeyAuth(DEMO_API_KEY), transport=emulator.transport())
-    else:
-        settings.require_tenant()
-        client = QlikClient(
-            settings.tenant_url or "",
-            auth=auth_from_settings(settings),
-            allow_hosts=settings.allowed_hosts,
-        )
-    async with client:
+        return QlikClient(DEMO_TENANT_URL, auth=ApiKeyAuth(DEMO_API_KEY), transport=emulator.transport())
+    settings.require_tenant()
+    return QlikClient(
+        settings.tenant_url or "",
+        auth=auth_from_settings(settings),
+        allow_hosts=settings.allowed_hosts,
+    )
+
+
+@asynccontextmanager
+async def open_client(settings: Settings, *, emulator: Any | None = None) -> AsyncIterator[QlikClient]:
+    """A QlikClient for `settings`: the demo emulator when `settings.demo`, else the configured tenant."""
+    async with new_client(settings, emulator=emulator) as client:
         yield client
+
+
+class ClientOnDemand:
+    """The back end's QlikClient, opened by the first tool call that needs it (`get`), closed by `aclose`.
+
+    An MCP host starts the server and lists its tools every time a chat or an IDE window opens; listing needs
+    neither the client nor the demo tenant, so neither costs that start anything.
+    """
+
+    def __init__(self, settings: Settings, *, emulator: Any | None = None) -> None:
+        self.settings = settings
+        self._emulator = emulator
+        self._client: QlikClient | None = None
+
+    @property
+    def opened(self) -> bool:
+        return self._client is not None
+
+    async def get(self) -> QlikClient:
+        # No await between the check and the assignment: concurrent first calls cannot open two clients.
+        if self._client is None:
+            self._client = new_client(self.settings, emulator=self._emulator)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+@asynccontextmanager
+async def client_on_demand(settings: Settings, *, emulator: Any | None = None) -> AsyncIterator[ClientOnDemand]:
+    """A `ClientOnDemand` for `settings`; the client, if a call opened it, is closed on exit."""
+    clients = ClientOnDemand(settings, emulator=emulator)
+    try:
+        yield clients
+    finally:
+        await clients.aclose()
 
 
 def make_demo_emulator(settings: Settings) -> Any:

@@ -4,6 +4,10 @@ calls confirmed by a person, every write audited.
 Built on the low-level `mcp.server.Server` so the schemas agents see are exactly the specs' schemas. The
 low-level server does not validate arguments, so `call_tool` does it with jsonschema first.
 
+Start-up does only what listing tools needs (specs, from the spec cache): jsonschema, the handlers, the API
+client and its models load with the first tool call, and the API client itself can be opened then too
+(`connect`), because an MCP host waits for `tools/list` every time it starts the server.
+
 Two error channels (as github-mcp-server documents): anything an agent can act on — bad arguments, a Qlik
 error, a refused confirmation — is a tool result with `isError: true` and a structured error; only a bug in
 this server surfaces as a protocol error, and even then without a traceback.
@@ -12,27 +16,30 @@ this server surfaces as a protocol error, and even then without a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 from mcp.server import Server
 
 from qdi_mcp import __version__
-from qdi_mcp.api import QdiApiError, QlikClient
 from qdi_mcp.result_text import render_text
 from qdi_mcp.server_guard import ConfirmationGate
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import ToolSpec, load_specs
-from qdi_mcp.tools import HANDLERS, ToolContext, ToolFailure, ToolResult, failure_from_api_error
 from qdi_mcp.tools.audit import AuditLog
 from qdi_mcp.tools.confirm import ConfirmationTokens, secret_from_env
 from qdi_mcp.tools.redact import Redactor
 from qdi_mcp.tools.workdir import Workdir, WorkdirError
 from qdi_mcp.tools.zipcheck import UnsafeZipError
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
+    from qdi_mcp.api import QlikClient
+    from qdi_mcp.tools import ToolContext, ToolFailure, ToolResult
 
 logger = logging.getLogger("qdi_mcp.server")
 
@@ -71,10 +78,13 @@ def select_specs(settings: Settings, specs: Iterable[ToolSpec]) -> tuple[list[To
 
 @dataclass
 class QdiServer:
-    """Everything a call needs, owned by one server instance (no module globals)."""
+    """Everything a call needs, owned by one server instance (no module globals).
+
+    `client` is the API client, or None until `connect()` opens it at the first call that needs it.
+    """
 
     settings: Settings
-    client: QlikClient
+    client: QlikClient | None
     specs: dict[str, ToolSpec]
     refused: dict[str, str]
     gate: ConfirmationGate
@@ -82,12 +92,15 @@ class QdiServer:
     workdir: Workdir
     redactor: Redactor
     context_options: dict[str, Any] = field(default_factory=dict)
+    connect: Callable[[], Awaitable[QlikClient]] | None = None
+    # Compiled at a tool's first call: compiling all of them would cost every start for tools never called.
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict)
     _tools: list[types.Tool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.client is None and self.connect is None:
+            raise ValueError("QdiServer needs an API client or a `connect` that opens one")
         for spec in self.specs.values():
-            self._validators[spec.name] = Draft202012Validator(spec.input_schema)
             self._tools.append(
                 types.Tool(
                     name=spec.name,
@@ -116,13 +129,15 @@ class QdiServer:
         spec = self.specs.get(name)
         if spec is None:
             return self._refusal(name, arguments)
+        from qdi_mcp.tools import ToolContext, ToolFailure  # loaded by the first call, not at start-up
+
         try:
             self._validate(spec, arguments)
         except ToolFailure as failure:
             return self._error_result(failure)
 
         tool_ctx = ToolContext(
-            client=self.client,
+            client=self.client if self.client is not None else await self._connect(),
             workdir=self.workdir,
             progress=ctx.session.report_progress,
             options=self.context_options,
@@ -135,9 +150,16 @@ class QdiServer:
             return decision.result
         return await self._execute(spec, arguments, tool_ctx, confirmed_by=decision.confirmed_by)
 
+    async def _connect(self) -> QlikClient:
+        assert self.connect is not None  # __post_init__ checked: no client means a connect
+        self.client = await self.connect()
+        return self.client
+
     async def _execute(
         self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext, *, confirmed_by: str | None
     ) -> types.CallToolResult:
+        from qdi_mcp.tools import HANDLERS
+
         handler_args = {k: v for k, v in arguments.items() if k != "confirmation_token"}
         audited = spec.safety != "read"
         try:
@@ -167,6 +189,9 @@ class QdiServer:
         return self.success_result(result)
 
     def _failure_from(self, exc: Exception, spec: ToolSpec, arguments: dict[str, Any]) -> ToolFailure:
+        from qdi_mcp.api import QdiApiError
+        from qdi_mcp.tools import ToolFailure, failure_from_api_error
+
         if isinstance(exc, ToolFailure):
             return exc
         if isinstance(exc, QdiApiError):
@@ -183,11 +208,18 @@ class QdiServer:
         )
 
     def _validate(self, spec: ToolSpec, arguments: dict[str, Any]) -> None:
-        errors = sorted(self._validators[spec.name].iter_errors(arguments), key=lambda e: list(e.absolute_path))
+        validator = self._validators.get(spec.name)
+        if validator is None:
+            from jsonschema import Draft202012Validator
+
+            validator = self._validators[spec.name] = Draft202012Validator(spec.input_schema)
+        errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
         if errors:
             raise _argument_failure(spec, errors[0], len(errors))
 
     def _refusal(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        from qdi_mcp.tools import ToolFailure
+
         reason = self.refused.get(name)
         if reason is None:
             failure = ToolFailure(
@@ -200,22 +232,27 @@ class QdiServer:
         return self._error_result(failure)
 
     def success_result(self, result: ToolResult) -> types.CallToolResult:
-        text = render_text(result.summary, result.structured)
+        # One redaction walk: the text renders the structure already redacted (so it can never show more than
+        # structuredContent does), and only the summary needs a pass of its own.
+        structured = self.redactor.redact(result.structured)
         return types.CallToolResult(
-            content=[types.TextContent(text=self.redactor.redact(text))],
-            structured_content=self.redactor.redact(result.structured),
+            content=[types.TextContent(text=render_text(self.redactor.redact_text(result.summary), structured))],
+            structured_content=structured,
         )
 
     def _error_result(self, failure: ToolFailure) -> types.CallToolResult:
         error = self.redactor.redact(failure.to_dict())
+        text = render_text(self.redactor.redact_text(failure.summary()), {"error": error})
         return types.CallToolResult(
-            content=[types.TextContent(text=self.redactor.redact(render_text(failure.summary(), {"error": error})))],
+            content=[types.TextContent(text=text)],
             structured_content={"error": error},
             is_error=True,
         )
 
 
 def _argument_failure(spec: ToolSpec, error: ValidationError, count: int) -> ToolFailure:
+    from qdi_mcp.tools import ToolFailure
+
     path = "/".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else path
@@ -247,8 +284,9 @@ def _expected(schema: Any) -> str | None:
 
 def build_qdi_server(
     settings: Settings,
-    client: QlikClient,
+    client: QlikClient | None,
     *,
+    connect: Callable[[], Awaitable[QlikClient]] | None = None,
     specs: Iterable[ToolSpec] | None = None,
     tokens: ConfirmationTokens | None = None,
     audit: AuditLog | None = None,
@@ -271,6 +309,7 @@ def build_qdi_server(
         workdir=workdir,
         redactor=redactor,
         context_options=context_options or {},
+        connect=connect,
     )
     if settings.confirm == "never":
         logger.warning("confirmation is OFF (QDI_MCP_CONFIRM=never): destructive calls run without asking anyone")
@@ -279,8 +318,12 @@ def build_qdi_server(
     return qdi
 
 
-def build_server(settings: Settings, client: QlikClient, **kwargs: Any) -> Server[Any]:
-    """The MCP server for `settings`, calling Qlik through `client` (a real tenant or the emulator)."""
+def build_server(settings: Settings, client: QlikClient | None, **kwargs: Any) -> Server[Any]:
+    """The MCP server for `settings`, calling Qlik through `client` (a real tenant or the emulator).
+
+    With `client=None`, pass `connect=`: an async callable that opens the client, awaited by the first tool
+    call (so a start that only lists tools never opens it).
+    """
     qdi = build_qdi_server(settings, client, **kwargs)
     server: Server[Any] = Server(
         "qdi-mcp",

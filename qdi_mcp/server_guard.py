@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from mcp_types.version import is_version_at_least
 
 from qdi_mcp.result_text import render_text
 from qdi_mcp.specs import ToolSpec
-from qdi_mcp.tools import ToolContext, ToolFailure, build_preview
 from qdi_mcp.tools.audit import AuditLog
 from qdi_mcp.tools.confirm import ConfirmationError, ConfirmationTokens
+
+if TYPE_CHECKING:
+    from qdi_mcp.tools import ToolContext
 
 MODERN_PROTOCOL = "2026-07-28"
 ELICIT_KEY = "confirm"
@@ -73,6 +75,8 @@ class ConfirmationGate:
         return await self._require_token(spec, arguments, tool_ctx)
 
     def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str) -> None:
+        from qdi_mcp.tools import ToolFailure  # with the handlers: loaded by the first call, not at start-up
+
         try:
             self.tokens.verify(spec.name, arguments, token)
         except ConfirmationError as exc:
@@ -86,7 +90,7 @@ class ConfirmationGate:
     async def _elicit_mid_call(
         self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext
     ) -> Decision:
-        preview = await build_preview(spec.name, arguments, tool_ctx)
+        preview = await _preview(spec, arguments, tool_ctx)
         response = await ctx.session.elicit_form(_question(preview), ELICIT_SCHEMA, related_request_id=ctx.request_id)
         return self._answer(spec, arguments, preview, response)
 
@@ -99,7 +103,7 @@ class ConfirmationGate:
             self._verify(spec, arguments, params.request_state)
             response = (params.input_responses or {}).get(ELICIT_KEY)
             return self._answer(spec, arguments, None, response)
-        preview = await build_preview(spec.name, arguments, tool_ctx)
+        preview = await _preview(spec, arguments, tool_ctx)
         issued = self.tokens.issue(spec.name, arguments)
         request = types.ElicitRequest(
             params=types.ElicitRequestFormParams(message=_question(preview), requested_schema=ELICIT_SCHEMA)
@@ -124,7 +128,7 @@ class ConfirmationGate:
         return Decision(result=_plain_result(structured, structured["message"]))
 
     async def _require_token(self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> Decision:
-        preview = await build_preview(spec.name, arguments, tool_ctx)
+        preview = await _preview(spec, arguments, tool_ctx)
         issued = self.tokens.issue(spec.name, arguments)
         expires = datetime.fromtimestamp(issued.expires_at, UTC).isoformat().replace("+00:00", "Z")
         message = (
@@ -144,6 +148,12 @@ class ConfirmationGate:
     def _record(self, spec: ToolSpec, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> None:
         clean = {k: v for k, v in arguments.items() if k != "confirmation_token"}
         self.audit.record(tool=spec.name, arguments=clean, outcome=outcome, safety=spec.safety, detail=detail)
+
+
+async def _preview(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:
+    from qdi_mcp.tools import build_preview  # with the handlers: loaded by the first call, not at start-up
+
+    return await build_preview(spec.name, arguments, tool_ctx)
 
 
 def _question(preview: dict[str, Any]) -> str:

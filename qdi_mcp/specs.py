@@ -29,13 +29,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
-
-import yaml
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any, Final
 
 from qdi_mcp.spec_cache import SpecCache
-from jsonschema.exceptions import SchemaError, best_match
+
+# yaml and jsonschema load only when specs are checked: a start served from the spec cache needs neither.
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = [
     "CONFIRMATION_TOKEN_ARGUMENT",
@@ -61,9 +61,6 @@ _DECLINED_RESULT_FRAGMENT: Final = "confirmation_declined"
 _KEYS_NOT_IN_INPUTS: Final = ("title", "examples", "$schema")
 _BLOCKS_OF_OTHER_KIND: Final = {"endpoint": ("workflow", "polls"), "workflow": ("endpoint",)}
 
-# libyaml's loader is several times faster; the server loads specs at every start.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 _META_SCHEMA: Final[dict[str, Any]] = json.loads(
     Path(__file__).with_name("spec_schema.json").read_text(encoding="utf-8")
 )
@@ -72,12 +69,16 @@ _META_SCHEMA: Final[dict[str, Any]] = json.loads(
 @functools.cache
 def _meta_validator() -> Draft202012Validator:
     # Built on first use: a start that hits the spec cache never needs it.
+    from jsonschema import Draft202012Validator
+
     Draft202012Validator.check_schema(_META_SCHEMA)
     return Draft202012Validator(_META_SCHEMA)
 
 
 @functools.cache
 def _input_property_validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator({"$ref": "#/$defs/describedInputNode", "$defs": _META_SCHEMA["$defs"]})
 
 
@@ -243,8 +244,12 @@ def _dotted(parts: Iterable[str | int]) -> str | None:
 
 
 def _read_yaml(path: Path, display: str) -> Any:
+    import yaml
+
+    # libyaml's loader is several times faster than the pure-Python one.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)  # noqa: S506 (safe loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
         raise SpecError(display, None, f"invalid YAML: {exc}") from exc
 
@@ -269,6 +274,8 @@ def _check_loader_fragments(fragments: Mapping[str, Any], display: str) -> None:
     token = fragments.get(CONFIRMATION_TOKEN_ARGUMENT)
     if token is not None:
         where = ["fragments", CONFIRMATION_TOKEN_ARGUMENT]
+        from jsonschema.exceptions import best_match
+
         error = best_match(_input_property_validator().iter_errors(token))
         if error is not None:
             raise SpecError(display, _dotted([*where, *error.absolute_path]), error.message)
@@ -322,12 +329,17 @@ def _validated_document(path: Path, fragments: Mapping[str, Any]) -> dict[str, A
 
 
 def _check_meta_schema(document: dict[str, Any], display: str) -> None:
+    from jsonschema.exceptions import best_match
+
     error = best_match(_meta_validator().iter_errors(document))
     if error is not None:
         raise SpecError(display, _dotted(error.absolute_path), error.message)
 
 
 def _check_json_schema(schema: Mapping[str, Any], display: str, where: str) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -377,6 +389,9 @@ def _check_input_keys(node: Any, where: list[str | int], display: str) -> None:
 
 
 def _check_destructive_when(document: dict[str, Any], properties: Mapping[str, Any], display: str) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
     conditions = document.get("destructive_when", [])
     if conditions and document["safety"] != "write":
         raise SpecError(

@@ -14,7 +14,7 @@ import sys
 
 import anyio
 
-from qdi_mcp.backend import check_backend, open_client
+from qdi_mcp.backend import check_backend, client_on_demand
 from qdi_mcp.settings import Settings, SettingsError
 from qdi_mcp.transports import TransportConfigError, bind_socket, check_bind, run_http, run_stdio, url_host
 
@@ -53,8 +53,9 @@ async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.sock
     # Imported only once the configuration checked out: a bad setup exits without loading the MCP SDK.
     from qdi_mcp.server import build_server
 
-    async with open_client(settings) as client:
-        server = build_server(settings, client)
+    # The API client (and the demo tenant) opens at the first tool call: a host's start only lists tools.
+    async with client_on_demand(settings) as clients:
+        server = build_server(settings, None, connect=clients.get)
         backend = "the embedded demo emulator" if settings.demo else "the configured Qlik tenant"
         logger.info("qdi-mcp serving %d tools against %s", len(server.qdi.specs), backend)
         if args.transport == "http":

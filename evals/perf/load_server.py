@@ -1,0 +1,141 @@
+"""The server under load: qdi-mcp over streamable HTTP on 127.0.0.1, against the emulator with rate limits ON.
+
+`qdi-mcp serve --demo` keeps the demo emulator's rate limiting off (demos should not trip over it), so the load
+benchmark builds the same server itself: `build_server` + `build_http_app` + uvicorn, with an
+`Emulator(rate_limits=True, clock=SpeedClock(speed))` behind the QlikClient. It runs as a subprocess of the
+benchmark, so its resident memory is the server's alone.
+
+Time: the emulator runs `speed` times faster than real time, and so does everything on the server's side of
+the API (the client's per-tier limiters, retry back-off, poll intervals): a 100-per-minute tier is 100 per
+60 emulator seconds everywhere, and the emulator's accounting is the judge.
+
+One extra route, `GET /perf/counters`, answers the emulator's books (requests and responses by operation)
+and the busiest 60 s of each rate tier, in emulator time. The first line on stdout is `port <n>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from qdi_mcp.api import ApiKeyAuth, QlikClient
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, SpeedClock
+from qdi_mcp.emulator.operations import OPERATIONS, match_operation
+from qdi_mcp.emulator.ratelimit import WINDOW_SECONDS
+from qdi_mcp.logs import configure_logging
+from qdi_mcp.server import build_server
+from qdi_mcp.settings import Settings
+from qdi_mcp.transports import bind_socket, build_http_app
+
+HOST = "127.0.0.1"
+TENANT_URL = "http://127.0.0.1:8765"  # only builds request URLs: the emulator answers in process
+COUNTERS_PATH = "/perf/counters"
+TIER_LIMITS = {op.tier.name: op.tier.per_minute for op in OPERATIONS}
+
+
+class EmulatorTime:
+    """The API client's clock protocol in emulator time: a sleep of s emulator seconds takes s / speed."""
+
+    def __init__(self, clock: SpeedClock) -> None:
+        self.clock = clock
+
+    def monotonic(self) -> float:
+        return self.clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(seconds, 0.0) / self.clock.speed)
+
+
+class TierRecorder(httpx.AsyncBaseTransport):
+    """Notes when each API request reached the emulator (emulator time), by rate tier."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, clock: SpeedClock) -> None:
+        self.inner = inner
+        self.clock = clock
+        self.arrivals: dict[str, list[float]] = defaultdict(list)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        operation = match_operation(request.method, request.url.path)
+        if operation is not None:
+            self.arrivals[operation.tier.name].append(self.clock.now())
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def busiest_minute(self) -> dict[str, int]:
+        """Per tier, the most requests that arrived within any 60 emulator seconds."""
+        peaks: dict[str, int] = {}
+        for tier, times in self.arrivals.items():
+            ordered = sorted(times)
+            peaks[tier] = max(
+                bisect.bisect_left(ordered, start + WINDOW_SECONDS) - index for index, start in enumerate(ordered)
+            )
+        return peaks
+
+
+def with_counters(app: ASGIApp, emulator: Emulator, recorder: TierRecorder) -> ASGIApp:
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == COUNTERS_PATH:
+            body = json.dumps(
+                {
+                    "requests": dict(emulator.requests),
+                    "responses": dict(emulator.responses),
+                    "busiest_minute": recorder.busiest_minute(),
+                    "tier_limits": TIER_LIMITS,
+                }
+            ).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await app(scope, receive, send)
+
+    return serve
+
+
+async def serve(speed: float, workdir: Path) -> None:
+    import uvicorn
+
+    emulator = Emulator(rate_limits=True, clock=SpeedClock(speed))
+    clock = emulator.clock
+    assert isinstance(clock, SpeedClock)
+    emulator_time = EmulatorTime(clock)
+    recorder = TierRecorder(emulator.transport(), clock)
+    settings = Settings.from_env({}, demo=True, workdir=workdir / "work", audit_log=workdir / "audit.jsonl")
+    sock = bind_socket(HOST, 0)
+    port = sock.getsockname()[1]
+    client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=recorder, clock=emulator_time)
+    async with client:
+        server = build_server(settings, client, context_options={"clock": emulator_time})
+        app = with_counters(build_http_app(server, host=HOST, port=port), emulator, recorder)
+        config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on")
+        print(f"port {port}", flush=True)
+        await uvicorn.Server(config).serve(sockets=[sock])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.perf.load_server", description=__doc__)
+    parser.add_argument("--speed", type=float, default=50.0, help="emulator clock multiplier (default 50)")
+    args = parser.parse_args(argv)
+    configure_logging("WARNING", [])
+    with tempfile.TemporaryDirectory(prefix="qdi-perf-load-") as folder:
+        try:
+            anyio.run(serve, args.speed, Path(folder))
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""`qdi-mcp call TOOL --args JSON --demo`, in process: each call builds a fresh demo emulator and server, prints
+the structured result as JSON on stdout, and its exit code says whether the tool succeeded."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qdi_mcp.cli import main
+
+CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
+ORDERS_REPLICATION_ID = "6650f0c1a2b3c4d5e6f70003"
+DEMO_PROJECT_NAMES = {"Customer 360", "Customer 360 (prod)", "Orders replication", "Sales QVD"}
+
+
+@pytest.fixture(autouse=True)
+def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No tenant or policy from the developer's shell; `main()`'s logging setup undone afterwards."""
+    for name in (
+        "QLIK_TENANT_URL", "QLIK_API_KEY", "QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET", "QDI_MCP_READ_ONLY",
+        "QDI_MCP_TOOLSETS", "QDI_MCP_TOOLS", "QDI_MCP_EXCLUDE_TOOLS", "QDI_MCP_CONFIRM", "QDI_MCP_SECRET",
+    ):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QDI_MCP_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.setenv("QDI_MCP_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    # The demo clock runs in real time times this factor: a prepare of ~40 emulated seconds takes ~0.2 s.
+    monkeypatch.setenv("QDI_EMULATOR_SPEED", "200")
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def call(capsys: pytest.CaptureFixture[str], tool: str, args: dict[str, Any] | str | None, *flags: str) -> Any:
+    argv = ["call", tool, "--demo", *flags]
+    if args is not None:
+        argv += ["--args", args if isinstance(args, str) else json.dumps(args)]
+    exit_code = main(argv)
+    captured = capsys.readouterr()
+    return exit_code, captured.out, captured.err
+
+
+def audit_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "audit.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_call_prints_the_structured_result_as_json_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, _ = call(capsys, "qdi_list_projects", None)
+
+    assert exit_code == 0
+    result = json.loads(out)  # stdout is exactly one JSON document
+    assert {project["name"] for project in result["projects"]} == DEMO_PROJECT_NAMES
+    assert result["count"] == 4
+
+
+def test_call_passes_arguments_through_to_the_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, _ = call(capsys, "qdi_list_tasks", {"project_id": ORDERS_REPLICATION_ID})
+
+    assert exit_code == 0
+    tasks = json.loads(out)["tasks"]
+    assert [task["name"] for task in tasks] == ["ORDERS REPLICATION"]
+
+
+def test_call_exits_1_on_an_error_result_and_prints_the_structured_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exit_code, out, _ = call(capsys, "qdi_get_project", {"project_id": "no-such-project"})
+
+    assert exit_code == 1
+    error = json.loads(out)["error"]
+    assert error["code"] == "not_found"
+    assert error["http_status"] == 404
+    assert "no-such-project" in error["message"]
+    assert "qdi_list_projects" in error["hint"]
+
+
+def test_call_exits_1_on_invalid_arguments_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, _ = call(capsys, "qdi_get_project", {})
+
+    assert exit_code == 1
+    error = json.loads(out)["error"]
+    assert error["code"] == "invalid_arguments"
+    assert error["field"] == "project_id"
+
+
+def test_call_exits_1_for_an_unknown_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, _ = call(capsys, "qdi_drop_everything", None)
+
+    assert exit_code == 1
+    assert json.loads(out)["error"]["code"] == "unknown_tool"
+
+
+@pytest.mark.parametrize("raw", ['{"project_id": ', "{'project_id': 'x'}", "project_id=x"])
+def test_call_exits_2_on_args_that_are_not_json(capsys: pytest.CaptureFixture[str], raw: str) -> None:
+    exit_code, out, err = call(capsys, "qdi_get_project", raw)
+
+    assert exit_code == 2
+    assert out == ""
+    assert "--args is not valid JSON" in err
+
+
+@pytest.mark.parametrize("raw", ["[]", '"x"', "3", "null"])
+def test_call_exits_2_on_json_args_that_are_not_an_object(capsys: pytest.CaptureFixture[str], raw: str) -> None:
+    exit_code, out, err = call(capsys, "qdi_get_project", raw)
+
+    assert exit_code == 2
+    assert out == ""
+    assert "--args must be a JSON object" in err
+
+
+def test_call_stop_on_a_running_task_only_asks_for_confirmation(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    exit_code, out, _ = call(capsys, "qdi_list_tasks", {"project_id": ORDERS_REPLICATION_ID})
+    task_id = json.loads(out)["tasks"][0]["id"]
+    arguments = {"project_id": ORDERS_REPLICATION_ID, "task_id": task_id}
+
+    exit_code, out, _ = call(capsys, "qdi_stop_task", arguments)
+
+    assert exit_code == 0
+    result = json.loads(out)
+    assert result["status"] == "confirmation_required"
+    assert result["confirmation_token"]
+    assert "RUNNING" in result["preview"]["current_state"]
+    assert task_id in result["preview"]["target"]
+    assert "Nothing was done" in result["message"]
+    # Nothing was stopped: the audit log holds the request for confirmation and no execution.
+    assert [(r["tool"], r["outcome"]) for r in audit_lines(tmp_path)] == [("qdi_stop_task", "confirmation_required")]
+
+
+def test_call_in_read_only_mode_refuses_a_destructive_tool(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    exit_code, out, _ = call(
+        capsys, "qdi_stop_task", {"project_id": ORDERS_REPLICATION_ID, "task_id": "orders_replication-x"}, "--read-only"
+    )
+
+    assert exit_code == 1
+    assert json.loads(out)["error"]["code"] == "read_only"
+    assert [r["outcome"] for r in audit_lines(tmp_path)] == ["refused"]
+
+
+def test_call_runs_a_workflow_to_completion(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    exit_code, out, _ = call(capsys, "qdi_prepare_project_and_wait", {"project_id": CUSTOMER_360_ID})
+
+    assert exit_code == 0, out
+    result = json.loads(out)
+    assert result["state"] == "COMPLETED"
+    assert result["timed_out"] is False
+    assert [(r["tool"], r["outcome"]) for r in audit_lines(tmp_path)] == [("qdi_prepare_project_and_wait", "executed")]
+
+
+def test_call_without_demo_or_tenant_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main(["call", "qdi_list_projects"])
+
+    captured = capsys.readouterr()
+    assert exit_code == 2
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1
+    assert "QLIK_TENANT_URL" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("tenant_url", "complaint"),
+    [
+        ("ftp://acme.eu.qlikcloud.com", "https://"),
+        ("https://evil.example.com", "QDI_MCP_ALLOWED_HOSTS"),
+        ("https://user:pw@acme.eu.qlikcloud.com", "user name or password"),
+    ],
+)
+def test_call_with_an_unusable_tenant_url_exits_2_before_any_request(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tenant_url: str, complaint: str
+) -> None:
+    monkeypatch.setenv("QLIK_TENANT_URL", tenant_url)
+    monkeypatch.setenv("QLIK_API_KEY", "api-key-that-must-not-show")
+
+    exit_code = main(["call", "qdi_list_projects"])
+
+    captured = capsys.readouterr()
+    assert exit_code == 2
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("qdi-mcp: QLIK_TENANT_URL")
+    assert complaint in lines[0]
+    assert "api-key-that-must-not-show" not in captured.err

@@ -1,0 +1,185 @@
+"""`qdi-mcp tools` and `qdi-mcp --help`, run in process through `qdi_mcp.cli.main` (one subprocess checks the
+installed console script)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from qdi_mcp.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+BUDGET_BYTES = 20_000
+COMMANDS = ("serve", "tools", "call", "emulator")
+
+
+@pytest.fixture(autouse=True)
+def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No tenant or policy from the developer's shell; `main()`'s logging setup undone afterwards."""
+    for name in (
+        "QLIK_TENANT_URL", "QLIK_API_KEY", "QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET", "QDI_MCP_READ_ONLY",
+        "QDI_MCP_TOOLSETS", "QDI_MCP_TOOLS", "QDI_MCP_EXCLUDE_TOOLS", "QDI_MCP_CONFIRM", "QDI_MCP_HTTP_TOKEN",
+    ):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QDI_MCP_WORKDIR", str(tmp_path / "work"))
+    monkeypatch.chdir(tmp_path)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def spec_files() -> list[dict[str, Any]]:
+    """The specs read straight from YAML, so the expectations do not come from the code under test."""
+    paths = sorted((REPO / "tool_specs").glob("qdi_*.yaml"))
+    return [yaml.safe_load(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def tools_json(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, Any]:
+    exit_code = main(["tools", "--json", *flags])
+    out = capsys.readouterr().out
+    assert exit_code == 0
+    return json.loads(out)
+
+
+def test_tools_json_lists_every_tool_with_safety_and_size(capsys: pytest.CaptureFixture[str]) -> None:
+    listing = tools_json(capsys)
+
+    expected_names = {spec["name"] for spec in spec_files()}
+    names = [row["name"] for row in listing["tools"]]
+    assert len(expected_names) == 29
+    assert listing["count"] == 29
+    assert sorted(names) == sorted(expected_names)
+    for row in listing["tools"]:
+        assert row["safety"].split(" ")[0] in {"read", "write", "destructive"}
+        assert isinstance(row["model_visible_bytes"], int) and row["model_visible_bytes"] > 0
+    assert listing["total_model_visible_bytes"] == sum(row["model_visible_bytes"] for row in listing["tools"])
+    assert listing["total_model_visible_bytes"] <= BUDGET_BYTES
+
+
+def test_tools_json_sizes_are_the_bytes_of_name_description_and_compact_input_schema(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    listing = {row["name"]: row for row in tools_json(capsys)["tools"]}
+
+    # The served schema is the spec's, with $shared references resolved: measure what tools/list would carry.
+    from qdi_mcp.specs import load_specs
+
+    for spec in load_specs():
+        schema = json.dumps(spec.input_schema, separators=(",", ":"))
+        expected = len(spec.name.encode()) + len(spec.description.encode()) + len(schema.encode())
+        assert listing[spec.name]["model_visible_bytes"] == expected, spec.name
+
+
+def test_tools_json_marks_tools_that_are_destructive_only_for_some_arguments(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    listing = {row["name"]: row for row in tools_json(capsys)["tools"]}
+
+    assert listing["qdi_stop_task"]["safety"] == "destructive"
+    assert listing["qdi_list_projects"]["safety"] == "read"
+    assert listing["qdi_prepare_project"]["safety"].startswith("write")
+    assert "destructive" in listing["qdi_prepare_project"]["safety"]
+
+
+def test_tools_read_only_lists_only_the_read_tools(capsys: pytest.CaptureFixture[str]) -> None:
+    listing = tools_json(capsys, "--read-only")
+
+    expected = {spec["name"] for spec in spec_files() if spec["safety"] == "read"}
+    assert {row["name"] for row in listing["tools"]} == expected
+    assert all(row["safety"] == "read" for row in listing["tools"])
+    assert "qdi_stop_task" not in expected and listing["count"] == len(expected) < 29
+
+
+def test_tools_read_only_from_the_environment_also_applies(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QDI_MCP_READ_ONLY", "1")
+
+    listing = tools_json(capsys)
+
+    assert listing["tools"] and all(row["safety"] == "read" for row in listing["tools"])
+
+
+def test_tools_toolsets_runtime_lists_only_that_toolset(capsys: pytest.CaptureFixture[str]) -> None:
+    listing = tools_json(capsys, "--toolsets", "runtime")
+
+    expected = {spec["name"] for spec in spec_files() if spec["toolset"] == "runtime"}
+    assert expected and {row["name"] for row in listing["tools"]} == expected
+    assert {row["toolset"] for row in listing["tools"]} == {"runtime"}
+
+
+def test_tools_read_only_wins_over_toolsets(capsys: pytest.CaptureFixture[str]) -> None:
+    listing = tools_json(capsys, "--toolsets", "runtime", "--read-only")
+
+    expected = {s["name"] for s in spec_files() if s["toolset"] == "runtime" and s["safety"] == "read"}
+    assert {row["name"] for row in listing["tools"]} == expected
+    assert "qdi_start_task" not in expected
+
+
+def test_tools_with_an_unknown_toolset_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main(["tools", "--toolsets", "runtime,nonsense"])
+
+    captured = capsys.readouterr()
+    assert exit_code == 2
+    assert captured.out == ""
+    assert "nonsense" in captured.err
+
+
+def test_tools_table_ends_with_the_same_total_as_the_json(capsys: pytest.CaptureFixture[str]) -> None:
+    total = tools_json(capsys)["total_model_visible_bytes"]
+
+    exit_code = main(["tools"])
+    lines = capsys.readouterr().out.splitlines()
+
+    assert exit_code == 0
+    assert lines[-1].startswith(f"29 tools, {total} model-visible bytes")
+    assert any(line.startswith("qdi_stop_task ") and line.endswith("destructive") for line in lines)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["call", "--help"], ["serve", "--help"]])
+def test_help_prints_usage_and_exits_0(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+
+    assert stopped.value.code == 0
+    assert "usage: qdi-mcp" in capsys.readouterr().out
+
+
+def test_top_level_help_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    out = capsys.readouterr().out
+    assert all(command in out for command in COMMANDS)
+
+
+def test_no_command_prints_help_to_stderr_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main([])
+
+    captured = capsys.readouterr()
+    assert exit_code == 2
+    assert captured.out == ""
+    assert "usage: qdi-mcp" in captured.err
+
+
+def test_installed_console_script_shows_help() -> None:
+    script = Path(sys.executable).with_name("qdi-mcp")
+
+    completed = subprocess.run(  # noqa: S603 - the console script of this venv
+        [str(script), "--help"], capture_output=True, text=True, timeout=20, check=False
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert all(command in completed.stdout for command in COMMANDS)
