@@ -178,8 +178,10 @@ class ToolSpec:
 
 
 def model_visible_size(spec: ToolSpec) -> int:
-    """Characters of a tool's definition that land in the model's context (name, description, input)."""
-    return len(spec.name) + len(spec.description) + len(json.dumps(spec.input_schema, separators=(",", ":")))
+    """UTF-8 bytes of a tool's definition that land in the model's context (name, description, input schema
+    as compact JSON): the figure the size budget is written in."""
+    schema = json.dumps(spec.input_schema, separators=(",", ":"), ensure_ascii=False)
+    return len(spec.name.encode()) + len(spec.description.encode()) + len(schema.encode())
 
 
 def specs_dir() -> Path:
