@@ -118,6 +118,11 @@ class QdiServer:
                 )
             )
 
+    def input_schema(self, name: str) -> dict[str, Any] | None:
+        """The input schema `tools/list` shows for `name`; None for a tool this server does not serve."""
+        spec = self.specs.get(name)
+        return spec.input_schema if spec is not None else None
+
     async def list_tools(self, ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=list(self._tools))
 
@@ -330,6 +335,9 @@ def build_server(settings: Settings, client: QlikClient | None, **kwargs: Any) -
         version=__version__,
         title="Qlik Data Integration",
         instructions=INSTRUCTIONS,
+        # Without it, the 2026-07-28 HTTP transport runs the whole tools/list handler on every tools/call to
+        # check Mcp-Param headers against the tool's schema.
+        get_tool_input_schema=qdi.input_schema,
         on_list_tools=qdi.list_tools,
         on_call_tool=qdi.call_tool,
     )

@@ -16,7 +16,6 @@ The subprocess is killed at the end, whatever happened.
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import statistics
@@ -26,13 +25,13 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import anyio
 import httpx
 from mcp import Client
 
-from evals.perf.report import mark
+from evals.perf.report import goal, mark
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPEED = 50.0
@@ -59,7 +58,7 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
 
 
-def start_server(stderr: TextIO) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(stderr: BinaryIO) -> tuple[subprocess.Popen[bytes], int]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - a fallback home for the child's caches
@@ -87,7 +86,11 @@ def start_server(stderr: TextIO) -> tuple[subprocess.Popen[bytes], int]:
                     break
     process.kill()
     process.wait(timeout=10)
-    raise RuntimeError(f"the load server did not start within {START_LIMIT_SECONDS:g} s (code {process.poll()})")
+    stderr.seek(0)
+    said = stderr.read()[-2000:]
+    raise RuntimeError(
+        f"the load server did not start within {START_LIMIT_SECONDS:g} s (exit code {process.poll()}): {said!r}"
+    )
 
 
 def _workflow(index: int) -> tuple[str, dict[str, Any]]:
@@ -203,7 +206,7 @@ def run_load(quick: bool = False) -> list[dict[str, Any]]:
         }
     )
     with tempfile.TemporaryFile() as stderr:
-        process, port = start_server(stderr)  # type: ignore[arg-type]
+        process, port = start_server(stderr)
         try:
             measured = anyio.run(drive, port, process.pid, sizes)
         finally:
@@ -291,28 +294,16 @@ def print_table(rows: list[dict[str, Any]], file: TextIO | None = None) -> None:
 
 def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     row = rows[0]
+    completed = row["workflows_completed"] == row["workflow_calls"]
     return [
-        {
-            "figure": "load: workflow calls completed",
-            "measured": f"{row['workflows_completed']}/{row['workflow_calls']}",
-            "goal": "all",
-            "ok": row["workflows_completed"] == row["workflow_calls"],
-        },
-        {"figure": "load: 429 responses", "measured": str(row["responses_429"]), "goal": "0", "ok": row["responses_429"] == 0},
-        {
-            "figure": "load: requests per minute within each tier",
-            "measured": "yes" if row["within_tiers"] else "no",
-            "goal": "yes",
-            "ok": row["within_tiers"],
-        },
-        {
-            "figure": "load: read calls without error",
-            "measured": "yes" if not row["read_errors"] else "no",
-            "goal": "yes",
-            "ok": not row["read_errors"],
-        },
+        goal(
+            "load: workflow calls completed", f"{row['workflows_completed']}/{row['workflow_calls']}", "all", completed
+        ),
+        goal("load: 429 responses", str(row["responses_429"]), "0", row["responses_429"] == 0),
+        goal("load: requests per minute within each tier", _yes(row["within_tiers"]), "yes", row["within_tiers"]),
+        goal("load: read calls without error", _yes(not row["read_errors"]), "yes", not row["read_errors"]),
     ]
 
 
-def to_json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, indent=2)
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"

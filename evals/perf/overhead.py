@@ -30,7 +30,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.server import Server
 
-from evals.perf.report import mark
+from evals.perf.report import goal, mark
 from qdi_mcp.api import ApiKeyAuth, QlikClient, RateTier, TierLimiter
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.server import build_server
@@ -153,13 +153,12 @@ def print_table(rows: list[dict[str, Any]], file: TextIO | None = None) -> None:
         print(f"{label:<50} {row[key]:>8.0f}us {row[key] / direct:>9.2f}", file=out)
     print(
         f"ratio MCP tool / direct: {row['ratio']:.2f} (goal <= {RATIO_GOAL}) {mark(row['ok'])}; "
-        f"the SDK floor alone is {row['sdk_floor_over_direct']:.2f}, qdi-mcp adds x{row['mcp_over_sdk_floor']:.2f} on it",
+        f"the SDK floor alone is {row['sdk_floor_over_direct']:.2f}, "
+        f"qdi-mcp adds x{row['mcp_over_sdk_floor']:.2f} on it",
         file=out,
     )
 
 
 def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     row = rows[0]
-    return [
-        {"figure": "per-call MCP tool / direct client", "measured": f"{row['ratio']:.2f}", "goal": f"<= {RATIO_GOAL}", "ok": row["ok"]}
-    ]
+    return [goal("per call: MCP tool / direct client", f"{row['ratio']:.2f}", f"<= {RATIO_GOAL}", row["ok"])]

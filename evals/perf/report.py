@@ -12,6 +12,11 @@ def mark(ok: bool | None) -> str:
     return "ok" if ok else "MISSED"
 
 
+def goal(figure: str, measured: str, target: str, ok: bool | None) -> dict[str, Any]:
+    """One row of the goals table."""
+    return {"figure": figure, "measured": measured, "goal": target, "ok": bool(ok)}
+
+
 def write_results(key: str, rows: list[dict[str, Any]], path: Path) -> None:
     """Store `rows` under `key` in the results file, keeping what other benchmarks wrote there."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import anyio
 from mcp import Client
 
-from evals.perf.report import mark
+from evals.perf.report import goal, mark
 from evals.perf.waits import EmulatorTimeClock
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
@@ -134,19 +134,12 @@ def print_table(rows: list[dict[str, Any]], file: TextIO | None = None) -> None:
     print("-" * len(header), file=out)
     for item in row["results"]:
         error = "  (error result)" if item["is_error"] else ""
-        print(
-            f"{item['tool']:<38} {item['text_bytes']:>6} {item['structured_bytes']:>10} {item['total_bytes']:>6}{error}",
-            file=out,
-        )
+        sizes = f"{item['text_bytes']:>6} {item['structured_bytes']:>10} {item['total_bytes']:>6}"
+        print(f"{item['tool']:<38} {sizes}{error}", file=out)
 
 
 def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     row = rows[0]
     return [
-        {
-            "figure": "model-visible bytes, all tools",
-            "measured": f"{row['total_model_visible_bytes']:,}",
-            "goal": f"<= {TOTAL_GOAL:,}",
-            "ok": row["ok"],
-        }
+        goal("model-visible bytes, all tools", f"{row['total_model_visible_bytes']:,}", f"<= {TOTAL_GOAL:,}", row["ok"])
     ]
