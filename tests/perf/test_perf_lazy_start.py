@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,29 +54,66 @@ print(json.dumps({{"code": code, "loaded": loaded}}), file=sys.stderr)
 """
 
 
-def fresh_python(code: str, tmp_path: Path, *, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {
+def fresh_env(tmp_path: Path) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO_ROOT),
         "QDI_MCP_CACHE_DIR": str(tmp_path / "spec-cache"),
         "QDI_MCP_WORKDIR": str(tmp_path / "work"),
         "QDI_MCP_LOG_LEVEL": "WARNING",
     }
+
+
+def fresh_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", code], input=stdin, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+        [sys.executable, "-c", code], capture_output=True, text=True, env=fresh_env(tmp_path), cwd=tmp_path, timeout=60
     )
 
 
+def serve_and_list(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Start a fresh `serve --demo`, list its tools over stdio, then close stdin; the tools/list answer and the
+    server's report of what it loaded. Stdin stays open until the answer is read: closing it first would race
+    the server's answer against its shutdown on end of input."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE_AND_REPORT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=fresh_env(tmp_path),
+        cwd=tmp_path,
+    )
+    # A server that never answers must fail the test, not hang it.
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write("".join(json.dumps(message) + "\n" for message in HANDSHAKE))
+        process.stdin.flush()
+        listing: dict[str, Any] = {}
+        for line in process.stdout:
+            answer = json.loads(line)
+            if answer.get("id") == 2:
+                listing = answer
+                break
+        process.stdin.close()
+        assert process.stderr is not None
+        stderr = process.stderr.read()
+        process.wait(timeout=60)
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return listing, json.loads(stderr.strip().splitlines()[-1])
+
+
 def test_a_stdio_start_lists_every_tool_without_loading_what_calls_need(tmp_path: Path) -> None:
-    messages = "".join(json.dumps(message) + "\n" for message in HANDSHAKE)
-    fresh_python(SERVE_AND_REPORT, tmp_path, stdin=messages)  # fills the spec cache, as any earlier start would
+    serve_and_list(tmp_path)  # fills the spec cache, as any earlier start would
 
-    served = fresh_python(SERVE_AND_REPORT, tmp_path, stdin=messages)
+    listing, report = serve_and_list(tmp_path)
 
-    answers = [json.loads(line) for line in served.stdout.splitlines() if line.strip()]
-    listing = next(answer for answer in answers if answer.get("id") == 2)
     assert len(listing["result"]["tools"]) == len(load_specs())
-    report = json.loads(served.stderr.strip().splitlines()[-1])
     assert report == {"code": 0, "loaded": []}
 
 
