@@ -163,17 +163,26 @@ class QdiServer:
     async def _execute(
         self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext, *, confirmed_by: str | None
     ) -> types.CallToolResult:
-        from qdi_mcp.tools import HANDLERS
+        from qdi_mcp.tools import HANDLERS, ToolFailure
 
         handler_args = {k: v for k, v in arguments.items() if k != "confirmation_token"}
         audited = spec.safety != "read"
+        if audited and not self.audit.writable():
+            return self._error_result(
+                ToolFailure(
+                    "audit_unavailable",
+                    f"The audit log ({self.audit.path}) cannot be written, so {spec.name} was not run: every write "
+                    "must be recorded.",
+                    hint="a person must fix QDI_MCP_AUDIT_LOG (a writable file path); reads still work",
+                )
+            )
         try:
             result = await HANDLERS[spec.name](tool_ctx, handler_args)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured result, never a traceback
             failure = self._failure_from(exc, spec, handler_args)
             if audited:
                 outcome = "outcome_unknown" if failure.code == "outcome_unknown" else "failed"
-                self.audit.record(
+                self.audit.record_or_log(
                     tool=spec.name,
                     arguments=handler_args,
                     outcome=outcome,
@@ -184,7 +193,7 @@ class QdiServer:
                 )
             return self._error_result(failure)
         if audited:
-            self.audit.record(
+            self.audit.record_or_log(
                 tool=spec.name,
                 arguments=handler_args,
                 outcome="executed",
@@ -233,7 +242,7 @@ class QdiServer:
         else:
             code = "read_only" if "read-only" in reason else "tool_disabled"
             failure = ToolFailure(code, f"{name} is not available: {reason}.", hint="use the tools this server lists")
-            self.audit.record(tool=name, arguments=arguments, outcome="refused", safety="unknown", detail=reason)
+            self.audit.record_or_log(tool=name, arguments=arguments, outcome="refused", safety="unknown", detail=reason)
         return self._error_result(failure)
 
     def success_result(self, result: ToolResult) -> types.CallToolResult:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from qdi_mcp.tools import ToolContext
 
 MODERN_PROTOCOL = "2026-07-28"
+# Signed into the 2026 question's request_state, so that state can never pass as a confirmation_token (which a
+# person grants by reading a preview), nor a token as an answered question.
+ELICITATION_PURPOSE = "#elicitation"
 ELICIT_KEY = "confirm"
 ELICIT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -74,11 +77,11 @@ class ConfirmationGate:
             return await self._elicit_mid_call(spec, arguments, ctx, tool_ctx)
         return await self._require_token(spec, arguments, tool_ctx)
 
-    def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str) -> None:
+    def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str, *, purpose: str = "") -> None:
         from qdi_mcp.tools import ToolFailure  # with the handlers: loaded by the first call, not at start-up
 
         try:
-            self.tokens.verify(spec.name, arguments, token)
+            self.tokens.verify(spec.name + purpose, arguments, token)
         except ConfirmationError as exc:
             self._record(spec, arguments, "refused", detail=f"confirmation {exc.reason}")
             raise ToolFailure(
@@ -100,11 +103,12 @@ class ConfirmationGate:
         if params.request_state is not None:
             # The retry round: the state is the token issued when the question was asked, so the answer is
             # accepted only for the very tool and arguments the person saw, and only once.
-            self._verify(spec, arguments, params.request_state)
+            self._verify(spec, arguments, params.request_state, purpose=ELICITATION_PURPOSE)
             response = (params.input_responses or {}).get(ELICIT_KEY)
             return self._answer(spec, arguments, None, response)
         preview = await _preview(spec, arguments, tool_ctx)
-        issued = self.tokens.issue(spec.name, arguments)
+        issued = self.tokens.issue(spec.name + ELICITATION_PURPOSE, arguments)
+        self._record(spec, arguments, "confirmation_asked", detail="elicitation (2026 protocol)")
         request = types.ElicitRequest(
             params=types.ElicitRequestFormParams(message=_question(preview), requested_schema=ELICIT_SCHEMA)
         )
@@ -147,7 +151,7 @@ class ConfirmationGate:
 
     def _record(self, spec: ToolSpec, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> None:
         clean = {k: v for k, v in arguments.items() if k != "confirmation_token"}
-        self.audit.record(tool=spec.name, arguments=clean, outcome=outcome, safety=spec.safety, detail=detail)
+        self.audit.record_or_log(tool=spec.name, arguments=clean, outcome=outcome, safety=spec.safety, detail=detail)
 
 
 async def _preview(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:
@@ -166,8 +170,9 @@ def _question(preview: dict[str, Any]) -> str:
 def _accepted(response: Any) -> bool:
     if response is None or getattr(response, "action", None) != "accept":
         return False
-    content = getattr(response, "content", None) or {}
-    return content.get(ELICIT_KEY, True) is True
+    # The form requires the box to be ticked: an "accept" without it (or without content) is not a yes.
+    content = getattr(response, "content", None)
+    return isinstance(content, dict) and content.get(ELICIT_KEY) is True
 
 
 def _can_elicit(ctx: Any) -> bool:

@@ -14,6 +14,7 @@ every line so that log rotation (rename + new file) needs no signal.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -25,11 +26,11 @@ from typing import Any
 
 from qdi_mcp.tools.redact import Redactor
 
+logger = logging.getLogger("qdi_mcp.audit")
+
 __all__ = ["CONFIRMED_BY", "OUTCOMES", "AuditLog", "AuditLogError"]
 
-OUTCOMES = frozenset(
-    {"executed", "confirmation_required", "refused", "declined", "failed", "outcome_unknown"}
-)
+OUTCOMES = frozenset({"executed", "confirmation_required", "refused", "declined", "failed", "outcome_unknown"})
 CONFIRMED_BY = frozenset({"elicitation", "token", "policy:never"})
 _MAX_DETAIL_CHARS = 2000
 
@@ -63,6 +64,34 @@ class AuditLog:
     @property
     def path(self) -> Path | None:
         return self._path
+
+    def writable(self) -> bool:
+        """Whether a line can be appended now. Checked before a write runs: a change nobody can account for
+        is worse than a change refused."""
+        if self._path is None:
+            return True
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            return False
+        os.close(fd)
+        return True
+
+    def record_or_log(self, **fields: Any) -> bool:
+        """`record`, but a failure to write is logged instead of raised: used once the call has happened, when
+        raising would turn a done change into an error the agent might retry."""
+        try:
+            self.record(**fields)
+        except AuditLogError as exc:
+            logger.error(
+                "could not write the audit log (%s); the record was: %s %s",
+                exc,
+                fields.get("tool"),
+                fields.get("outcome"),
+            )
+            return False
+        return True
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -121,9 +150,7 @@ class AuditLog:
             finally:
                 os.close(fd)
         except OSError as error:
-            raise AuditLogError(
-                f"cannot append to the audit log {path}: {error.strerror or error}"
-            ) from error
+            raise AuditLogError(f"cannot append to the audit log {path}: {error.strerror or error}") from error
 
 
 def _iso_utc(timestamp: float) -> str:

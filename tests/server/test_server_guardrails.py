@@ -181,3 +181,37 @@ async def test_the_audit_log_file_has_one_json_line_per_write_and_no_tokens(tmp_
         assert record["tool"] == "qdi_stop_task" and record["arguments"]["task_id"] == args["task_id"]
         assert {"time", "safety", "trace_id", "confirmed_by"} <= set(record)
     assert token not in "\n".join(lines)
+
+
+async def test_the_2026_question_state_cannot_be_used_as_a_confirmation_token(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, elicitation_callback=answering("decline")) as stack:
+        args = running_replication(stack)
+        first = await stack.mcp.session.call_tool("qdi_stop_task", args, allow_input_required=True)
+        assert isinstance(first, types.InputRequiredResult)
+        smuggled = await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": first.request_state})
+        assert smuggled.is_error and smuggled.structured_content["error"]["code"] == "confirmation_invalid"
+        assert stack.emulator.counters["stop_task"] == 0
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["2025-handshake", "2026-multi-round-trip"])
+async def test_an_accept_without_the_box_ticked_is_not_a_yes(tmp_path: Path, mode: str) -> None:
+    async def accept_empty(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return types.ElicitResult(action="accept", content=None)
+
+    async with open_stack(tmp_path, elicitation_callback=accept_empty, mode=mode) as stack:
+        args = running_replication(stack)
+        result = await stack.mcp.call_tool("qdi_stop_task", args)
+        assert result.structured_content["status"] == "declined"
+        assert stack.emulator.counters["stop_task"] == 0
+
+
+async def test_writes_are_refused_when_the_audit_log_cannot_be_written_and_reads_still_work(tmp_path: Path) -> None:
+    unwritable = tmp_path / "audit-is-a-folder"
+    unwritable.mkdir()
+    async with open_stack(tmp_path, audit_log=unwritable, confirm="never") as stack:
+        args = running_replication(stack)
+        refused = await stack.mcp.call_tool("qdi_stop_task", args)
+        assert refused.is_error and refused.structured_content["error"]["code"] == "audit_unavailable"
+        assert stack.emulator.counters["stop_task"] == 0
+        listed = await stack.mcp.call_tool("qdi_list_projects", {})
+        assert not listed.is_error
