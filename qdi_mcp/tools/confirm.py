@@ -66,17 +66,13 @@ _MAX_NAMED_ARGUMENTS = 10
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _RETRY_HINT = "call the tool again without confirmation_token to get a new one"
 
-ConfirmationFailure = Literal[
-    "missing", "malformed", "forged", "wrong_tool", "arguments_changed", "expired", "used"
-]
+ConfirmationFailure = Literal["missing", "malformed", "forged", "wrong_tool", "arguments_changed", "expired", "used"]
 
 
 class ConfirmationError(Exception):
     """A confirmation token was refused; ``reason`` says why, the message says what to do next."""
 
-    def __init__(
-        self, reason: ConfirmationFailure, message: str, *, changed_arguments: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, reason: ConfirmationFailure, message: str, *, changed_arguments: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.reason: ConfirmationFailure = reason
         self.changed_arguments = changed_arguments
@@ -237,8 +233,7 @@ class ConfirmationTokens:
             changed = self._changed_arguments(bound, payload["keys"])
             raise ConfirmationError(
                 "arguments_changed",
-                f"this token was issued for different arguments ({_describe_changes(changed)}); "
-                f"{_RETRY_HINT}",
+                f"this token was issued for different arguments ({_describe_changes(changed)}); {_RETRY_HINT}",
                 changed_arguments=tuple(name for names in changed.values() for name in names),
             )
         now = self._clock()

@@ -8,9 +8,12 @@ previous run's COMPLETED state is never mistaken for the new one's.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.errors import ToolFailure
 from qdi_mcp.tools.polling import WaitOutcome, poll_until
 from qdi_mcp.tools.progress import ProgressReporter, run_progress
 from qdi_mcp.tools.workflows import ACTIVE_RUN_STATES, FINISHED_RUN_STATES, _poll_options, _timeout
@@ -55,21 +58,30 @@ def started_run_settled(before: str | None, wait_until: str):
     return settled
 
 
-def _run_result(args: dict[str, Any], outcome: WaitOutcome[Any], action: str) -> ToolResult:
+def _run_result(
+    args: dict[str, Any], outcome: WaitOutcome[Any], action: str, *, previous_start: str | None = None
+) -> ToolResult:
     state = outcome.last
-    run = state.last_run
+    # After a start, the last state read may still be the previous run's: never report it as the new one.
+    unseen = action == "start" and _start_time(state) == previous_start and _run_state(state) not in ACTIVE_RUN_STATES
+    run = None if unseen else state.last_run
     readiness = state.run_readiness.state if state.run_readiness else None
+    hint = (
+        "the start was requested but no new run has appeared yet; call qdi_get_task_state to follow it"
+        if unseen
+        else _run_hint(args, _run_state(state), outcome.timed_out, action)
+    )
     result = {
         "project_id": args["project_id"],
         "task_id": args["task_id"],
-        "state": _run_state(state),
+        "state": run.state if run else None,
         "readiness": readiness,
         "timed_out": outcome.timed_out,
         "elapsed_seconds": round(outcome.elapsed, 3),
         "polls": outcome.polls,
         "full_load": dump(run.full_load) if run and run.full_load else None,
         "errors": [dump(e) for e in (run.errors if run else [])],
-        "hint": _run_hint(args, _run_state(state), outcome.timed_out, action),
+        "hint": hint,
     }
     head = f"still {result['state']} (timed out)" if outcome.timed_out else str(result["state"])
     return ToolResult(
@@ -100,16 +112,17 @@ async def start_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolRes
     )
     timeout = _timeout(args)
     reporter = ProgressReporter(ctx.progress, timeout)
-    outcome = await poll_until(
-        lambda: ctx.client.get_task_state(project_id, task_id),
-        started_run_settled(_start_time(before), args.get("wait_until", "auto")),
-        timeout=timeout,
-        on_poll=reporter.on_task_run,
-        on_heartbeat=reporter.heartbeat,
-        progress_of=run_progress,
-        **_poll_options(ctx),
-    )
-    return _run_result(args, outcome, "start")
+    async with following_after_change(args, "start"):
+        outcome = await poll_until(
+            lambda: ctx.client.get_task_state(project_id, task_id),
+            started_run_settled(_start_time(before), args.get("wait_until", "auto")),
+            timeout=timeout,
+            on_poll=reporter.on_task_run,
+            on_heartbeat=reporter.heartbeat,
+            progress_of=run_progress,
+            **_poll_options(ctx),
+        )
+    return _run_result(args, outcome, "start", previous_start=_start_time(before))
 
 
 @handler("qdi_stop_task_and_wait")
@@ -119,12 +132,31 @@ async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
     timeout = _timeout(args)
     # A stop has no count of things done: the run's full-load counters describe the run being stopped.
     reporter = ProgressReporter(ctx.progress, timeout, count_datasets=False)
-    outcome = await poll_until(
-        lambda: ctx.client.get_task_state(project_id, task_id),
-        lambda state: _run_state(state) not in ACTIVE_RUN_STATES,
-        timeout=timeout,
-        on_poll=reporter.on_task_run,
-        on_heartbeat=reporter.heartbeat,
-        **_poll_options(ctx),
-    )
+    async with following_after_change(args, "stop"):
+        outcome = await poll_until(
+            lambda: ctx.client.get_task_state(project_id, task_id),
+            lambda state: _run_state(state) not in ACTIVE_RUN_STATES,
+            timeout=timeout,
+            on_poll=reporter.on_task_run,
+            on_heartbeat=reporter.heartbeat,
+            **_poll_options(ctx),
+        )
     return _run_result(args, outcome, "stop")
+
+
+@asynccontextmanager
+async def following_after_change(args: dict[str, Any], what: str) -> AsyncIterator[None]:
+    """A failure while following a run that was already asked to change is not a reason to ask again."""
+    from qdi_mcp.api import QdiApiError
+
+    try:
+        yield
+    except QdiApiError as exc:
+        raise ToolFailure(
+            "outcome_unknown",
+            f"The {what} of task {args['task_id']} was requested, but following it failed ({exc.message[:300]}).",
+            hint=f"do not request the {what} again: call qdi_get_task_state with task_id {args['task_id']!r} to "
+            "see where the task is",
+            http_status=exc.status,
+            trace_id=exc.trace_id,
+        ) from exc

@@ -102,17 +102,13 @@ class Workdir:
         if not relative:
             raise WorkdirError(argument, "must not be empty; give a path relative to the work folder")
         if len(relative) > _MAX_IMPORT_PATH_CHARS:
-            raise WorkdirError(
-                argument, f"is too long (at most {_MAX_IMPORT_PATH_CHARS} characters)", relative
-            )
+            raise WorkdirError(argument, f"is too long (at most {_MAX_IMPORT_PATH_CHARS} characters)", relative)
         _refuse_control_characters(argument, relative)
         if ".." in relative.replace("\\", "/").split("/"):
             raise WorkdirError(argument, "must not contain '..': only files inside the work folder", relative)
         windows = PureWindowsPath(relative)
         if PurePosixPath(relative).is_absolute() or windows.drive or windows.root:
-            raise WorkdirError(
-                argument, f"must be relative to the work folder {self._root}, not absolute", relative
-            )
+            raise WorkdirError(argument, f"must be relative to the work folder {self._root}, not absolute", relative)
         if "\\" in relative:
             raise WorkdirError(argument, "must use '/' to separate folders, not '\\'", relative)
         if not self._root.is_dir():
@@ -184,9 +180,7 @@ class Workdir:
         except ValueError:
             return target.name
 
-    def default_export_name(
-        self, project_name: str, project_id: str, now: datetime | float | None = None
-    ) -> str:
+    def default_export_name(self, project_name: str, project_id: str, now: datetime | float | None = None) -> str:
         """See :func:`default_export_name`."""
         return default_export_name(project_name, project_id, now)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.errors import ToolFailure
 from qdi_mcp.tools.polling import PollSchedule, WaitOutcome, poll_until
 from qdi_mcp.tools.progress import ProgressReporter, action_progress
 
@@ -31,18 +32,49 @@ def _poll_options(ctx: ToolContext) -> dict[str, Any]:
     }
 
 
-async def wait_for_action(ctx: ToolContext, action_id: str, timeout: float, *, kind: str) -> ToolResult:
+async def wait_for_action(
+    ctx: ToolContext, action_id: str, timeout: float, *, kind: str, started_by: str | None
+) -> ToolResult:
+    from qdi_mcp.api import QdiApiError
+
     reporter = ProgressReporter(ctx.progress, timeout)
-    outcome = await poll_until(
-        lambda: ctx.client.get_action(action_id, detailed=True),
-        lambda action: action.state in TERMINAL_ACTION_STATES,
-        timeout=timeout,
-        on_poll=reporter.on_action,
-        on_heartbeat=reporter.heartbeat,
-        progress_of=action_progress,
-        **_poll_options(ctx),
-    )
+    try:
+        outcome = await poll_until(
+            lambda: ctx.client.get_action(action_id, detailed=True),
+            lambda action: action.state in TERMINAL_ACTION_STATES,
+            timeout=timeout,
+            on_poll=reporter.on_action,
+            on_heartbeat=reporter.heartbeat,
+            progress_of=action_progress,
+            **_poll_options(ctx),
+        )
+    except QdiApiError as exc:
+        if started_by is None:
+            raise
+        # The action runs whatever happened to the wait (a poll, or a token refresh, failed): starting it again
+        # would run it twice. Say so, and how to resume.
+        raise ToolFailure(
+            "outcome_unknown",
+            f"The {kind} was started (action {action_id}), but waiting for it failed ({exc.message[:300]}).",
+            hint=f"do not call {started_by} again: resume with qdi_wait_for_action with action_id {action_id!r} "
+            "(or check it once with qdi_get_action)",
+            http_status=exc.status,
+            trace_id=exc.trace_id,
+        ) from exc
+    if kind == "action":
+        kind = _kind_of(outcome.last)
     return _action_result(action_id, outcome, kind)
+
+
+def _kind_of(action: Any) -> str:
+    """What a resumed wait was waiting for, from the action itself (its hint depends on it)."""
+    if "recreate" in (action.name or "").lower():
+        return "recreate"
+    if (action.type or "").endswith("PREPARE"):
+        return "prepare"
+    if (action.type or "").endswith("VALIDATE"):
+        return "validation"
+    return "action"
 
 
 def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str) -> ToolResult:
@@ -108,7 +140,7 @@ def _action_hint(
 
 @handler("qdi_wait_for_action")
 async def wait_for_action_tool(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    return await wait_for_action(ctx, args["action_id"], _timeout(args), kind="action")
+    return await wait_for_action(ctx, args["action_id"], _timeout(args), kind="action", started_by=None)
 
 
 @handler("qdi_prepare_project_and_wait")
@@ -118,13 +150,17 @@ async def prepare_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> To
         allow_recreate=bool(args.get("allow_recreate", False)),
         selected_task_ids=args.get("selected_task_ids") or None,
     )
-    return await wait_for_action(ctx, ref.action_id, _timeout(args), kind="prepare")
+    return await wait_for_action(
+        ctx, ref.action_id, _timeout(args), kind="prepare", started_by="qdi_prepare_project_and_wait"
+    )
 
 
 @handler("qdi_validate_project_and_wait")
 async def validate_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.validate_project(args["project_id"], selected_task_ids=args.get("selected_task_ids") or None)
-    return await wait_for_action(ctx, ref.action_id, _timeout(args), kind="validation")
+    return await wait_for_action(
+        ctx, ref.action_id, _timeout(args), kind="validation", started_by="qdi_validate_project_and_wait"
+    )
 
 
 @handler("qdi_prepare_task_and_wait")
@@ -132,16 +168,22 @@ async def prepare_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolR
     ref = await ctx.client.prepare_task(
         args["project_id"], args["task_id"], allow_recreate=bool(args.get("allow_recreate", False))
     )
-    return await wait_for_action(ctx, ref.action_id, _timeout(args), kind="prepare")
+    return await wait_for_action(
+        ctx, ref.action_id, _timeout(args), kind="prepare", started_by="qdi_prepare_task_and_wait"
+    )
 
 
 @handler("qdi_validate_task_and_wait")
 async def validate_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.validate_task(args["project_id"], args["task_id"])
-    return await wait_for_action(ctx, ref.action_id, _timeout(args), kind="validation")
+    return await wait_for_action(
+        ctx, ref.action_id, _timeout(args), kind="validation", started_by="qdi_validate_task_and_wait"
+    )
 
 
 @handler("qdi_recreate_task_datasets_and_wait")
 async def recreate_task_datasets_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.recreate_task_datasets(args["project_id"], args["task_id"])
-    return await wait_for_action(ctx, ref.action_id, _timeout(args), kind="recreate")
+    return await wait_for_action(
+        ctx, ref.action_id, _timeout(args), kind="recreate", started_by="qdi_recreate_task_datasets_and_wait"
+    )

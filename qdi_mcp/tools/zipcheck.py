@@ -102,8 +102,7 @@ def read_zip_entry(data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_UNCOM
             raise UnsafeZipError(f"the zip archive has no entry {_show(name)}") from None
         if info.file_size > max_bytes:
             raise UnsafeZipError(
-                f"zip entry {_show(name)} unpacks to {info.file_size} bytes, "
-                f"more than the {max_bytes}-byte limit"
+                f"zip entry {_show(name)} unpacks to {info.file_size} bytes, more than the {max_bytes}-byte limit"
             )
         chunks: list[bytes] = []
         produced = 0
@@ -112,9 +111,7 @@ def read_zip_entry(data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_UNCOM
                 while chunk := stream.read(_READ_CHUNK):
                     produced += len(chunk)
                     if produced > max_bytes:
-                        raise UnsafeZipError(
-                            f"zip entry {_show(name)} unpacks to more than {max_bytes} bytes"
-                        )
+                        raise UnsafeZipError(f"zip entry {_show(name)} unpacks to more than {max_bytes} bytes")
                     chunks.append(chunk)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
             if isinstance(error, UnsafeZipError):
