@@ -306,11 +306,13 @@ def build_qdi_server(
     audit: AuditLog | None = None,
     context_options: dict[str, Any] | None = None,
 ) -> QdiServer:
-    redactor = Redactor()
+    # Results carry tenant data the agent may write back (bindings): mask our secrets, not names that look secret.
+    redactor = Redactor(by_key_name=False)
     for secret in settings.secrets():
         redactor.add_secret(secret)
     served, refused = select_specs(settings, specs if specs is not None else load_specs())
-    audit = audit if audit is not None else AuditLog(settings.audit_log_path, redactor=redactor)
+    audit_redactor = Redactor(settings.secrets())
+    audit = audit if audit is not None else AuditLog(settings.audit_log_path, redactor=audit_redactor)
     tokens = tokens or ConfirmationTokens(secret_from_env(settings.secret), ttl_seconds=settings.confirm_ttl_seconds)
     workdir = Workdir(settings.workdir)
     qdi = QdiServer(

@@ -136,9 +136,7 @@ class OAuthClientCredentials(Auth):
             )
         except httpx.HTTPError as exc:
             raise TransportError(
-                format_message(
-                    "POST", TOKEN_PATH, None, f"token endpoint unreachable ({type(exc).__name__})", None
-                ),
+                format_message("POST", TOKEN_PATH, None, f"token endpoint unreachable ({type(exc).__name__})", None),
                 method="POST",
                 path=TOKEN_PATH,
                 retryable=True,

@@ -116,9 +116,7 @@ class QlikClient:
         response = await self._session.call("get_project", path_params={"projectId": project_id})
         return _parse(response, Project)
 
-    async def export_project(
-        self, project_id: str, *, mode: str = "MINIMAL", include_bindings: bool = False
-    ) -> bytes:
+    async def export_project(self, project_id: str, *, mode: str = "MINIMAL", include_bindings: bool = False) -> bytes:
         body = ExportRequest.model_validate({"mode": mode, "include_bindings": include_bindings})
         try:
             response = await self._session.call(
@@ -162,9 +160,7 @@ class QlikClient:
         )
         return _parse(response, ActionRef)
 
-    async def validate_project(
-        self, project_id: str, *, selected_task_ids: list[str] | None = None
-    ) -> ActionRef:
+    async def validate_project(self, project_id: str, *, selected_task_ids: list[str] | None = None) -> ActionRef:
         body = ValidateProjectRequest(selected_tasks=_tasks(selected_task_ids))
         response = await self._session.call(
             "validate_project", path_params={"projectId": project_id}, json=body.to_wire()
@@ -218,18 +214,14 @@ class QlikClient:
         dataset_ids: list[str] | None = None,
     ) -> ReloadResult:
         datasets = None if dataset_ids is None else [DatasetSelector(dataset_id=id_) for id_ in dataset_ids]
-        body = RequestReloadRequest.model_validate(
-            {"reload_strategy": reload_strategy, "selected_datasets": datasets}
-        )
+        body = RequestReloadRequest.model_validate({"reload_strategy": reload_strategy, "selected_datasets": datasets})
         response = await self._session.call(
             "request_task_reload", path_params=_task_path(project_id, task_id), json=body.to_wire()
         )
         return _parse(response, ReloadResult)
 
     async def validate_task(self, project_id: str, task_id: str) -> ActionRef:
-        response = await self._session.call(
-            "validate_task", path_params=_task_path(project_id, task_id), json={}
-        )
+        response = await self._session.call("validate_task", path_params=_task_path(project_id, task_id), json={})
         return _parse(response, ActionRef)
 
     async def start_task(
@@ -240,12 +232,8 @@ class QlikClient:
         option: str | None = None,
         process_changes_from: str | None = None,
     ) -> None:
-        body = StartTaskRequest.model_validate(
-            {"option": option, "process_changes_from": process_changes_from}
-        )
-        await self._session.call(
-            "start_task", path_params=_task_path(project_id, task_id), json=body.to_wire()
-        )
+        body = StartTaskRequest.model_validate({"option": option, "process_changes_from": process_changes_from})
+        await self._session.call("start_task", path_params=_task_path(project_id, task_id), json=body.to_wire())
 
     async def stop_task(self, project_id: str, task_id: str) -> None:
         await self._session.call("stop_task", path_params=_task_path(project_id, task_id))
@@ -257,9 +245,7 @@ class QlikClient:
         return _parse(response, TaskRuntimeState)
 
     async def get_task_datasets_state(self, project_id: str, task_id: str) -> list[DatasetState]:
-        response = await self._session.call(
-            "get_task_datasets_state", path_params=_task_path(project_id, task_id)
-        )
+        response = await self._session.call("get_task_datasets_state", path_params=_task_path(project_id, task_id))
         return _parse(response, DatasetStateList).datasets
 
     async def get_action(self, action_id: str, *, detailed: bool = False) -> Action:

@@ -35,9 +35,7 @@ class Endpoint:
         expected = set(self.path_parameters)
         if set(values) != expected:
             raise TypeError(f"{self.path} needs parameters {sorted(expected)}, got {sorted(values)}")
-        return _PLACEHOLDER.sub(
-            lambda match: encode_segment(match.group(1), values[match.group(1)]), self.path
-        )
+        return _PLACEHOLDER.sub(lambda match: encode_segment(match.group(1), values[match.group(1)]), self.path)
 
 
 def encode_segment(name: str, value: str) -> str:

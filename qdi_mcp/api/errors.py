@@ -179,9 +179,7 @@ def status_text(status: int) -> str:
         return str(status)
 
 
-def format_message(
-    method: str, path: str, status: int | None, explanation: str | None, trace_id: str | None
-) -> str:
+def format_message(method: str, path: str, status: int | None, explanation: str | None, trace_id: str | None) -> str:
     """Format like `GET /api/v1/di-projects/p1 → 404 Not Found: <explanation> (traceId abc)`."""
     message = f"{method} {path}"
     if status is not None:
@@ -234,9 +232,7 @@ def redact_items(items: Sequence[ErrorItem], redact: Callable[[str], str]) -> li
     scrubbed: list[ErrorItem] = []
     for item in items:
         changes = {
-            name: redact(value)
-            for name in ("code", "title", "detail")
-            if isinstance(value := getattr(item, name), str)
+            name: redact(value) for name in ("code", "title", "detail") if isinstance(value := getattr(item, name), str)
         }
         scrubbed.append(item.model_copy(update=changes))
     return scrubbed
@@ -260,9 +256,7 @@ def error_from_response(
     if explanation is None and envelope is None and body.strip():
         explanation = sanitised_excerpt(body, redact=redact)
     if 300 <= status < 400:
-        explanation = "redirects are not followed; check the tenant URL" + (
-            f" ({explanation})" if explanation else ""
-        )
+        explanation = "redirects are not followed; check the tenant URL" + (f" ({explanation})" if explanation else "")
     explanation = redact(explanation) if explanation else None
     message = format_message(method, path, status, explanation, trace_id)
     if outcome_unknown:

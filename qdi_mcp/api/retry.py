@@ -55,7 +55,8 @@ class FailureKind(Enum):
 def classify_transport_failure(exc: httpx.HTTPError) -> FailureKind:
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return FailureKind.NOT_SENT
-    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+    # A body that cannot be decoded arrived after the headers: the service certainly saw the request.
+    if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError | httpx.DecodingError):
         return FailureKind.MAYBE_SENT
     return FailureKind.FATAL
 

@@ -204,9 +204,7 @@ class ApiSession:
                 f"no complete answer ({cause}); the outcome is unknown: the request may have reached "
                 "Qlik Cloud and been applied, check the current state before retrying"
             )
-            return OutcomeUnknownError(
-                format_message(method, path, None, explanation, None), method=method, path=path
-            )
+            return OutcomeUnknownError(format_message(method, path, None, explanation, None), method=method, path=path)
         if kind is FailureKind.NOT_SENT:
             explanation = f"could not connect to the tenant ({cause}); the request was not sent"
         elif kind is FailureKind.MAYBE_SENT:

@@ -134,7 +134,7 @@ def failure_from_api_error(exc: api_errors.QdiApiError, tool: str, arguments: Ma
             "unreachable",
             "Could not reach the Qlik tenant (network error or timeout).",
             hint="retry in a moment; check QLIK_TENANT_URL and the network if it persists",
-            retryable=True,
+            retryable=exc.retryable,
             **common,
         )
     if isinstance(exc, api_errors.ResponseFormatError):

@@ -10,6 +10,7 @@ from typing import Any
 from qdi_mcp.api import CreateProjectRequest
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.errors import ToolFailure
+from qdi_mcp.tools.redact import MASK
 from qdi_mcp.tools.workdir import default_export_name
 from qdi_mcp.tools.zipcheck import check_zip
 
@@ -120,6 +121,16 @@ async def get_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 @handler("qdi_update_bindings")
 async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     variables = args["variables"]
+    masked = sorted(name for name, value in variables.items() if isinstance(value, str) and MASK in value)
+    if masked:
+        # A value copied from a log or audit line, where secrets show as the mask: writing it would break the
+        # binding in Qlik.
+        raise ToolFailure(
+            "invalid_arguments",
+            f"Binding {masked[0]!r} holds the redaction mask {MASK!r}, not a real value; nothing was changed.",
+            hint="read the current values with qdi_get_bindings and send the real value",
+            field="variables",
+        )
     await ctx.client.update_bindings(args["project_id"], variables)
     result = {"status": "updated", "project_id": args["project_id"], "variable_count": len(variables)}
     return ToolResult(result, f"Replaced the bindings of project {args['project_id']} ({len(variables)} variables).")

@@ -72,7 +72,12 @@ def _normalize_key(name: str) -> str:
 class Redactor:
     """Replaces secret values in strings and nested JSON-like structures. Safe to share between threads."""
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | None] = (), *, by_key_name: bool = True) -> None:
+        # by_key_name=False keeps values under secret-looking names (a binding named "sourcePassword") and
+        # "password=..." in text: for tenant data handed back to the agent, which may write it back to Qlik,
+        # masking them would corrupt the tenant. Registered secrets and Authorization/Bearer values are
+        # masked either way.
+        self._by_key_name = by_key_name
         self._secrets: frozenset[str] = frozenset()
         self._secret_pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
@@ -115,7 +120,7 @@ class Redactor:
             text = _AUTHORIZATION_VALUE.sub(_mask_authorization, text)
         if "bearer" in lowered:
             text = _BEARER_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-        if any(word in lowered for word in ("key", "secret", "pass", "token")):
+        if self._by_key_name and any(word in lowered for word in ("key", "secret", "pass", "token")):
             text = _KEY_VALUE_IN_TEXT.sub(_mask_key_value, text)
         return text
 
@@ -123,7 +128,7 @@ class Redactor:
         return self.redact_text(key) if isinstance(key, str) else key
 
     def _redact_value(self, key: Any, value: Any) -> Any:
-        if isinstance(key, str) and value is not None:
+        if self._by_key_name and isinstance(key, str) and value is not None:
             if _normalize_key(key) == _CONFIRMATION_TOKEN_KEY:
                 return CONFIRMATION_TOKEN_MASK
             if is_secret_key(key):

@@ -61,9 +61,7 @@ async def test_api_key_is_sent_as_bearer_header() -> None:
 @pytest.mark.anyio
 async def test_api_key_401_is_auth_error_without_retry() -> None:
     router = respx.MockRouter(base_url=TENANT)
-    route = router.get(PROJECT).mock(
-        return_value=httpx.Response(401, json={"errors": [{"code": "HTTP-401"}]})
-    )
+    route = router.get(PROJECT).mock(return_value=httpx.Response(401, json={"errors": [{"code": "HTTP-401"}]}))
 
     async with make_client(router, ApiKeyAuth("my-api-key")) as client:
         with pytest.raises(AuthError) as caught:
@@ -138,9 +136,7 @@ async def test_oauth_token_is_refreshed_a_minute_before_expiry() -> None:
 async def test_oauth_short_lived_token_is_refreshed_at_ninety_percent_of_lifetime() -> None:
     clock = ManualClock()
     router = respx.MockRouter(base_url=TENANT)
-    token_route = router.post("/oauth/token").mock(
-        side_effect=tokens_issued("tok-1", "tok-2", expires_in=100)
-    )
+    token_route = router.post("/oauth/token").mock(side_effect=tokens_issued("tok-1", "tok-2", expires_in=100))
     api_route = router.get(PROJECT).mock(return_value=httpx.Response(200, json={"id": "p1"}))
 
     async with make_client(router, OAuthClientCredentials(CLIENT_ID, CLIENT_SECRET), clock) as client:
@@ -158,9 +154,7 @@ async def test_oauth_short_lived_token_is_refreshed_at_ninety_percent_of_lifetim
 async def test_oauth_401_refetches_token_and_retries_once() -> None:
     router = respx.MockRouter(base_url=TENANT)
     token_route = router.post("/oauth/token").mock(side_effect=tokens_issued("tok-1", "tok-2"))
-    api_route = router.get(PROJECT).mock(
-        side_effect=[httpx.Response(401), httpx.Response(200, json={"id": "p1"})]
-    )
+    api_route = router.get(PROJECT).mock(side_effect=[httpx.Response(401), httpx.Response(200, json={"id": "p1"})])
 
     async with make_client(router, OAuthClientCredentials(CLIENT_ID, CLIENT_SECRET)) as client:
         project = await client.get_project("p1")
@@ -191,9 +185,7 @@ async def test_oauth_401_twice_gives_auth_error_after_one_retry() -> None:
 async def test_oauth_403_is_not_cured_by_a_new_token() -> None:
     router = respx.MockRouter(base_url=TENANT)
     token_route = router.post("/oauth/token").mock(side_effect=tokens_issued("tok-1", "tok-2"))
-    api_route = router.get(PROJECT).mock(
-        return_value=httpx.Response(403, json={"errors": [{"code": "HTTP-403"}]})
-    )
+    api_route = router.get(PROJECT).mock(return_value=httpx.Response(403, json={"errors": [{"code": "HTTP-403"}]}))
 
     async with make_client(router, OAuthClientCredentials(CLIENT_ID, CLIENT_SECRET)) as client:
         with pytest.raises(AuthError) as caught:

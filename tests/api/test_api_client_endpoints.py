@@ -220,9 +220,7 @@ CASES = [
         "list_tasks",
         lambda c: c.list_tasks("p1"),
         P + "/di-tasks",
-        httpx.Response(
-            200, json={"dataTasks": [{"id": "t1", "type": "LANDING"}, {"id": "t2", "type": "STORAGE"}]}
-        ),
+        httpx.Response(200, json={"dataTasks": [{"id": "t1", "type": "LANDING"}, {"id": "t2", "type": "STORAGE"}]}),
         _check_tasks,
     ),
     Case(
@@ -302,11 +300,7 @@ CASES = [
         T + "/runtime/state/datasets",
         httpx.Response(
             200,
-            json={
-                "datasets": [
-                    {"datasetId": "d1", "dataReadiness": "READY", "fullLoad": {"state": "COMPLETED"}}
-                ]
-            },
+            json={"datasets": [{"datasetId": "d1", "dataReadiness": "READY", "fullLoad": {"state": "COMPLETED"}}]},
         ),
         _check_datasets,
     ),
@@ -330,9 +324,7 @@ CASES = [
         "export_project",
         lambda c: c.export_project("p1", mode="ALL", include_bindings=True),
         P + "/actions/export",
-        httpx.Response(
-            200, content=b"PK\x03\x04zip-bytes", headers={"Content-Type": "application/octet-stream"}
-        ),
+        httpx.Response(200, content=b"PK\x03\x04zip-bytes", headers={"Content-Type": "application/octet-stream"}),
         lambda result: _assert_equal(result, b"PK\x03\x04zip-bytes"),
         body={"mode": "ALL", "includeBindings": True},
     ),

@@ -121,9 +121,7 @@ async def test_conflict_message_carries_first_detail_and_trace_id() -> None:
 @pytest.mark.anyio
 async def test_html_error_page_gives_status_and_sanitised_excerpt() -> None:
     router = respx.MockRouter(base_url=TENANT)
-    router.get(PROJECT).mock(
-        return_value=httpx.Response(502, content=HTML_PAGE, headers={"Content-Type": "text/html"})
-    )
+    router.get(PROJECT).mock(return_value=httpx.Response(502, content=HTML_PAGE, headers={"Content-Type": "text/html"}))
 
     async with make_client(router) as client:
         with pytest.raises(ServerError) as caught:

@@ -48,9 +48,7 @@ async def test_export_posts_options_and_returns_the_zip_bytes() -> None:
     zip_bytes = FIXTURE_ZIP.read_bytes()
     router = respx.MockRouter(base_url=TENANT)
     route = router.post(EXPORT).mock(
-        return_value=httpx.Response(
-            200, content=zip_bytes, headers={"Content-Type": "application/octet-stream"}
-        )
+        return_value=httpx.Response(200, content=zip_bytes, headers={"Content-Type": "application/octet-stream"})
     )
 
     async with make_client(router) as client:
@@ -80,9 +78,7 @@ async def test_export_stops_reading_past_max_export_bytes() -> None:
 async def test_export_refuses_declared_oversized_body_without_reading_it() -> None:
     stream = CountingStream(chunks=5)
     router = respx.MockRouter(base_url=TENANT)
-    router.post(EXPORT).mock(
-        return_value=httpx.Response(200, stream=stream, headers={"Content-Length": str(5 * MIB)})
-    )
+    router.post(EXPORT).mock(return_value=httpx.Response(200, stream=stream, headers={"Content-Length": str(5 * MIB)}))
 
     async with make_client(router, max_export_bytes=MIB) as client:
         with pytest.raises(ResponseTooLargeError):

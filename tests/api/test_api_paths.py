@@ -105,9 +105,6 @@ def test_endpoints_table_matches_the_api_reference() -> None:
 
 
 def test_runtime_state_endpoints_use_the_special_tier() -> None:
-    assert (
-        ENDPOINTS["get_task_state"].path
-        == "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/runtime/state"
-    )
+    assert ENDPOINTS["get_task_state"].path == "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/runtime/state"
     assert ENDPOINTS["get_task_state"].tier is RateTier.RUNTIME_STATE
     assert ENDPOINTS["get_task_datasets_state"].tier is RateTier.RUNTIME_STATE

@@ -43,9 +43,7 @@ def make_client(router: respx.MockRouter, clock: ManualClock, retry: RetryPolicy
 async def test_get_honours_retry_after_seconds_on_429() -> None:
     clock = ManualClock()
     router = respx.MockRouter(base_url=TENANT)
-    route = router.get(PROJECT).mock(
-        side_effect=[httpx.Response(429, headers={"Retry-After": "7"}), OK_PROJECT]
-    )
+    route = router.get(PROJECT).mock(side_effect=[httpx.Response(429, headers={"Retry-After": "7"}), OK_PROJECT])
 
     async with make_client(router, clock) as client:
         project = await client.get_project("p1")
@@ -60,9 +58,7 @@ async def test_get_honours_retry_after_http_date_on_429() -> None:
     clock = ManualClock()
     router = respx.MockRouter(base_url=TENANT)
     retry_at = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
-    route = router.get(PROJECT).mock(
-        side_effect=[httpx.Response(429, headers={"Retry-After": retry_at}), OK_PROJECT]
-    )
+    route = router.get(PROJECT).mock(side_effect=[httpx.Response(429, headers={"Retry-After": retry_at}), OK_PROJECT])
 
     async with make_client(router, clock, RetryPolicy(jitter=False, max_total=60)) as client:
         await client.get_project("p1")
@@ -131,9 +127,7 @@ async def test_post_not_retried_after_request_may_have_arrived(failure: Exceptio
 async def test_post_5xx_is_outcome_unknown_and_keeps_status() -> None:
     router = respx.MockRouter(base_url=TENANT)
     route = router.post(START).mock(
-        return_value=httpx.Response(
-            503, json={"errors": [{"code": "HTTP-503", "title": "busy"}], "traceId": "t-9"}
-        )
+        return_value=httpx.Response(503, json={"errors": [{"code": "HTTP-503", "title": "busy"}], "traceId": "t-9"})
     )
 
     async with make_client(router, ManualClock()) as client:
@@ -243,9 +237,7 @@ async def test_total_retry_time_is_bounded() -> None:
     router = respx.MockRouter(base_url=TENANT)
     route = router.get(PROJECT).mock(return_value=httpx.Response(429, headers={"Retry-After": "12"}))
 
-    async with make_client(
-        router, clock, RetryPolicy(max_attempts=10, max_total=30.0, jitter=False)
-    ) as client:
+    async with make_client(router, clock, RetryPolicy(max_attempts=10, max_total=30.0, jitter=False)) as client:
         with pytest.raises(RateLimitedError):
             await client.get_project("p1")
 
