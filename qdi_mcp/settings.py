@@ -6,6 +6,7 @@ secrets are kept out of `repr` so a settings object can be logged safely.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -15,6 +16,8 @@ from typing import Any
 TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
 CONFIRM_MODES = ("auto", "never")
 DEFAULT_WORKDIR = "qdi-mcp-work"
+# A confirmation is a person's yes to what they saw; a day-old yes is not about the state as it is now.
+MAX_CONFIRM_TTL_SECONDS = 86400.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -87,8 +90,20 @@ class Settings:
             )
         if self.emulator_speed <= 0:
             raise SettingsError("QDI_EMULATOR_SPEED must be greater than 0")
-        if self.confirm_ttl_seconds <= 0:
-            raise SettingsError("QDI_MCP_CONFIRM_TTL must be greater than 0 seconds")
+        if not (0 < self.confirm_ttl_seconds <= MAX_CONFIRM_TTL_SECONDS):
+            raise SettingsError(
+                f"QDI_MCP_CONFIRM_TTL must be a number of seconds between 0 and {MAX_CONFIRM_TTL_SECONDS:g}, "
+                f"not {self.confirm_ttl_seconds!r}"
+            )
+        if not math.isfinite(self.emulator_speed):
+            raise SettingsError("QDI_EMULATOR_SPEED must be a finite number")
+        if self.secret:
+            from qdi_mcp.tools.confirm import secret_from_env
+
+            try:
+                secret_from_env(self.secret)
+            except ValueError as exc:
+                raise SettingsError(str(exc)) from None
 
     def require_tenant(self) -> None:
         """Without --demo the server needs a tenant and one kind of credentials; say exactly what is missing."""

@@ -36,7 +36,11 @@ def test_the_wheel_carries_the_specs_and_loads_them_without_the_source_tree(tmp_
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
     run = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {probe}"],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     found = json.loads(run.stdout)

@@ -444,9 +444,7 @@ def test_default_specs_are_the_repository_specs_and_are_cached() -> None:
     assert get_spec("qdi_get_task") is specs_by_name()["qdi_get_task"]
 
 
-def test_specs_dir_prefers_the_package_copy_of_a_wheel_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_specs_dir_prefers_the_package_copy_of_a_wheel_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "site" / "qdi_mcp"
     package.mkdir(parents=True)
     monkeypatch.setattr(specs_module, "__file__", str(package / "specs.py"))

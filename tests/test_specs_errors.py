@@ -42,9 +42,7 @@ def test_copied_specs_load_before_any_edit(spec_dir: Path) -> None:
 
 
 def test_undescribed_property_names_file_and_field(spec_dir: Path) -> None:
-    edit(
-        spec_dir, "qdi_get_project", lambda d: d["input_schema"]["properties"].update(foo={"type": "string"})
-    )
+    edit(spec_dir, "qdi_get_project", lambda d: d["input_schema"]["properties"].update(foo={"type": "string"}))
     error = load_error(spec_dir)
     assert str(error) == (
         "tool_specs/qdi_get_project.yaml: input_schema.properties.foo: 'description' is a required property"
@@ -267,9 +265,7 @@ def test_spec_that_is_not_a_mapping_names_the_file(spec_dir: Path) -> None:
 def test_self_referencing_shared_fragment_is_reported(spec_dir: Path) -> None:
     shared = spec_dir / "_shared.yaml"
     text = shared.read_text(encoding="utf-8")
-    shared.write_text(
-        text.replace("fragments:\n", "fragments:\n  loop: {$shared: loop}\n", 1), encoding="utf-8"
-    )
+    shared.write_text(text.replace("fragments:\n", "fragments:\n  loop: {$shared: loop}\n", 1), encoding="utf-8")
     error = load_error(spec_dir)
     assert (error.file, error.field) == ("tool_specs/_shared.yaml", "fragments.loop")
     assert "refers to itself" in error.problem

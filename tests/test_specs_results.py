@@ -234,9 +234,7 @@ def test_there_is_a_sample_result_for_every_tool() -> None:
 @pytest.mark.parametrize("name", sorted(RESULTS))
 def test_sample_result_satisfies_the_result_and_output_schemas(name: str) -> None:
     for with_confirmation in (False, True):
-        errors = [
-            e.message for e in validator(name, with_confirmation=with_confirmation).iter_errors(RESULTS[name])
-        ]
+        errors = [e.message for e in validator(name, with_confirmation=with_confirmation).iter_errors(RESULTS[name])]
         assert errors == []
 
 

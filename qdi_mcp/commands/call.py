@@ -14,6 +14,10 @@ from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
 
 
+# As for runbooks: the call asked for a person's confirmation and changed nothing.
+EXIT_CONFIRMATION_NEEDED = 3
+
+
 def run_call(settings: Settings, tool: str, raw_args: str) -> int:
     try:
         arguments = json.loads(raw_args)
@@ -35,6 +39,16 @@ def run_call(settings: Settings, tool: str, raw_args: str) -> int:
         print(f"qdi-mcp: the server failed to run {tool}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(structured, indent=2, ensure_ascii=False))
+    if isinstance(structured, dict) and structured.get("status") == "confirmation_required":
+        if not settings.secret:
+            # Each `call` is a new server with its own random signing key: the token dies with this process.
+            print(
+                "qdi-mcp: nothing was done. To confirm from the shell, set QDI_MCP_SECRET (the same value for both "
+                "calls) and call again with the confirmation_token, or use a runbook step with confirm: true and "
+                "--yes.",
+                file=sys.stderr,
+            )
+        return EXIT_CONFIRMATION_NEEDED
     return 1 if is_error else 0
 
 

@@ -57,9 +57,17 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
                 row["datasets"] = datasets
             rows[index] = row
 
-    async with anyio.create_task_group() as group:
-        for index, task in enumerate(tasks):
-            group.start_soon(read, index, task)
+    try:
+        async with anyio.create_task_group() as group:
+            for index, task in enumerate(tasks):
+                group.start_soon(read, index, task)
+    except BaseExceptionGroup as group_error:
+        # The first read that failed stands for the call (its code, status and traceId reach the agent); a
+        # group would otherwise surface as an internal error.
+        first = group_error.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
 
     counts = Counter(row["status"] for row in rows)
     result = {

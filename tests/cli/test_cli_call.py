@@ -15,6 +15,7 @@ from qdi_mcp.cli import main
 
 CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
 ORDERS_REPLICATION_ID = "6650f0c1a2b3c4d5e6f70003"
+ORDERS_TASK_ID = "orders_replication-jeqy"  # the demo's running CDC task (ids are stable)
 DEMO_PROJECT_NAMES = {"Customer 360", "Customer 360 (prod)", "Orders replication", "Sales QVD"}
 
 
@@ -129,7 +130,7 @@ def test_call_stop_on_a_running_task_only_asks_for_confirmation(
 
     exit_code, out, _ = call(capsys, "qdi_stop_task", arguments)
 
-    assert exit_code == 0
+    assert exit_code == 3  # a confirmation is needed; nothing was done
     result = json.loads(out)
     assert result["status"] == "confirmation_required"
     assert result["confirmation_token"]
@@ -194,3 +195,15 @@ def test_call_with_an_unusable_tenant_url_exits_2_before_any_request(
     assert lines[0].startswith("qdi-mcp: QLIK_TENANT_URL")
     assert complaint in lines[0]
     assert "api-key-that-must-not-show" not in captured.err
+
+
+def test_a_token_from_one_call_confirms_the_next_when_both_share_qdi_mcp_secret(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QDI_MCP_SECRET", "x" * 40)
+    args = {"project_id": ORDERS_REPLICATION_ID, "task_id": ORDERS_TASK_ID}
+    exit_code, out, _ = call(capsys, "qdi_stop_task", args)
+    assert exit_code == 3
+    token = json.loads(out)["confirmation_token"]
+    exit_code, out, _ = call(capsys, "qdi_stop_task", args | {"confirmation_token": token})
+    assert exit_code == 0 and json.loads(out)["status"] == "stop_requested"

@@ -73,9 +73,7 @@ def test_line_breaks_in_values_stay_inside_one_line(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     audit = AuditLog(path, redactor=Redactor())
 
-    audit.record(
-        tool="qdi_x", arguments={"name": "a\nb\u2028c"}, outcome="failed", safety="write", detail="x\ny"
-    )
+    audit.record(tool="qdi_x", arguments={"name": "a\nb\u2028c"}, outcome="failed", safety="write", detail="x\ny")
 
     assert len(path.read_text(encoding="utf-8").splitlines()) == 1
     assert read_lines(path)[0]["arguments"]["name"] == "a\nb\u2028c"

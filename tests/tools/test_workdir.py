@@ -26,10 +26,7 @@ def test_export_path_accepts_a_plain_zip_name_inside_the_root(workdir: Workdir) 
 
 
 def test_export_path_accepts_unicode_letters(workdir: Workdir) -> None:
-    assert (
-        workdir.export_path("Kundenabwanderung-Übersicht-数据.zip").name
-        == "Kundenabwanderung-Übersicht-数据.zip"
-    )
+    assert workdir.export_path("Kundenabwanderung-Übersicht-数据.zip").name == "Kundenabwanderung-Übersicht-数据.zip"
 
 
 def test_workdir_root_is_created_lazily(workdir: Workdir) -> None:
@@ -62,9 +59,7 @@ def test_workdir_root_is_created_lazily(workdir: Workdir) -> None:
         ("a" * 197 + ".zip", "too long"),
     ],
 )
-def test_export_path_refuses_anything_but_a_plain_zip_name(
-    workdir: Workdir, file_name: str, problem: str
-) -> None:
+def test_export_path_refuses_anything_but_a_plain_zip_name(workdir: Workdir, file_name: str, problem: str) -> None:
     with pytest.raises(WorkdirError, match="file_name") as caught:
         workdir.export_path(file_name)
 
@@ -168,9 +163,7 @@ def test_write_bytes_replaces_the_file_and_leaves_no_temporary_file(workdir: Wor
     assert [entry.name for entry in workdir.root.iterdir()] == ["project.zip"]
 
 
-def test_failed_write_keeps_the_old_file_and_cleans_up(
-    workdir: Workdir, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_write_keeps_the_old_file_and_cleans_up(workdir: Workdir, monkeypatch: pytest.MonkeyPatch) -> None:
     target = workdir.export_path("project.zip")
     workdir.write_bytes(target, b"old")
 
@@ -190,9 +183,7 @@ def test_write_bytes_refuses_a_path_outside_the_root(workdir: Workdir, tmp_path:
         workdir.write_bytes(tmp_path / "elsewhere.zip", b"x")
 
 
-def test_write_bytes_replaces_a_symlink_instead_of_writing_through_it(
-    workdir: Workdir, tmp_path: Path
-) -> None:
+def test_write_bytes_replaces_a_symlink_instead_of_writing_through_it(workdir: Workdir, tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_bytes(b"untouched")
     workdir.ensure_root()

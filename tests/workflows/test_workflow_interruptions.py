@@ -67,3 +67,12 @@ def test_a_start_whose_run_never_appeared_does_not_report_the_previous_run() -> 
     ).structured
     assert result["state"] is None and result["errors"] == [] and result["full_load"] is None
     assert "no new run" in result["hint"]
+
+
+async def test_project_status_reports_a_failed_task_read_with_its_own_error(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        stack.emulator.faults.inject("get_task_state", "status", status=404, times=100)
+        result = await stack.mcp.call_tool("qdi_get_project_status", {"project_id": stack.project_id(CUSTOMER_360)})
+    assert result.is_error
+    error = result.structured_content["error"]
+    assert error["code"] == "not_found" and error["http_status"] == 404 and error["trace_id"]
