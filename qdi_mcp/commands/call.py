@@ -13,7 +13,6 @@ from qdi_mcp.backend import check_backend, open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
 
-
 # As for runbooks: the call asked for a person's confirmation and changed nothing.
 EXIT_CONFIRMATION_NEEDED = 3
 
