@@ -56,6 +56,11 @@ class SpecCache:
         if self.path is None:
             return None
         try:
+            # Specs decide what is destructive: only an entry this user wrote, that nobody else can change,
+            # may stand in for the YAML files (a shared or restored cache folder is not trusted).
+            info = self.path.stat()
+            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+                return None
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return data["fragments"], data["documents"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -65,9 +70,10 @@ class SpecCache:
         if self.path is None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             payload = json.dumps({"fragments": fragments, "documents": documents}, separators=(",", ":"))
             # Write then rename: a concurrent reader sees the whole file or none.
+            # mkstemp creates the file 0600: readable and writable by this user only.
             handle, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".specs-", suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as file:
                 file.write(payload)

@@ -222,7 +222,10 @@ def _load_directory(directory: Path) -> tuple[ToolSpec, ...]:
     cached = cache.read()
     if cached is not None:
         fragments, documents = cached
-        return tuple(_build(doc, fragments, directory / f"{doc['name']}.yaml", doc["name"]) for doc in documents)
+        try:
+            return tuple(_build(doc, fragments, directory / f"{doc['name']}.yaml", doc["name"]) for doc in documents)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # an entry from another loader version, or damaged: load from the YAML files instead
     fragments = _load_fragments(directory / SHARED_FILE)
     documents = [_validated_document(path, fragments) for path in paths]
     specs = tuple(_build(doc, fragments, path, _display(path)) for doc, path in zip(documents, paths, strict=True))

@@ -69,3 +69,29 @@ def test_a_corrupt_cache_entry_is_ignored(spec_copy: Path) -> None:
 def test_caching_can_be_turned_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("QDI_MCP_CACHE_DIR", "off")
     assert SpecCache.for_directory(tmp_path, []).path is None
+
+
+def test_an_entry_others_can_write_is_ignored(spec_copy: Path) -> None:
+    expected = fresh_load(spec_copy)
+    [entry] = cache_files(spec_copy)
+    planted = entry.read_text(encoding="utf-8").replace('"safety":"destructive"', '"safety":"read"')
+    entry.write_text(planted, encoding="utf-8")
+    entry.chmod(0o666)
+    assert fresh_load(spec_copy) == expected
+
+
+def test_an_entry_with_a_damaged_document_falls_back_to_the_yaml(spec_copy: Path) -> None:
+    import json
+
+    expected = fresh_load(spec_copy)
+    [entry] = cache_files(spec_copy)
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    del data["documents"][0]["safety"]
+    entry.write_text(json.dumps(data), encoding="utf-8")
+    assert fresh_load(spec_copy) == expected
+
+
+def test_entries_are_private_to_their_user(spec_copy: Path) -> None:
+    fresh_load(spec_copy)
+    [entry] = cache_files(spec_copy)
+    assert entry.stat().st_mode & 0o077 == 0
