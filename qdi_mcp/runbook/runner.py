@@ -190,10 +190,11 @@ class _Run:
             self.step_values[step.name] = record.template_values()
         if record.status == NEEDS_CONFIRMATION:
             self.stopped = True
+            ran = sum(1 for call in record.calls if call.status == PASSED)
             self.report.message = (
                 f"stopped before {step.location}: the call is destructive "
                 + ("and the step is not marked confirm: true" if step.confirm is False else "and --yes was not given")
-                + "; nothing was done by that step"
+                + (f"; {ran} earlier call(s) of that step ran" if ran else "; nothing was done by that step")
             )
         elif record.status == FAILED and step.on_failure == "stop":
             self.stopped = True
@@ -230,6 +231,14 @@ class _Run:
             return CallRecord(label, arguments, WOULD_CALL, note="its arguments come from a step the dry run skips")
         if not isinstance(arguments, dict):
             return CallRecord(label, None, FAILED, error=_error("template_error", "args must resolve to a mapping"))
+        if (
+            not self.session.server_asks_first
+            and self.session.served[step.tool].is_destructive_for(arguments)
+            and not (step.confirm and self.options.yes)
+        ):
+            # The runbook's own rule holds even when the server would not ask (QDI_MCP_CONFIRM=never): a
+            # destructive call runs only from a step marked confirm: true, with --yes.
+            return CallRecord(label, arguments, NEEDS_CONFIRMATION, summary="destructive call: not run")
         self.reporter.call_started(step, label)
         try:
             result = await self.session.call(step.tool, arguments, self.reporter.progress)

@@ -27,12 +27,15 @@ class ToolSession:
     client: Client
     served: Mapping[str, ToolSpec]  # the tools this server offers under its policy
     refused: Mapping[str, str]  # tool name -> why the policy leaves it out
+    # False under QDI_MCP_CONFIRM=never: the server would run a destructive call without returning
+    # confirmation_required, so the runner must apply its confirm-and-yes rule before calling.
+    server_asks_first: bool = True
 
     @classmethod
     def for_server(cls, client: Client, server: Any) -> ToolSession:
         """`server` is what build_server returned (or its `.qdi`)."""
         qdi = getattr(server, "qdi", server)
-        return cls(client, qdi.specs, qdi.refused)
+        return cls(client, qdi.specs, qdi.refused, server_asks_first=qdi.settings.confirm != "never")
 
     async def call(self, tool: str, arguments: dict[str, Any], progress: ProgressCallback | None = None) -> Any:
         return await self.client.call_tool(tool, arguments, progress_callback=progress)

@@ -278,3 +278,26 @@ async def test_writes_made_by_a_runbook_are_in_the_audit_log(tmp_path: Path) -> 
         written = [r for r in stack.audit if r["tool"] == "qdi_update_bindings"]
         assert [r["outcome"] for r in written] == ["executed"]
         assert stack.emulator.bindings(project)["task.sales_landing-8mdj.sourceConnection"].startswith("{{id(")
+
+
+async def test_with_confirmation_off_a_step_destructive_at_run_time_still_needs_confirm_and_yes(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="never") as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        task = stack.task_id(CUSTOMER_360, "CRM STORAGE")
+        report = await run(
+            stack,
+            f"""
+            name: reloads
+            vars:
+              strategies: [NONE, TRUNCATE]
+            steps:
+              - name: reload
+                tool: qdi_request_task_reload
+                for_each: "${{vars.strategies}}"
+                args: {{project_id: {pid}, task_id: {task}, reload_strategy: "${{item}}"}}
+            """,
+        )
+        assert report.exit_code == 3
+        assert [call.status for call in report.steps[0].calls] == ["passed", "needs_confirmation"]
+        assert stack.emulator.counters["request_task_reload"] == 1  # the NONE reload only
+        assert "1 earlier call(s) of that step ran" in report.message
