@@ -25,6 +25,14 @@ class Endpoint:
     method: str
     path: str
     tier: RateTier
+    # A POST that changes nothing in the tenant (export, validate), so sending it twice is harmless: retried
+    # like a GET, and never reported as an unknown outcome.
+    repeatable: bool = False
+
+    @property
+    def retries_as(self) -> str:
+        """The method whose retry rules apply."""
+        return "GET" if self.repeatable else self.method
 
     @property
     def path_parameters(self) -> tuple[str, ...]:
@@ -60,10 +68,10 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         "list_projects": Endpoint("GET", "/api/v1/di-projects", RateTier.TIER1),
         "create_project": Endpoint("POST", "/api/v1/di-projects", RateTier.TIER2),
         "get_project": Endpoint("GET", _PROJECT, RateTier.TIER1),
-        "export_project": Endpoint("POST", _PROJECT + "/actions/export", RateTier.TIER2),
+        "export_project": Endpoint("POST", _PROJECT + "/actions/export", RateTier.TIER2, repeatable=True),
         "import_project": Endpoint("POST", _PROJECT + "/actions/import", RateTier.TIER2),
         "prepare_project": Endpoint("POST", _PROJECT + "/actions/prepare", RateTier.TIER2),
-        "validate_project": Endpoint("POST", _PROJECT + "/actions/validate", RateTier.TIER2),
+        "validate_project": Endpoint("POST", _PROJECT + "/actions/validate", RateTier.TIER2, repeatable=True),
         "get_bindings": Endpoint("GET", _PROJECT + "/bindings", RateTier.TIER1),
         "update_bindings": Endpoint("PUT", _PROJECT + "/bindings", RateTier.TIER2),
         "list_tasks": Endpoint("GET", _PROJECT + "/di-tasks", RateTier.TIER1),
@@ -71,7 +79,7 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         "prepare_task": Endpoint("POST", _TASK + "/actions/prepare", RateTier.TIER2),
         "recreate_task_datasets": Endpoint("POST", _TASK + "/actions/recreate-datasets", RateTier.TIER2),
         "request_task_reload": Endpoint("POST", _TASK + "/actions/request-reload", RateTier.TIER2),
-        "validate_task": Endpoint("POST", _TASK + "/actions/validate", RateTier.TIER2),
+        "validate_task": Endpoint("POST", _TASK + "/actions/validate", RateTier.TIER2, repeatable=True),
         "start_task": Endpoint("POST", _TASK + "/runtime/actions/start", RateTier.TIER2),
         "stop_task": Endpoint("POST", _TASK + "/runtime/actions/stop", RateTier.TIER2),
         "get_task_state": Endpoint("GET", _TASK + "/runtime/state", RateTier.RUNTIME_STATE),

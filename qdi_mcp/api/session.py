@@ -133,12 +133,12 @@ class ApiSession:
             except httpx.HTTPError as exc:
                 self._log(endpoint.method, path, type(exc).__name__, sent_at, attempt)
                 kind = classify_transport_failure(exc)
-                if should_retry_failure(endpoint.method, kind):
+                if should_retry_failure(endpoint.retries_as, kind):
                     delay = self.retry.backoff(attempt, self._rng)
                     if self._may_retry(attempt, started, delay):
                         await self._pause(endpoint.method, path, type(exc).__name__, delay, attempt)
                         continue
-                raise self._failure_error(exc, kind, endpoint.method, path) from exc
+                raise self._failure_error(exc, kind, endpoint.method, path, endpoint.retries_as) from exc
             self._log(endpoint.method, path, status, sent_at, attempt)
 
             if status == 401 and self.auth.refreshable and not reauthenticated:
@@ -151,7 +151,7 @@ class ApiSession:
                 return ApiResponse(endpoint.method, path, status, headers, content)
 
             retry_after = parse_retry_after(headers.get("Retry-After"))
-            if should_retry_status(endpoint.method, status):
+            if should_retry_status(endpoint.retries_as, status):
                 delay = retry_after if retry_after is not None else self.retry.backoff(attempt, self._rng)
                 if self._may_retry(attempt, started, delay):
                     await self._pause(endpoint.method, path, str(status), delay, attempt)
@@ -163,7 +163,7 @@ class ApiSession:
                 body=content,
                 retry_after=retry_after,
                 redact=self.redact,
-                outcome_unknown=status >= 500 and not is_idempotent(endpoint.method),
+                outcome_unknown=status >= 500 and not is_idempotent(endpoint.retries_as),
             )
 
     async def _exchange(
@@ -196,10 +196,12 @@ class ApiSession:
         )
         await self.clock.sleep(delay)
 
-    def _failure_error(self, exc: httpx.HTTPError, kind: FailureKind, method: str, path: str) -> QdiApiError:
+    def _failure_error(
+        self, exc: httpx.HTTPError, kind: FailureKind, method: str, path: str, retries_as: str
+    ) -> QdiApiError:
         # only the exception's type is reported: some httpx messages embed the URL
         cause = type(exc).__name__
-        if kind is FailureKind.MAYBE_SENT and not is_idempotent(method):
+        if kind is FailureKind.MAYBE_SENT and not is_idempotent(retries_as):
             explanation = (
                 f"no complete answer ({cause}); the outcome is unknown: the request may have reached "
                 "Qlik Cloud and been applied, check the current state before retrying"
