@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     lint = run_lint(specs)
     print(
-        f"lint: {len(specs)} tools, {lint.sizes.total} model-visible characters (baseline {lint.sizes.baseline_total}, "
+        f"lint: {len(specs)} tools, {lint.sizes.total} model-visible bytes (baseline {lint.sizes.baseline_total}, "
         f"limit {lint.sizes.limit}); {len(lint.pending)} findings pending a spec fix"
     )
     for finding in lint.pending:

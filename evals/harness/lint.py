@@ -225,7 +225,7 @@ def load_baseline(path: Path = BASELINE_PATH) -> dict[str, Any] | None:
 def write_baseline(specs: Iterable[ToolSpec], path: Path = BASELINE_PATH) -> dict[str, Any]:
     sizes = current_sizes(specs)
     data = {
-        "what": "model-visible characters per tool (name + description + input schema); see evals/harness/lint.py",
+        "what": "model-visible bytes per tool (name + description + input schema); see evals/harness/lint.py",
         "total": sum(sizes.values()),
         "tools": sizes,
     }

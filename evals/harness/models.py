@@ -23,7 +23,7 @@ DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 MAX_OUTPUT_TOKENS = 4096
 NO_MODEL_MESSAGE = (
     "model runs skipped: no model configured (set ANTHROPIC_API_KEY, or QDI_EVAL_OPENAI_BASE_URL and "
-    "QDI_EVAL_OPENAI_MODEL; see docs/evaluate.md)"
+    "QDI_EVAL_OPENAI_MODEL; see the README, section Evaluate)"
 )
 
 
