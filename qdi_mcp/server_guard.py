@@ -12,6 +12,7 @@ Three ways a destructive call gets its confirmation, in this order:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -67,15 +68,25 @@ class ConfirmationGate:
             return Decision()
         if self.mode == "never":
             return Decision(confirmed_by="policy:never")
+        signed = signed_arguments(spec, arguments, tool_ctx)
         token = arguments.get("confirmation_token")
         if token:
-            self._verify(spec, arguments, token)
+            self._verify(spec, signed, token)
             return Decision(confirmed_by="token")
         if _can_elicit(ctx):
             if _is_modern(ctx):
-                return await self._elicit_multi_round(spec, arguments, params, tool_ctx)
-            return await self._elicit_mid_call(spec, arguments, ctx, tool_ctx)
-        return await self._require_token(spec, arguments, tool_ctx)
+                return await self._elicit_multi_round(spec, signed, params, tool_ctx)
+            decision = await self._elicit_mid_call(spec, arguments, ctx, tool_ctx)
+            if decision.confirmed_by and signed_arguments(spec, arguments, tool_ctx) != signed:
+                from qdi_mcp.tools import ToolFailure
+
+                raise ToolFailure(
+                    "confirmation_invalid",
+                    "The file to import changed while the person was deciding; nothing was done.",
+                    hint=f"call {spec.name} again to confirm the file as it is now",
+                )
+            return decision
+        return await self._require_token(spec, signed, tool_ctx)
 
     def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str, *, purpose: str = "") -> None:
         from qdi_mcp.tools import ToolFailure  # with the handlers: loaded by the first call, not at start-up
@@ -158,6 +169,15 @@ async def _preview(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolCont
     from qdi_mcp.tools import build_preview  # with the handlers: loaded by the first call, not at start-up
 
     return await build_preview(spec.name, arguments, tool_ctx)
+
+
+def signed_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:
+    """What a confirmation is bound to: the arguments, plus for an import the file's content, so a zip swapped
+    after the person saw the preview (an export to the same name, say) cannot ride on their yes."""
+    if spec.name.removesuffix("_and_wait") != "qdi_import_project":
+        return arguments
+    data = tool_ctx.workdir.read_import(arguments["path"])
+    return arguments | {"file_sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _question(preview: dict[str, Any]) -> str:

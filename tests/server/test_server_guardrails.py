@@ -215,3 +215,22 @@ async def test_writes_are_refused_when_the_audit_log_cannot_be_written_and_reads
         assert stack.emulator.counters["stop_task"] == 0
         listed = await stack.mcp.call_tool("qdi_list_projects", {})
         assert not listed.is_error
+
+
+async def test_an_import_confirmation_is_bound_to_the_file_content_not_just_its_name(tmp_path: Path) -> None:
+    from qdi_testkit import CUSTOMER_360_PROD
+
+    async with open_stack(tmp_path) as stack:
+        dev, prod = stack.project_id(CUSTOMER_360), stack.project_id(CUSTOMER_360_PROD)
+        await stack.mcp.call_tool("qdi_export_project", {"project_id": dev, "file_name": "release.zip"})
+        args = {"project_id": prod, "path": "release.zip"}
+        token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
+        # The file is replaced after the person saw the preview (here by exporting another project over it).
+        await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "release.zip"})
+        swapped = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
+        assert swapped.is_error and "file_sha256" in swapped.structured_content["error"]["message"]
+        assert stack.emulator.counters["import_project"] == 0
+
+        token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
+        done = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
+        assert not done.is_error and stack.emulator.counters["import_project"] == 1
