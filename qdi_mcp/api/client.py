@@ -69,9 +69,10 @@ class QlikClient:
         self.tenant_url = validate_tenant_url(tenant_url, allow_hosts=allow_hosts)
         self.max_export_bytes = max_export_bytes
         clock = clock or MonotonicClock()
+        timeout = timeout or Timeouts()
         http = httpx.AsyncClient(
             transport=transport,
-            timeout=(timeout or Timeouts()).to_httpx(),
+            timeout=timeout.to_httpx(),
             # a redirect could carry the Authorization header to another host; treat 3xx as an error
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
@@ -83,6 +84,7 @@ class QlikClient:
             retry=retry or RetryPolicy(),
             limiter=limiter or TierLimiter(clock=clock),
             clock=clock,
+            total_timeout=timeout.total,
         )
 
     async def aclose(self) -> None:

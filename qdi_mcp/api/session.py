@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 
 from .auth import Auth, AuthContext
@@ -48,12 +49,15 @@ logger = logging.getLogger("qdi_mcp.api")
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds allowed for connecting, reading, writing, and waiting for a pooled connection."""
+    """Seconds allowed for connecting, reading, writing, waiting for a pooled connection, and for one whole
+    request: httpx's limits apply per phase, so a server trickling bytes could otherwise hold a request (and
+    a wait's deadline) forever."""
 
     connect: float = 5.0
     read: float = 30.0
     write: float = 30.0
     pool: float = 5.0
+    total: float = 120.0
 
     def to_httpx(self) -> httpx.Timeout:
         return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
@@ -81,8 +85,10 @@ class ApiSession:
         limiter: TierLimiter,
         clock: Clock,
         rng: random.Random | None = None,
+        total_timeout: float = Timeouts.total,
     ) -> None:
         self.tenant_url = tenant_url
+        self.total_timeout = total_timeout
         self.http = http
         self.auth = auth
         self.retry = retry
@@ -169,14 +175,19 @@ class ApiSession:
     async def _exchange(
         self, request: httpx.Request, endpoint: Endpoint, path: str, max_body: int
     ) -> tuple[int, httpx.Headers, bytes]:
-        response = await self.http.send(request, stream=True)
         try:
-            if response.is_success:
-                content = await _read_within(response, max_body, endpoint.method, path)
-            else:
-                content = await _read_prefix(response, ERROR_BODY_BYTES)
-        finally:
-            await response.aclose()
+            with anyio.fail_after(self.total_timeout):
+                response = await self.http.send(request, stream=True)
+                try:
+                    if response.is_success:
+                        content = await _read_within(response, max_body, endpoint.method, path)
+                    else:
+                        content = await _read_prefix(response, ERROR_BODY_BYTES)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            # Classified like any read timeout: the request may have been received.
+            raise httpx.ReadTimeout(f"no complete answer within {self.total_timeout:g} s", request=request) from None
         return response.status_code, response.headers, content
 
     def _may_retry(self, attempt: int, started: float, delay: float) -> bool:
