@@ -1,3 +1,6 @@
+import logging
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -13,3 +16,15 @@ def _private_spec_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ.setdefault("QDI_MCP_CACHE_DIR", str(tmp_path_factory.mktemp("spec-cache")))
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """`qdi_mcp.cli.main()` installs its own stderr handler on the root logger; put pytest's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -4,8 +4,6 @@ the structured result as JSON on stdout, and its exit code says whether the tool
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ DEMO_PROJECT_NAMES = {"Customer 360", "Customer 360 (prod)", "Orders replication
 
 
 @pytest.fixture(autouse=True)
-def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, restore_logging: None) -> None:
     """No tenant or policy from the developer's shell; `main()`'s logging setup undone afterwards."""
     for name in (
         "QLIK_TENANT_URL", "QLIK_API_KEY", "QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET", "QDI_MCP_READ_ONLY",
@@ -32,13 +30,6 @@ def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     # The demo clock runs in real time times this factor: a prepare of ~40 emulated seconds takes ~0.2 s.
     monkeypatch.setenv("QDI_EMULATOR_SPEED", "200")
     monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def call(capsys: pytest.CaptureFixture[str], tool: str, args: dict[str, Any] | str | None, *flags: str) -> Any:

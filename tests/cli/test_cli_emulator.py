@@ -4,7 +4,6 @@ way curl would reach it, and `qdi-mcp call` pointed at it as if it were a Qlik t
 from __future__ import annotations
 
 import json
-import logging
 import os
 import queue
 import re
@@ -26,18 +25,6 @@ BANNER = re.compile(r"tenant URL (http://\S+)\s+API key: (\S+)")
 START_TIMEOUT_SECONDS = 20
 PROJECTS_PATH = "/api/v1/di-projects"
 DEMO_PROJECT_NAMES = {"Customer 360", "Customer 360 (prod)", "Orders replication", "Sales QVD"}
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """`main()` installs its own stderr handler on the root logger; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ or sleeps; each server is terminated (then killed if needed) when its module's t
 from __future__ import annotations
 
 import json
-import logging
 import os
 import queue
 import re
@@ -381,18 +380,6 @@ def test_http_remote_bind_with_allow_remote_but_no_token_exits_2_naming_the_toke
     assert len(lines) == 1, completed.stderr
     assert "QDI_MCP_HTTP_TOKEN" in lines[0]
     assert "serving" not in completed.stderr
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """`main()` installs its own stderr handler on the root logger; put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def _refuse_to_bind(calls: list[tuple[str, int]]) -> Callable[[str, int], Any]:
