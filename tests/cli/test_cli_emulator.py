@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from qdi_processes import QdiProcess
 
 import qdi_mcp.commands.emulator as emulator_command
 from qdi_mcp.cli import main
@@ -94,59 +91,14 @@ def test_emulator_on_a_busy_port_exits_2_naming_it(capsys: pytest.CaptureFixture
 # --- the emulator over real HTTP ----------------------------------------------------------------------------
 
 
-class EmulatorProcess:
-    def __init__(self, cwd: Path) -> None:
-        env = {"PATH": os.environ.get("PATH", ""), "QDI_EMULATOR_SPEED": "50"}
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "qdi_mcp", "emulator", "--port", "0"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            text=True,
-        )
-        self.stderr: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def banner(self) -> tuple[str, str]:
-        """(tenant URL, API key) from the banner the emulator prints once its port is bound."""
-        while True:
-            try:
-                line = self._lines.get(timeout=START_TIMEOUT_SECONDS)
-            except queue.Empty:
-                raise AssertionError(f"no banner; stderr: {''.join(self.stderr)}") from None
-            if line is None:
-                raise AssertionError(f"emulator exited ({self.process.poll()}): {''.join(self.stderr)}")
-            match = BANNER.search(line)
-            if match:
-                return match.group(1), match.group(2)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    process = EmulatorProcess(tmp_path_factory.mktemp("emulator"))
+    env = {"PATH": os.environ.get("PATH", ""), "QDI_EMULATOR_SPEED": "50"}
+    process = QdiProcess(["emulator", "--port", "0"], env, tmp_path_factory.mktemp("emulator"))
     try:
-        yield process.banner()
+        # The banner is printed once the port is bound: (tenant URL, API key).
+        match = process.wait_for(BANNER, START_TIMEOUT_SECONDS)
+        yield match.group(1), match.group(2)
     finally:
         process.stop()
 

@@ -9,31 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from emulator_http import API, client_for
 
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.emulator import Emulator
 
-API = "/api/v1/di-projects"
 DEV_SPACE = "6650f0c1a2b3c4d5e6f7d001"
 # the real Qlik export, shared by the team next to the repository
 FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
 
 @pytest.fixture
-def emu() -> Emulator:
-    return Emulator(clock=ManualClock())
-
-
-@pytest.fixture
 def churn_zip() -> bytes:
     return FIXTURE_ZIP.read_bytes()
-
-
-def client_for(emu: Emulator) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=emu.transport(),
-        base_url="http://127.0.0.1:8765",
-        headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
-    )
 
 
 async def export(http: httpx.AsyncClient, project_id: str, **body: object) -> bytes:

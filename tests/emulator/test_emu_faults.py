@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from emulator_http import API, client_for
 
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock, SpeedClock
 
-API = "/api/v1/di-projects"
 DEV_SPACE = "6650f0c1a2b3c4d5e6f7d001"
-
-
-@pytest.fixture
-def emu() -> Emulator:
-    return Emulator(clock=ManualClock())
-
-
-def client_for(emu: Emulator, *, read_timeout: float = 5.0) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=emu.transport(),
-        base_url="http://127.0.0.1:8765",
-        headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
-        timeout=httpx.Timeout(5.0, read=read_timeout),
-    )
 
 
 def start_url(emu: Emulator) -> str:

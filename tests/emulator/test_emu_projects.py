@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from emulator_http import API, client_for
 
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.emulator import Emulator
 
-API = "/api/v1/di-projects"
 DEV_SPACE = "6650f0c1a2b3c4d5e6f7d001"
-
-
-@pytest.fixture
-def emu() -> Emulator:
-    return Emulator(clock=ManualClock())
-
-
-def client_for(emu: Emulator, *, key: str | None = DEFAULT_API_KEY) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-    return httpx.AsyncClient(transport=emu.transport(), base_url="http://127.0.0.1:8765", headers=headers)
 
 
 def assert_envelope(response: httpx.Response, status: int) -> dict:

@@ -4,23 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from emulator_http import API, client_for
 
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
-
-API = "/api/v1/di-projects"
-
-
-@pytest.fixture
-def emu() -> Emulator:
-    return Emulator(clock=ManualClock())
-
-
-def client_for(emu: Emulator) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=emu.transport(),
-        base_url="http://127.0.0.1:8765",
-        headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
-    )
+from qdi_mcp.emulator import Emulator
 
 
 def task_url(emu: Emulator, project: str, task: str) -> str:

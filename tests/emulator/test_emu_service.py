@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from emulator_http import API, client_for
 
 from qdi_mcp.emulator import (
     DEFAULT_API_KEY,
@@ -18,13 +19,6 @@ from qdi_mcp.emulator import (
     emulator_from_env,
 )
 from qdi_mcp.emulator.operations import OPERATIONS
-
-API = "/api/v1/di-projects"
-
-
-def client_for(emu: Emulator, *, key: str | None = DEFAULT_API_KEY) -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.AsyncClient(transport=emu.transport(), base_url="http://127.0.0.1:8765", headers=headers)
 
 
 async def token(http: httpx.AsyncClient, client_id: str, secret: str) -> httpx.Response:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from qdi_processes import QdiProcess
 
 from qdi_mcp.transports import MAX_REQUEST_BODY_BYTES
 
@@ -44,55 +43,6 @@ INITIALIZE = {
 }
 
 
-class ServerProcess:
-    """A `qdi-mcp` subprocess whose stderr is read on a thread (so its pipe never fills) and kept for asserts."""
-
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.stderr: list[str] = []
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "qdi_mcp", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr.append(line)
-            self.lines.put(line)
-        self.lines.put(None)  # end of stream: the process exited
-
-    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
-        """Block until a stderr line matches; fail with everything the server said if it exits or stalls."""
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(f"no line matching {pattern.pattern!r}; stderr: {''.join(self.stderr)}") from None
-            if line is None:
-                raise AssertionError(f"server exited ({self.process.poll()}); stderr: {''.join(self.stderr)}")
-            match = pattern.search(line)
-            if match:
-                return match
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._reader.join(timeout=10)
-
-
 def base_env(workdir: Path, **extra: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -104,8 +54,8 @@ def base_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_http_server(workdir: Path, *extra_args: str, **env: str) -> tuple[ServerProcess, str]:
-    server = ServerProcess(
+def start_http_server(workdir: Path, *extra_args: str, **env: str) -> tuple[QdiProcess, str]:
+    server = QdiProcess(
         ["serve", "--demo", "--transport", "http", "--port", "0", *extra_args], base_env(workdir, **env), workdir
     )
     try:
@@ -117,7 +67,7 @@ def start_http_server(workdir: Path, *extra_args: str, **env: str) -> tuple[Serv
 
 
 @pytest.fixture(scope="module")
-def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QdiProcess, str]]:
     server, url = start_http_server(tmp_path_factory.mktemp("http-open"))
     try:
         yield server, url
@@ -126,7 +76,7 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
 
 
 @pytest.fixture(scope="module")
-def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[QdiProcess, str]]:
     server, url = start_http_server(
         tmp_path_factory.mktemp("http-token"),
         QDI_MCP_HTTP_TOKEN=HTTP_TOKEN,
@@ -149,7 +99,7 @@ async def post(url: str, body: bytes | dict[str, Any], **headers: str) -> httpx.
 
 
 @pytest.mark.anyio
-async def test_http_client_lists_all_tools_and_calls_a_read_tool(open_server: tuple[ServerProcess, str]) -> None:
+async def test_http_client_lists_all_tools_and_calls_a_read_tool(open_server: tuple[QdiProcess, str]) -> None:
     _, url = open_server
     assert url.startswith("http://127.0.0.1:")
     with anyio.fail_after(CALL_TIMEOUT_SECONDS):
@@ -164,7 +114,7 @@ async def test_http_client_lists_all_tools_and_calls_a_read_tool(open_server: tu
 
 
 @pytest.mark.anyio
-async def test_http_workflow_call_streams_progress_notifications(open_server: tuple[ServerProcess, str]) -> None:
+async def test_http_workflow_call_streams_progress_notifications(open_server: tuple[QdiProcess, str]) -> None:
     _, url = open_server
     progress: list[float] = []
 
@@ -188,7 +138,7 @@ async def test_http_workflow_call_streams_progress_notifications(open_server: tu
 
 
 @pytest.mark.anyio
-async def test_http_accepts_an_initialize_from_a_loopback_origin(open_server: tuple[ServerProcess, str]) -> None:
+async def test_http_accepts_an_initialize_from_a_loopback_origin(open_server: tuple[QdiProcess, str]) -> None:
     _, url = open_server
     origin = url.removesuffix("/mcp")
 
@@ -200,7 +150,7 @@ async def test_http_accepts_an_initialize_from_a_loopback_origin(open_server: tu
 
 @pytest.mark.anyio
 async def test_http_refuses_a_request_whose_host_header_names_another_site(
-    open_server: tuple[ServerProcess, str],
+    open_server: tuple[QdiProcess, str],
 ) -> None:
     _, url = open_server
 
@@ -211,7 +161,7 @@ async def test_http_refuses_a_request_whose_host_header_names_another_site(
 
 
 @pytest.mark.anyio
-async def test_http_refuses_a_request_from_a_foreign_origin(open_server: tuple[ServerProcess, str]) -> None:
+async def test_http_refuses_a_request_from_a_foreign_origin(open_server: tuple[QdiProcess, str]) -> None:
     _, url = open_server
 
     response = await post(url, INITIALIZE, Origin="http://attacker.example")
@@ -221,7 +171,7 @@ async def test_http_refuses_a_request_from_a_foreign_origin(open_server: tuple[S
 
 
 @pytest.mark.anyio
-async def test_http_refuses_a_loopback_host_on_another_port(open_server: tuple[ServerProcess, str]) -> None:
+async def test_http_refuses_a_loopback_host_on_another_port(open_server: tuple[QdiProcess, str]) -> None:
     # A page served by another local program must not reach this server through a rebound name.
     _, url = open_server
     port = int(url.rsplit(":", 1)[1].split("/")[0])
@@ -235,7 +185,7 @@ async def test_http_refuses_a_loopback_host_on_another_port(open_server: tuple[S
 
 
 @pytest.mark.anyio
-async def test_http_accepts_a_body_just_under_the_size_cap(open_server: tuple[ServerProcess, str]) -> None:
+async def test_http_accepts_a_body_just_under_the_size_cap(open_server: tuple[QdiProcess, str]) -> None:
     _, url = open_server
     message = json.dumps(INITIALIZE).encode()
     body = message + b" " * (MAX_REQUEST_BODY_BYTES - len(message))  # trailing whitespace is valid JSON
@@ -247,7 +197,7 @@ async def test_http_accepts_a_body_just_under_the_size_cap(open_server: tuple[Se
 
 
 @pytest.mark.anyio
-async def test_http_refuses_a_body_over_the_size_cap(open_server: tuple[ServerProcess, str]) -> None:
+async def test_http_refuses_a_body_over_the_size_cap(open_server: tuple[QdiProcess, str]) -> None:
     _, url = open_server
     message = json.dumps(INITIALIZE).encode()
     body = message + b" " * (MAX_REQUEST_BODY_BYTES + 1 - len(message))
@@ -259,7 +209,7 @@ async def test_http_refuses_a_body_over_the_size_cap(open_server: tuple[ServerPr
 
 @pytest.mark.anyio
 async def test_http_refuses_an_oversized_chunked_body_that_declares_no_length(
-    open_server: tuple[ServerProcess, str],
+    open_server: tuple[QdiProcess, str],
 ) -> None:
     _, url = open_server
     chunk = b" " * 65536
@@ -285,7 +235,7 @@ async def test_http_refuses_an_oversized_chunked_body_that_declares_no_length(
     [None, "Bearer wrong-token-0123456789", f"Basic {HTTP_TOKEN}", f"Bearer {HTTP_TOKEN}x", HTTP_TOKEN],
 )
 async def test_http_with_a_token_answers_401_without_the_exact_bearer_header(
-    guarded_server: tuple[ServerProcess, str], authorization: str | None
+    guarded_server: tuple[QdiProcess, str], authorization: str | None
 ) -> None:
     _, url = guarded_server
     headers = {"Authorization": authorization} if authorization else {}
@@ -299,7 +249,7 @@ async def test_http_with_a_token_answers_401_without_the_exact_bearer_header(
 
 
 @pytest.mark.anyio
-async def test_http_with_a_token_serves_a_client_that_sends_it(guarded_server: tuple[ServerProcess, str]) -> None:
+async def test_http_with_a_token_serves_a_client_that_sends_it(guarded_server: tuple[QdiProcess, str]) -> None:
     server, url = guarded_server
     headers = {"Authorization": f"Bearer {HTTP_TOKEN}"}
 
@@ -320,7 +270,7 @@ async def test_http_with_a_token_serves_a_client_that_sends_it(guarded_server: t
 
 @pytest.mark.anyio
 async def test_http_token_does_not_replace_the_host_and_origin_checks(
-    guarded_server: tuple[ServerProcess, str],
+    guarded_server: tuple[QdiProcess, str],
 ) -> None:
     _, url = guarded_server
     authorized = {"Authorization": f"Bearer {HTTP_TOKEN}"}
@@ -334,7 +284,7 @@ async def test_http_token_does_not_replace_the_host_and_origin_checks(
 
 @pytest.mark.anyio
 async def test_http_accepts_the_extra_host_and_origin_named_in_the_environment(
-    guarded_server: tuple[ServerProcess, str],
+    guarded_server: tuple[QdiProcess, str],
 ) -> None:
     _, url = guarded_server
     port = url.rsplit(":", 1)[1].split("/")[0]

@@ -1,0 +1,9 @@
+import pytest
+
+from qdi_mcp.emulator import Emulator, ManualClock
+
+
+@pytest.fixture
+def emu() -> Emulator:
+    # Nothing moves until a test advances the clock.
+    return Emulator(clock=ManualClock())
