@@ -10,7 +10,8 @@ here (one place), so handlers never format errors themselves and no traceback or
                                    InvalidParameterError
 
 Never invite a blind repeat of a change: a write whose answer was lost or unreadable is `outcome_unknown`, and so
-is a "…_and_wait" tool that failed while waiting: it says what was already started and how to check or resume,
+is a "…_and_wait" tool that failed while waiting (raised by the wait itself, which knows the action id or the task):
+it says what was already started and how to check or resume,
 instead of asking to be called again.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 
 from qdi_mcp.api import errors as api_errors
 from qdi_mcp.api.retry import is_idempotent
@@ -86,9 +86,6 @@ def failure_from_api_error(exc: api_errors.QdiApiError, tool: str, arguments: Ma
             retryable=False,
             **common,
         )
-    interrupted = _interrupted_wait(exc, tool, arguments, common)
-    if interrupted is not None:
-        return interrupted
     if isinstance(exc, api_errors.ApiStatusError) and exc.status is not None and 300 <= exc.status < 400:
         return ToolFailure(
             "redirect_refused",
@@ -186,55 +183,6 @@ def _is_lost_write_answer(exc: api_errors.QdiApiError) -> bool:
 
 
 # The tools that start something (a write) and then poll it with reads.
-_WAITS_AFTER_WRITE = frozenset(
-    {
-        "qdi_prepare_project_and_wait",
-        "qdi_validate_project_and_wait",
-        "qdi_prepare_task_and_wait",
-        "qdi_validate_task_and_wait",
-        "qdi_recreate_task_datasets_and_wait",
-        "qdi_start_task_and_wait",
-        "qdi_stop_task_and_wait",
-    }
-)
-_ACTION_PATH_PREFIX = "/api/v1/di-projects/actions/"
-
-
-def _interrupted_wait(
-    exc: api_errors.QdiApiError, tool: str, arguments: Mapping[str, Any], common: dict[str, Any]
-) -> ToolFailure | None:
-    """A read failed inside a tool that writes and then waits: repeating the whole tool could repeat the write.
-
-    Only failures that would otherwise invite a retry are rewritten; a 404 or 400 keeps its own code and hint.
-    """
-    if tool not in _WAITS_AFTER_WRITE or exc.method != "GET":
-        return None
-    if not (exc.retryable or isinstance(exc, api_errors.ResponseFormatError | api_errors.TransportError)):
-        return None
-    reason = _first_detail(exc) or exc.message
-    if exc.path and exc.path.startswith(_ACTION_PATH_PREFIX):
-        # Actions are polled only after they were started, so the action certainly exists.
-        action_id = unquote(exc.path.removeprefix(_ACTION_PATH_PREFIX))
-        return ToolFailure(
-            "outcome_unknown",
-            f"The action {action_id} was started, but waiting for it failed ({reason[:_MAX_DETAIL]}).",
-            hint=f"do not call {tool} again: resume with qdi_wait_for_action with action_id {action_id!r} "
-            "(or check it once with qdi_get_action)",
-            retryable=False,
-            **common,
-        )
-    # Task runs are read before and after the start/stop, so the change may or may not have been requested.
-    return ToolFailure(
-        "outcome_unknown",
-        f"Reading the task's state failed ({reason[:_MAX_DETAIL]}); the "
-        f"{'stop' if 'stop' in tool else 'start'} may or may not have been requested.",
-        hint=f"call qdi_get_task_state with task_id {arguments.get('task_id')!r} to see whether the task is "
-        f"running or stopped before calling {tool} again",
-        retryable=False,
-        **common,
-    )
-
-
 def _check_outcome_hint(tool: str, arguments: Mapping[str, Any]) -> str:
     task = f" with task_id {arguments['task_id']!r}" if "task_id" in arguments else ""
     base = tool.removesuffix("_and_wait")
