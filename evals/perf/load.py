@@ -7,11 +7,13 @@ the emulator 50 times faster than real time. Three phases, each bounded in count
    `qdi_get_project_status` alternately over the four demo projects. Goals: all complete (no error result,
    no wait timed out), zero 429s in the emulator's books, and in any 60 s of emulator time no more requests
    per tier than the tier allows (the busiest minute of each tier, counted where requests arrive).
-2. The reference: one client calling the read tool `qdi_get_project` sequentially (median latency).
+2. The reference: one client calling the read tool `qdi_get_project` sequentially (median latency), on the
+   SDK's default protocol (2026-07-28) and, for comparison, on the 2025 handshake era.
 3. 50 concurrent clients calling `qdi_get_project` sequentially: p50 and p99 latency, and p50 over the
    single-client median (what concurrency costs; both measured in this run).
 Resident memory (VmRSS) of the server: after start, after the workflows, after the latency phase.
-The subprocess is killed at the end, whatever happened.
+The subprocess is killed at the end, whatever happened. Every client but the handshake-era reference uses
+the SDK's default protocol, as a host would.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, BinaryIO, TextIO
 import anyio
 import httpx
 from mcp import Client
+from mcp.client.client import ConnectMode
 
 from evals.perf.report import goal, mark
 
@@ -104,7 +107,7 @@ async def _one_workflow(url: str, index: int, outcomes: list[dict[str, Any]]) ->
     tool, arguments = _workflow(index)
     started = time.perf_counter()
     try:
-        async with Client(url, mode="legacy") as client:
+        async with Client(url) as client:
             result = await client.call_tool(tool, arguments)
         structured = result.structured_content or {}
         ok = not result.is_error and not structured.get("timed_out", False)
@@ -132,7 +135,9 @@ async def _sequential_reads(client: Client, calls: int, latencies: list[float], 
             errors.append(str(result.structured_content)[:200])
 
 
-async def run_reads(url: str, clients: int, calls: int) -> tuple[list[float], list[str]]:
+async def run_reads(
+    url: str, clients: int, calls: int, mode: ConnectMode = "auto"
+) -> tuple[list[float], list[str]]:
     """`clients` sessions, all connected before the clock starts, each making `calls` sequential calls."""
     latencies: list[float] = []
     errors: list[str] = []
@@ -142,7 +147,7 @@ async def run_reads(url: str, clients: int, calls: int) -> tuple[list[float], li
     async def one_client() -> None:
         nonlocal connected
         try:
-            async with Client(url, mode="legacy") as client:
+            async with Client(url, mode=mode) as client:
                 connected += 1
                 if connected == clients:
                     ready.set()
@@ -181,6 +186,7 @@ async def drive(port: int, pid: int, sizes: dict[str, int]) -> dict[str, Any]:
     counters = await fetch_counters(base)
     rss["after_workflows"] = rss_mib(pid)
     reference, reference_errors = await run_reads(url, 1, sizes["reference_calls"])
+    handshake, handshake_errors = await run_reads(url, 1, sizes["reference_calls"], mode="legacy")
     latencies, errors = await run_reads(url, sizes["clients"], sizes["calls_per_client"])
     rss["after_reads"] = rss_mib(pid)
     return {
@@ -188,8 +194,9 @@ async def drive(port: int, pid: int, sizes: dict[str, int]) -> dict[str, Any]:
         "workflow_seconds": workflow_seconds,
         "counters": counters,
         "reference": reference,
+        "handshake_reference": handshake,
         "latencies": latencies,
-        "errors": reference_errors + errors,
+        "errors": reference_errors + handshake_errors + errors,
         "rss": rss,
     }
 
@@ -246,6 +253,7 @@ def _row(measured: dict[str, Any], sizes: dict[str, int]) -> dict[str, Any]:
         "read_calls": len(measured["latencies"]),
         "read_errors": measured["errors"][:5],
         "reference_p50_ms": round(reference_p50 * 1000, 2),
+        "handshake_reference_p50_ms": round(statistics.median(measured["handshake_reference"]) * 1000, 2),
         "p50_ms": round(p50 * 1000, 2),
         "p99_ms": round(p99 * 1000, 2),
         "p50_over_reference": round(p50 / reference_p50, 2),
@@ -279,7 +287,8 @@ def print_table(rows: list[dict[str, Any]], file: TextIO | None = None) -> None:
     print(
         f"{row['read_tool']}: 1 client p50 {row['reference_p50_ms']:.1f} ms; {row['read_clients']} concurrent clients "
         f"({row['read_calls']} calls) p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms "
-        f"(p50 x{row['p50_over_reference']:.1f} the single client's)",
+        f"(p50 x{row['p50_over_reference']:.1f} the single client's); "
+        f"1 client on the 2025 handshake protocol p50 {row['handshake_reference_p50_ms']:.1f} ms",
         file=out,
     )
     for error in row["read_errors"]:
