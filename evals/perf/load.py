@@ -135,9 +135,7 @@ async def _sequential_reads(client: Client, calls: int, latencies: list[float], 
             errors.append(str(result.structured_content)[:200])
 
 
-async def run_reads(
-    url: str, clients: int, calls: int, mode: ConnectMode = "auto"
-) -> tuple[list[float], list[str]]:
+async def run_reads(url: str, clients: int, calls: int, mode: ConnectMode = "auto") -> tuple[list[float], list[str]]:
     """`clients` sessions, all connected before the clock starts, each making `calls` sequential calls."""
     latencies: list[float] = []
     errors: list[str] = []
