@@ -70,7 +70,7 @@ def http_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
 
 async def one_session(url: str, errors: list[str]) -> None:
     try:
-        async with Client(url, mode="legacy") as client:
+        async with Client(url) as client:  # the SDK default protocol (2026-07-28), as a host would use
             tools = await client.list_tools()
             result = await client.call_tool("qdi_list_projects", {})
             if len(tools.tools) != 29 or result.is_error or result.structured_content["count"] < 4:
