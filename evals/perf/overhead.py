@@ -3,7 +3,8 @@
 - raw: `httpx.AsyncClient.get` on the emulator's transport (the floor: the emulator's own work);
 - direct: `QlikClient.get_project` (adds auth, rate limiting, retries, parsing into a model);
 - SDK floor: a bare low-level `mcp` Server whose one tool only awaits `QlikClient.get_project` and answers one
-  line of text, through the same in-memory client: what the SDK's round trip costs on its own;
+  line of text, through the same in-memory client: what the SDK's round trip costs on its own (with the same
+  OpenTelemetry configuration as qdi-mcp's server);
 - mcp: `qdi_get_project` through an in-memory `mcp.Client(server)` (adds argument validation, the handler,
   redaction, text rendering, structured content, and the client's check of it against the output schema).
 
@@ -33,7 +34,7 @@ from mcp.server import Server
 from evals.perf.report import goal, mark
 from qdi_mcp.api import ApiKeyAuth, QlikClient, RateTier, TierLimiter
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
-from qdi_mcp.server import build_server
+from qdi_mcp.server import build_server, tracing_can_record
 from qdi_mcp.settings import Settings
 from qdi_mcp.tools.audit import AuditLog
 from qdi_mcp.tools.redact import Redactor
@@ -67,7 +68,11 @@ def sdk_floor_server(client: QlikClient, project_id: str) -> Server[Any]:
         project = await client.get_project(project_id)
         return types.CallToolResult(content=[types.TextContent(text=f"Project {project.name}")])
 
-    return Server("sdk-floor", on_list_tools=list_tools, on_call_tool=call_tool)
+    server: Server[Any] = Server("sdk-floor", on_list_tools=list_tools, on_call_tool=call_tool)
+    # Configured like qdi-mcp's own server, so the floor differs from it only in what the tool does.
+    if not tracing_can_record():
+        server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
+    return server
 
 
 async def measure(batches: int = BATCHES, batch: int = BATCH) -> dict[str, list[float]]:
