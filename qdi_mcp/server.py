@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import mcp_types as types
 from mcp.server import Server
 
@@ -179,6 +180,19 @@ class QdiServer:
             )
         try:
             result = await HANDLERS[spec.name](tool_ctx, handler_args)
+        except anyio.get_cancelled_exc_class():
+            # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
+            # started, and the agent got no result naming it: the audit line is where it can be found.
+            if audited:
+                self.audit.record_or_log(
+                    tool=spec.name,
+                    arguments=handler_args,
+                    outcome="cancelled",
+                    safety=spec.safety,
+                    detail=_cancelled_detail(tool_ctx.started),
+                    confirmed_by=confirmed_by,
+                )
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured result, never a traceback
             failure = self._failure_from(exc, spec, handler_args)
             if audited:
@@ -263,6 +277,15 @@ class QdiServer:
             structured_content={"error": error},
             is_error=True,
         )
+
+
+def _cancelled_detail(started: str | None) -> str:
+    if started is not None:
+        return f"cancelled by the client while waiting: {started}"
+    return (
+        "cancelled by the client before Qlik confirmed the request; whether it took effect is unknown: check the "
+        "project or task state before repeating it"
+    )
 
 
 def _argument_failure(spec: ToolSpec, error: ValidationError, count: int) -> ToolFailure:

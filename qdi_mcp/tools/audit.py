@@ -30,7 +30,18 @@ logger = logging.getLogger("qdi_mcp.audit")
 
 __all__ = ["CONFIRMED_BY", "OUTCOMES", "AuditLog", "AuditLogError"]
 
-OUTCOMES = frozenset({"executed", "confirmation_required", "refused", "declined", "failed", "outcome_unknown"})
+OUTCOMES = frozenset(
+    {
+        "executed",
+        "confirmation_required",  # a preview and a token went back; nothing ran
+        "confirmation_asked",  # 2026 protocol: the question went to the person in a result; nothing ran yet
+        "refused",
+        "declined",
+        "failed",
+        "outcome_unknown",
+        "cancelled",  # the client cancelled the call; `detail` says what had started and how to follow it
+    }
+)
 CONFIRMED_BY = frozenset({"elicitation", "token", "policy:never"})
 _MAX_DETAIL_CHARS = 2000
 
@@ -112,6 +123,8 @@ class AuditLog:
     ) -> dict[str, Any]:
         """Append one line and return the record as written. Raises :class:`AuditLogError` if the file
         cannot be written: a write that is not audited should be noticed, not silently lost."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown audit outcome {outcome!r}; use one of {', '.join(sorted(OUTCOMES))}")
         entry: dict[str, Any] = {
             "time": _iso_utc(self._clock()),
             "tool": tool,

@@ -28,6 +28,9 @@ class ToolContext:
     progress: ProgressFn = _no_progress
     # Waits read these; tests and benchmarks shrink them instead of sleeping.
     options: dict[str, Any] = field(default_factory=dict)
+    # What this call has started on the tenant and how to follow it, set once Qlik accepted the write: if the
+    # client cancels the call afterwards, the audit line says what runs on and how to resume it.
+    started: str | None = None
 
 
 @dataclass

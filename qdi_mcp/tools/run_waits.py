@@ -110,6 +110,7 @@ async def start_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolRes
     await ctx.client.start_task(
         project_id, task_id, option=args.get("option"), process_changes_from=args.get("process_changes_from")
     )
+    ctx.started = f"a run of task {task_id} was started; follow it with qdi_get_task_state, do not start it again"
     timeout = _timeout(args)
     reporter = ProgressReporter(ctx.progress, timeout)
     async with following_after_change(args, "start"):
@@ -129,6 +130,7 @@ async def start_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolRes
 async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     project_id, task_id = args["project_id"], args["task_id"]
     await ctx.client.stop_task(project_id, task_id)
+    ctx.started = f"task {task_id} was asked to stop; follow it with qdi_get_task_state"
     timeout = _timeout(args)
     # A stop has no count of things done: the run's full-load counters describe the run being stopped.
     reporter = ProgressReporter(ctx.progress, timeout, count_datasets=False)

@@ -37,6 +37,11 @@ async def wait_for_action(
 ) -> ToolResult:
     from qdi_mcp.api import QdiApiError
 
+    if started_by is not None:
+        ctx.started = (
+            f"the {kind} was started (action {action_id}); resume with qdi_wait_for_action with action_id "
+            f"{action_id!r}, do not call {started_by} again"
+        )
     reporter = ProgressReporter(ctx.progress, timeout)
     try:
         outcome = await poll_until(

@@ -143,3 +143,17 @@ def test_unwritable_log_raises_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(AuditLogError, match="cannot append to the audit log"):
         audit.record(tool="qdi_x", arguments={}, outcome="executed", safety="write")
+
+
+def test_an_outcome_outside_the_documented_set_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog(path, redactor=Redactor())
+    with pytest.raises(ValueError, match="unknown audit outcome 'done'"):
+        audit.record(tool="qdi_stop_task", arguments={}, outcome="done", safety="destructive")
+    assert not path.exists() or path.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize("outcome", ["confirmation_asked", "cancelled", "outcome_unknown"])
+def test_every_outcome_the_server_writes_is_accepted(tmp_path: Path, outcome: str) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl", redactor=Redactor())
+    assert audit.record(tool="qdi_stop_task", arguments={}, outcome=outcome, safety="destructive")["outcome"] == outcome

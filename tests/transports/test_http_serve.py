@@ -8,8 +8,6 @@ or sleeps; each server is terminated (then killed if needed) when its module's t
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +20,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from qdi_processes import QdiProcess
+from qdi_processes import QdiProcess, base_env, start_http_server
 
 from qdi_mcp.transports import MAX_REQUEST_BODY_BYTES
 
@@ -33,7 +31,6 @@ EXTRA_HOST = "qdi.example"
 EXTRA_ORIGIN = "https://console.qdi.example"
 START_TIMEOUT_SECONDS = 20
 CALL_TIMEOUT_SECONDS = 30
-READY = re.compile(r"serving MCP over streamable HTTP at (http://\S+/mcp)")
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -41,29 +38,6 @@ INITIALIZE = {
     "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "httpx", "version": "0"}},
 }
-
-
-def base_env(workdir: Path, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "QDI_MCP_WORKDIR": str(workdir / "work"),
-        "QDI_MCP_AUDIT_LOG": str(workdir / "audit.jsonl"),
-        "QDI_EMULATOR_SPEED": "50",
-    }
-    env.update(extra)
-    return env
-
-
-def start_http_server(workdir: Path, *extra_args: str, **env: str) -> tuple[QdiProcess, str]:
-    server = QdiProcess(
-        ["serve", "--demo", "--transport", "http", "--port", "0", *extra_args], base_env(workdir, **env), workdir
-    )
-    try:
-        url = server.wait_for(READY, START_TIMEOUT_SECONDS).group(1)
-    except BaseException:
-        server.stop()
-        raise
-    return server, url
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import httpx
 import pytest
 from mcp import Client
 from qdi_testkit import CUSTOMER_360, ORDERS, TENANT_URL, Stack, VirtualClock, make_settings, open_stack
@@ -170,6 +171,11 @@ async def assert_no_poll_after_the_cancel_and_the_server_still_serves(stack: Sta
     assert stack.emulator.requests["get_action"] == polls
 
     (action_id,) = stack.emulator.tenant.actions
+    # The agent got no result, so the audit line is where the running prepare and how to resume it are named.
+    cancelled = [r for r in stack.audit if r["tool"] == "qdi_prepare_project_and_wait"]
+    assert [r["outcome"] for r in cancelled] == ["cancelled"]
+    assert f"action {action_id}" in cancelled[0]["detail"]
+    assert "qdi_wait_for_action" in cancelled[0]["detail"]
     result = await stack.mcp.call_tool("qdi_wait_for_action", {"action_id": action_id})
     assert not result.is_error
     assert result.structured_content["state"] == "COMPLETED"
@@ -215,6 +221,54 @@ async def test_a_client_read_timeout_cancels_the_wait(tmp_path: Path, mode: str)
         assert clock.parked.is_set()
         assert await saw_the_wait_cancelled(clock), "the server's wait was cancelled in its sleep"
         await assert_no_poll_after_the_cancel_and_the_server_still_serves(stack, clock)
+
+
+class ParkingTransport(httpx.AsyncBaseTransport):
+    """The emulator's transport, but a request whose method and path end match is held until cancelled: the
+    call is then cancelled while Qlik has not answered (in process, the emulator itself never makes anyone wait)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, method: str, path_end: str) -> None:
+        self.inner, self.method, self.path_end = inner, method, path_end
+        self.parked = anyio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == self.method and request.url.path.endswith(self.path_end):
+            self.parked.set()
+            await anyio.sleep_forever()
+        return await self.inner.handle_async_request(request)
+
+
+async def cancel_a_parked_call(tmp_path: Path, method: str, path_end: str, tool: str) -> list[dict[str, Any]]:
+    """Call `tool` on Customer 360 with its request parked, cancel the call, and return the audit records."""
+    emulator = Emulator(clock=ManualClock())
+    transport = ParkingTransport(emulator.transport(), method, path_end)
+    async with QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=transport) as client:
+        server = build_server(make_settings(tmp_path), client)
+        async with Client(server) as mcp_client, anyio.create_task_group() as group:
+            call_scope = anyio.CancelScope()
+
+            async def call() -> None:
+                with call_scope:
+                    await mcp_client.call_tool(tool, {"project_id": emulator.project_id(CUSTOMER_360)})
+
+            group.start_soon(call)
+            with anyio.fail_after(HANG_GUARD_SECONDS):
+                await transport.parked.wait()
+            call_scope.cancel()
+        return server.qdi.audit.records
+
+
+async def test_a_write_cancelled_before_qlik_answered_is_audited_as_of_unknown_effect(tmp_path: Path) -> None:
+    records = await cancel_a_parked_call(tmp_path, "POST", "/actions/prepare", "qdi_prepare_project_and_wait")
+    (line,) = records
+    assert line["tool"] == "qdi_prepare_project_and_wait"
+    assert line["outcome"] == "cancelled"
+    assert "before Qlik confirmed" in line["detail"] and "unknown" in line["detail"]
+
+
+async def test_a_cancelled_read_leaves_no_audit_line(tmp_path: Path) -> None:
+    records = await cancel_a_parked_call(tmp_path, "GET", "", "qdi_get_project")
+    assert records == []
 
 
 # --- concurrency under rate limits ----------------------------------------------------------------------
