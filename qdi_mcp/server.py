@@ -30,7 +30,7 @@ from qdi_mcp.result_text import render_text
 from qdi_mcp.server_guard import ConfirmationGate
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import ToolSpec, load_specs
-from qdi_mcp.tools.audit import AuditLog
+from qdi_mcp.tools.audit import AuditLog, current_client
 from qdi_mcp.tools.confirm import ConfirmationTokens, secret_from_env
 from qdi_mcp.tools.redact import Redactor
 from qdi_mcp.tools.workdir import Workdir, WorkdirError
@@ -129,6 +129,16 @@ class QdiServer:
         return types.ListToolsResult(tools=list(self._tools))
 
     async def call_tool(
+        self, ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
+        # Every audit line this call writes names the client that made it.
+        audit_client = current_client.set(client_name(ctx))
+        try:
+            return await self._call_tool(ctx, params)
+        finally:
+            current_client.reset(audit_client)
+
+    async def _call_tool(
         self, ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
         name = params.name
@@ -277,6 +287,15 @@ class QdiServer:
             structured_content={"error": error},
             is_error=True,
         )
+
+
+def client_name(ctx: Any) -> str | None:
+    """The client as it names itself: the handshake's clientInfo, or on the 2026 protocol the request's."""
+    params = getattr(getattr(ctx, "session", None), "client_params", None)
+    info = getattr(params, "client_info", None)
+    if info is None:
+        return None
+    return f"{info.name} {info.version}" if info.version else info.name
 
 
 def _cancelled_detail(started: str | None) -> str:

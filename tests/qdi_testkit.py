@@ -92,6 +92,7 @@ async def open_stack(
     elicitation_callback: Any = None,
     mode: str = "auto",
     rate_limits: bool = False,
+    client_info: Any = None,
     **settings_overrides: Any,
 ) -> AsyncIterator[Stack]:
     emulator = emulator or Emulator(clock=ManualClock(), rate_limits=rate_limits)
@@ -101,5 +102,7 @@ async def open_stack(
     options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(7)}
     async with client:
         server = build_server(settings, client, context_options=options)
-        async with Client(server, mode=mode, elicitation_callback=elicitation_callback) as mcp_client:
+        async with Client(
+            server, mode=mode, elicitation_callback=elicitation_callback, client_info=client_info
+        ) as mcp_client:
             yield Stack(mcp_client, emulator, server.qdi, client, clock)

@@ -7,8 +7,10 @@ import sys
 from typing import Any
 
 import anyio
+import mcp_types as types
 from mcp import Client, MCPError
 
+from qdi_mcp import __version__
 from qdi_mcp.backend import check_backend, open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
@@ -54,7 +56,9 @@ def run_call(settings: Settings, tool: str, raw_args: str) -> int:
 async def _call(settings: Settings, tool: str, arguments: dict[str, Any]) -> tuple[Any, bool]:
     async with open_client(settings) as client:
         server = build_server(settings, client)
-        async with Client(server) as mcp_client:
+        # Named, so the audit log tells a `qdi-mcp call` from an agent's.
+        info = types.Implementation(name="qdi-mcp call", version=__version__)
+        async with Client(server, client_info=info) as mcp_client:
             spec = server.qdi.specs.get(tool)  # type: ignore[attr-defined]
             # Workflow tools wait: on a terminal show them moving (on stderr: stdout carries the JSON result).
             if spec is not None and spec.kind == "workflow" and sys.stderr.isatty():

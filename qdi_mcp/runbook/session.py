@@ -11,8 +11,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import mcp_types as types
 from mcp import Client
 
+from qdi_mcp import __version__
 from qdi_mcp.api import QlikClient
 from qdi_mcp.backend import open_client
 from qdi_mcp.server import build_server
@@ -68,5 +70,7 @@ async def _server_session(
     settings: Settings, client: QlikClient, context_options: dict[str, Any] | None
 ) -> AsyncIterator[ToolSession]:
     server = build_server(settings, client, context_options=context_options)
-    async with Client(server) as mcp_client:
+    # Named, so the audit log tells a runbook's calls from an agent's.
+    info = types.Implementation(name="qdi-mcp runbook", version=__version__)
+    async with Client(server, client_info=info) as mcp_client:
         yield ToolSession.for_server(mcp_client, server)

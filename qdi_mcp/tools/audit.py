@@ -4,7 +4,10 @@ One line per call, written whatever the outcome (the caller records failures too
 
     {"time": "2025-01-31T12:00:00.000Z", "tool": "qdi_stop_task", "safety": "destructive",
      "arguments": {...redacted...}, "outcome": "executed", "confirmed_by": "token",
-     "trace_id": "...", "detail": null}
+     "client": "claude-code 2.1.0", "trace_id": "...", "detail": null}
+
+``client`` is the MCP client as it names itself (the handshake's or the request's clientInfo): which host or
+runbook made the call. It is what the client says, not an authenticated identity.
 
 Each line goes to the file in a single ``os.write`` on a descriptor opened with ``O_APPEND``, under a lock,
 so lines from threads, asyncio tasks and even other processes never interleave. The file is reopened for
@@ -20,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ from qdi_mcp.tools.redact import Redactor
 
 logger = logging.getLogger("qdi_mcp.audit")
 
-__all__ = ["CONFIRMED_BY", "OUTCOMES", "AuditLog", "AuditLogError"]
+__all__ = ["CONFIRMED_BY", "OUTCOMES", "AuditLog", "AuditLogError", "current_client"]
 
 OUTCOMES = frozenset(
     {
@@ -44,6 +48,11 @@ OUTCOMES = frozenset(
 )
 CONFIRMED_BY = frozenset({"elicitation", "token", "policy:never"})
 _MAX_DETAIL_CHARS = 2000
+_MAX_CLIENT_CHARS = 120
+
+# Set by the server for the duration of one tool call, so every line that call writes (from the server, the
+# confirmation gate or a handler) names the client without threading it through each of them.
+current_client: ContextVar[str | None] = ContextVar("qdi_mcp_audit_client", default=None)
 
 
 class AuditLogError(OSError):
@@ -132,6 +141,7 @@ class AuditLog:
             "arguments": self._redactor.redact(dict(arguments or {})),
             "outcome": outcome,
             "confirmed_by": confirmed_by,
+            "client": _client_text(current_client.get()),
             "trace_id": trace_id,
             "detail": self._redact_detail(detail),
         }
@@ -169,3 +179,11 @@ class AuditLog:
 def _iso_utc(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _client_text(client: str | None) -> str | None:
+    """The client's self-given name, one line and bounded: it comes from the peer, so it is data, not trusted."""
+    if not client:
+        return None
+    flat = " ".join(client.split())
+    return flat if len(flat) <= _MAX_CLIENT_CHARS else flat[: _MAX_CLIENT_CHARS - 1] + "…"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from qdi_mcp import __version__
 from qdi_mcp.cli import main
 
 CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
@@ -130,6 +131,7 @@ def test_call_stop_on_a_running_task_only_asks_for_confirmation(
     assert "Nothing was done" in result["message"]
     # Nothing was stopped: the audit log holds the request for confirmation and no execution.
     assert [(r["tool"], r["outcome"]) for r in audit_lines(tmp_path)] == [("qdi_stop_task", "confirmation_required")]
+    assert audit_lines(tmp_path)[0]["client"] == f"qdi-mcp call {__version__}"
 
 
 def test_call_in_read_only_mode_refuses_a_destructive_tool(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

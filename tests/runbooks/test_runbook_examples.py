@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, TENANT_URL, VirtualClock, make_settings
 
+from qdi_mcp import __version__
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.commands.runbook import run_runbook_file
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
@@ -98,6 +99,7 @@ async def test_promote_project_with_yes_makes_prod_a_running_copy_of_dev_bound_t
         assert confirmed["qdi_import_project"] == "token"
         assert confirmed["qdi_prepare_project_and_wait"] == "token"
         assert "confirmed with --yes: import project" in output
+        assert {record["client"] for record in r.audit()} == {f"qdi-mcp runbook {__version__}"}
 
 
 async def test_promote_project_without_yes_stops_with_exit_3_and_changes_nothing(tmp_path: Path) -> None:

@@ -183,6 +183,17 @@ async def test_the_audit_log_file_has_one_json_line_per_write_and_no_tokens(tmp_
     assert token not in "\n".join(lines)
 
 
+@pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["2025-handshake", "2026-multi-round-trip"])
+async def test_every_audit_line_of_a_call_names_the_client_that_made_it(tmp_path: Path, mode: str) -> None:
+    agent = types.Implementation(name="ops-agent", version="3.1")
+    async with open_stack(tmp_path, elicitation_callback=answering("accept"), mode=mode, client_info=agent) as stack:
+        result = await stack.mcp.call_tool("qdi_stop_task", running_replication(stack))
+    assert not result.is_error
+    records = stack.audit
+    assert records and records[-1]["outcome"] == "executed"
+    assert {r["client"] for r in records} == {"ops-agent 3.1"}
+
+
 async def test_the_2026_question_state_cannot_be_used_as_a_confirmation_token(tmp_path: Path) -> None:
     async with open_stack(tmp_path, elicitation_callback=answering("decline")) as stack:
         args = running_replication(stack)

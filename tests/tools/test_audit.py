@@ -8,11 +8,11 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from qdi_mcp.tools.audit import AuditLog, AuditLogError
+from qdi_mcp.tools.audit import AuditLog, AuditLogError, current_client
 from qdi_mcp.tools.redact import Redactor
 
 API_KEY = "qlik-api-key-0123456789abcdef"
-FIELDS = ["time", "tool", "safety", "arguments", "outcome", "confirmed_by", "trace_id", "detail"]
+FIELDS = ["time", "tool", "safety", "arguments", "outcome", "confirmed_by", "client", "trace_id", "detail"]
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -157,3 +157,17 @@ def test_an_outcome_outside_the_documented_set_is_refused_and_nothing_is_written
 def test_every_outcome_the_server_writes_is_accepted(tmp_path: Path, outcome: str) -> None:
     audit = AuditLog(tmp_path / "audit.jsonl", redactor=Redactor())
     assert audit.record(tool="qdi_stop_task", arguments={}, outcome=outcome, safety="destructive")["outcome"] == outcome
+
+
+def test_a_line_names_the_client_of_the_current_call_flattened_and_bounded(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit.jsonl", redactor=Redactor())
+    outside = audit.record(tool="qdi_stop_task", arguments={}, outcome="executed", safety="destructive")
+    token = current_client.set("claude-code\n2.1.0 " + "x" * 300)
+    try:
+        inside = audit.record(tool="qdi_stop_task", arguments={}, outcome="executed", safety="destructive")
+    finally:
+        current_client.reset(token)
+    assert outside["client"] is None
+    assert inside["client"].startswith("claude-code 2.1.0 xxx")
+    assert "\n" not in inside["client"] and len(inside["client"]) == 120
+    assert [line["client"] for line in read_lines(tmp_path / "audit.jsonl")] == [None, inside["client"]]
