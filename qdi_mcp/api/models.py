@@ -9,9 +9,9 @@ Serialise requests with `to_wire()`.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 # the reference types these as "number": integers in practice, but a float must not break parsing
@@ -27,6 +27,28 @@ class WireModel(BaseModel):
 
 class ResponseModel(WireModel):
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_absent(cls, data: Any) -> Any:
+        # Qlik answers `null` for what it has no value for (a finished prepare's `"taskDetails": null`, an
+        # action's `"error": null`): read a null as the field's absence, so lists, maps and counters keep their
+        # empty defaults instead of failing the whole answer.
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+
+class ListEnvelope(ResponseModel):
+    """A list answer. The reference wraps the items in an object; some answers (qlik.dev's own deployment
+    tutorial shows them) are the bare array, so an array is read as the items."""
+
+    items_key: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_array_is_the_items(cls, data: Any) -> Any:
+        return {cls.items_key: data} if isinstance(data, list) else data
 
 
 class RequestModel(WireModel):
@@ -349,13 +371,16 @@ class DatasetState(ResponseModel):
 # --- list envelopes ----------------------------------------------------------------------------------
 
 
-class ProjectList(ResponseModel):
+class ProjectList(ListEnvelope):
+    items_key = "projects"
     projects: list[Project] = Field(default_factory=list)
 
 
-class DataTaskList(ResponseModel):
+class DataTaskList(ListEnvelope):
+    items_key = "dataTasks"
     data_tasks: list[DataTask] = Field(default_factory=list)
 
 
-class DatasetStateList(ResponseModel):
+class DatasetStateList(ListEnvelope):
+    items_key = "datasets"
     datasets: list[DatasetState] = Field(default_factory=list)

@@ -80,17 +80,18 @@ class Action:
         }
 
     def to_wire(self, *, detailed: bool) -> dict[str, Any]:
-        wire: dict[str, Any] = {"name": self.name, "type": self.type, "state": self.state}
-        if self.start is not None:
-            wire["startTime"] = iso_time(self.start)
-        if self.end is not None:
-            wire["endTime"] = iso_time(self.end)
-        if self.error:
-            wire["error"] = dict(self.error)
-        wire["taskProgress"] = self.progress()
-        if detailed:
-            wire["taskDetails"] = [item.to_wire() for item in self.items]
-        return wire
+        # Like the service (qlik.dev's deployment tutorial shows `"taskDetails": null, "startTime": null,
+        # "error": null`), fields without a value are sent as null rather than left out.
+        return {
+            "name": self.name,
+            "type": self.type,
+            "state": self.state,
+            "startTime": iso_time(self.start) if self.start is not None else None,
+            "endTime": iso_time(self.end) if self.end is not None else None,
+            "error": dict(self.error) if self.error else None,
+            "taskProgress": self.progress(),
+            "taskDetails": [item.to_wire() for item in self.items] if detailed else None,
+        }
 
 
 def action_name(verb: str, tenant: Tenant, project: ProjectState, task: TaskState | None = None) -> str:
