@@ -40,6 +40,12 @@ def optional_bool(body: dict[str, Any], field: str, default: bool = False) -> bo
     return value
 
 
+def required_bool(body: dict[str, Any], field: str) -> bool:
+    if field not in body or body[field] is None:
+        raise bad_request(f"'{field}' is required (true or false).", pointer=f"/{field}")
+    return optional_bool(body, field)
+
+
 def optional_string(body: dict[str, Any], field: str) -> str | None:
     value = body.get(field)
     if value is not None and not isinstance(value, str):

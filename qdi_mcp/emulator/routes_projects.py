@@ -79,14 +79,9 @@ async def import_project(request: Request) -> Response:
 async def get_bindings(request: Request) -> Response:
     tenant = emulator_of(request).tenant
     project = tenant.project(request.path_params["projectId"])
-    if query_bool(request, "recalculate"):
-        project.bindings = bindings.recalculated(project)
-    return JSONResponse(
-        {
-            "variables": dict(project.bindings),
-            "nameToIdMap": bindings.name_to_id_map(tenant, project.bindings),
-        }
-    )
+    # A recalculation is answered, not saved: a GET changes nothing (and the client retries GETs freely).
+    variables = bindings.recalculated(project) if query_bool(request, "recalculate") else dict(project.bindings)
+    return JSONResponse({"variables": variables, "nameToIdMap": bindings.name_to_id_map(tenant, variables)})
 
 
 async def update_bindings(request: Request) -> Response:

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 from . import actions, runtime, runtime_views
 from .errors import bad_request
-from .inputs import emulator_of, enum_value, id_list, json_object, optional_bool
+from .inputs import emulator_of, enum_value, id_list, json_object, required_bool
 from .projects import ordered, running_detail, task_wire
 from .state import ProjectState, TaskState, Tenant
 
@@ -38,7 +38,8 @@ def _check_preparable(project: ProjectState, task: TaskState) -> None:
 
 async def prepare_task(request: Request) -> Response:
     tenant, project, task = _addressed(request)
-    allow_recreate = optional_bool(await json_object(request), "allowRecreate")
+    # Unlike a project prepare's, a task prepare's allowRecreate is required by the reference.
+    allow_recreate = required_bool(await json_object(request), "allowRecreate")
     _check_preparable(project, task)
     action = actions.start_action(
         tenant,

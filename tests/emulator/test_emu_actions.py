@@ -269,3 +269,17 @@ async def test_recreate_datasets_is_a_task_prepare_that_resets_the_datasets(emu:
     assert all("fullLoad" not in d for d in datasets)
     assert emu.task_readiness(project_id, task_id) == "READY_TO_RUN"
     assert emu.counters["recreate_task_datasets"] == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("body", [None, {}, {"allowRecreate": None}])
+async def test_a_task_prepare_without_allow_recreate_is_refused_and_starts_nothing(emu: Emulator, body: object) -> None:
+    # The reference marks a task prepare's allowRecreate as required (a project prepare's is optional).
+    project_id = emu.project_id("Customer 360")
+    task_id = emu.task_id(project_id, "ERP LANDING")
+    async with client_for(emu) as http:
+        response = await http.post(f"{API}/{project_id}/di-tasks/{task_id}/actions/prepare", json=body)
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert "allowRecreate" in error["detail"] and error["source"] == {"pointer": "/allowRecreate"}
+    assert emu.tenant.actions == {}

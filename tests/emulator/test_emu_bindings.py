@@ -73,7 +73,7 @@ async def test_put_bindings_rejects_bad_variables_naming_them(emu: Emulator, bod
 
 
 @pytest.mark.anyio
-async def test_recalculate_adds_missing_keys_drops_unused_ones_and_keeps_values(emu: Emulator) -> None:
+async def test_recalculate_answers_missing_keys_added_unused_ones_dropped_values_kept_and_saves_nothing(emu: Emulator) -> None:
     project_id = emu.project_id("Customer 360")
     landing = emu.task_id(project_id, "ERP LANDING")
     variables = emu.bindings(project_id)
@@ -93,7 +93,8 @@ async def test_recalculate_adds_missing_keys_drops_unused_ones_and_keeps_values(
     assert values[removed_key] == ""  # re-added with its declared default
     assert values[kept_key] == "{{id(connection, DEV_SPACE.MySQL_DEV)}}"
     assert values["projectName"] == "Customer 360"
-    assert after == values  # recalculation is saved
+    # A GET changes nothing: qdi_get_bindings is a read tool (served in read-only mode), so it must not save.
+    assert after == saved
     assert "{{id(connection, DEV_SPACE.MySQL_DEV)}}" in recalculated["nameToIdMap"]
 
 
