@@ -12,6 +12,7 @@ import mcp.types
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from qdi_data import API_REFERENCE
 
 import qdi_mcp.specs as specs_module
 from qdi_mcp.specs import (
@@ -26,7 +27,7 @@ from qdi_mcp.specs import (
 
 REPO_TOOL_SPECS = Path(__file__).resolve().parents[1] / "tool_specs"
 # CI clones the repo beside ../shared/; locally it is /work/shared. The written table below is the fallback.
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "qlik-di-projects-api.md"
+SEED = API_REFERENCE
 
 # (method, path, rate tier, tool) for the 20 endpoints of the seed, in its table-of-contents order.
 ENDPOINTS: list[tuple[str, str, str, str]] = [

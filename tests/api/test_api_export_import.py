@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
 import respx
+from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.api import ApiKeyAuth, ManualClock, QlikClient, ResponseTooLargeError, RetryPolicy
 
 TENANT = "https://acme.eu.qlikcloud.com"
 EXPORT = "/api/v1/di-projects/p1/actions/export"
 IMPORT = "/api/v1/di-projects/p1/actions/import"
-FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 MIB = 1024 * 1024
 
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 import respx
+from qdi_data import API_REFERENCE
 
 from qdi_mcp.api import ENDPOINTS, ApiKeyAuth, ManualClock, QlikClient, RateTier
 
 TENANT = "https://acme.eu.qlikcloud.com"
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "qlik-di-projects-api.md"
+SEED = API_REFERENCE
 
 
 def make_client(router: respx.MockRouter) -> QlikClient:

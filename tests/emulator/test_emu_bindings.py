@@ -73,7 +73,9 @@ async def test_put_bindings_rejects_bad_variables_naming_them(emu: Emulator, bod
 
 
 @pytest.mark.anyio
-async def test_recalculate_answers_missing_keys_added_unused_ones_dropped_values_kept_and_saves_nothing(emu: Emulator) -> None:
+async def test_recalculate_answers_the_recomputed_set_and_saves_nothing(
+    emu: Emulator,
+) -> None:
     project_id = emu.project_id("Customer 360")
     landing = emu.task_id(project_id, "ERP LANDING")
     variables = emu.bindings(project_id)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import httpx
 import pytest
 from emulator_http import API, client_for
+from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.emulator import Emulator
 
 DEV_SPACE = "6650f0c1a2b3c4d5e6f7d001"
 # the real Qlik export, shared by the team next to the repository
-FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import pytest
+from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.emulator.demo import demo_tenant
 from qdi_mcp.emulator.project_files import (
@@ -20,8 +20,6 @@ from qdi_mcp.emulator.project_files import (
     write_project_zip,
 )
 from qdi_mcp.emulator.yaml_codec import load_yaml
-
-FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import stat
 import zipfile
-from pathlib import Path
 
 import pytest
+from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.emulator.project_files import ProjectZipError, read_project_zip
 
-FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 LANDING_TASK = "qtcp_tasks/CHURN LANDING/task.yaml"
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import zipfile
-from pathlib import Path
 
 import pytest
+from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.emulator.project_files import (
     ProjectDefinition,
@@ -20,8 +20,6 @@ from qdi_mcp.emulator.project_files import (
     type_rank,
 )
 from qdi_mcp.emulator.yaml_codec import load_yaml
-
-FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
 FIXTURE_TASKS = {
     ("CHURN LANDING", "churn_landing-wjkl", "LANDING"),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.api import (
     ApiKeyAuth,
@@ -29,7 +29,6 @@ from qdi_mcp.emulator import (
 
 pytestmark = pytest.mark.anyio
 URL = "http://127.0.0.1:8765"
-FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ import io
 import stat
 import struct
 import zipfile
-from pathlib import Path
 
 import pytest
+from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.tools.zipcheck import UnsafeZipError, check_zip, read_zip_entry
-
-FIXTURE_ZIP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "qlik-export-customer-churn.zip"
 
 
 def build_zip(entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:
@@ -127,9 +125,11 @@ def test_duplicate_entry_names_are_refused() -> None:
 
 
 def test_read_zip_entry_returns_the_content() -> None:
-    unpacked = FIXTURE_ZIP.with_suffix("") / "qtcp_tasks" / "DATA MART" / "task.yaml"
+    with zipfile.ZipFile(FIXTURE_ZIP) as archive:
+        expected = archive.read("qtcp_tasks/DATA MART/task.yaml")
 
-    assert read_zip_entry(FIXTURE_ZIP.read_bytes(), "qtcp_tasks/DATA MART/task.yaml") == unpacked.read_bytes()
+    content = read_zip_entry(FIXTURE_ZIP.read_bytes(), "qtcp_tasks/DATA MART/task.yaml")
+    assert content == expected and b"DATA MART" in content
 
 
 def test_read_zip_entry_names_a_missing_entry() -> None:
