@@ -64,6 +64,7 @@ def _routes() -> list[Route]:
         Route("/_emulator/faults", control.inject_fault, methods=["POST"]),
         Route("/_emulator/faults", control.clear_faults, methods=["DELETE"]),
         Route("/_emulator/clock/advance", control.advance_clock, methods=["POST"]),
+        Route("/_emulator/datasets/broken", control.set_dataset_broken, methods=["POST"]),
     ]
     return routes
 

@@ -21,7 +21,7 @@ from .ratelimit import RateLimiter
 from .runtime import readiness
 from .runtime_views import datasets_state, runtime_state
 from .seeding import load_demo
-from .state import ProjectState, TaskState, Tenant
+from .state import DatasetRuntime, ProjectState, TaskState, Tenant
 from .timings import OAUTH_TOKEN_LIFETIME_SECONDS
 from .transport import EmulatorTransport
 
@@ -42,6 +42,9 @@ class Emulator:
     `task(project_id, task_id)`, `task_run_state(...)` (lastRun.state or None), `task_readiness(...)`
     (runReadiness.state), `task_state(...)` (GET .../runtime/state body), `datasets(...)` (its datasets),
     `bindings(project_id)` (variables), `action(action_id)` (detailed action body).
+
+    Source trouble: `set_dataset_broken(project_id, task_id, dataset, ...)` makes a dataset's full loads fail
+    (so a run ends FAILED) until it is called again with `broken=False`.
     """
 
     def __init__(
@@ -137,6 +140,53 @@ class Emulator:
             raise KeyError(f"no action {action_id!r}")
         return action.to_wire(detailed=True)
 
+    # --- control ----------------------------------------------------------------------------------------
+    def set_dataset_broken(
+        self,
+        project_id: str,
+        task_id: str,
+        dataset: str,
+        *,
+        broken: bool = True,
+        message: str | None = None,
+    ) -> None:
+        """Break (or, with `broken=False`, repair) one dataset's source, to rehearse failed runs.
+
+        While broken, every full load of the dataset that finishes (one in progress included) ends in ERROR
+        with `message` (default: the source table does not exist), the dataset's readiness becomes ERROR, and
+        the run ends FAILED once its other loads are done. A run with nothing to full-load does not touch the
+        dataset: break a never-loaded task, or request a reload, to see the failure. After a repair the next
+        run loads the dataset again. `dataset` is the dataset's name or id. Raises ValueError naming the
+        unknown project, task or dataset, or for a message given with `broken=False`.
+        """
+        target = self._dataset_for_control(project_id, task_id, dataset)
+        if not broken:
+            if message is not None:
+                raise ValueError("a message applies only when breaking a dataset (broken=True)")
+            target.load_failure = None
+            return
+        if message is not None and not message.strip():
+            raise ValueError("the failure message must not be empty")
+        source = target.source_name or target.name
+        target.load_failure = message or f"Table '{source}' does not exist in the source database."
+
+    def _dataset_for_control(self, project_id: str, task_id: str, dataset: str) -> DatasetRuntime:
+        self.tenant.sync()  # loads due by now finish as they would have, before the change
+        project = self.tenant.projects.get(project_id)
+        if project is None:
+            raise ValueError(f"no project {project_id!r} in the emulated tenant")
+        task = project.tasks.get(task_id)
+        if task is None:
+            raise ValueError(f"no task {task_id!r} in project {project.name!r} ({project_id})")
+        by_name = next((d for d in task.datasets.values() if d.name == dataset), None)
+        found = by_name or task.datasets.get(dataset)
+        if found is None:
+            known = ", ".join(d.name for d in task.datasets.values()) or "none"
+            raise ValueError(
+                f"no dataset {dataset!r} (by name or id) in task {task.definition.name!r}; its datasets: {known}"
+            )
+        return found
+
     def snapshot(self) -> dict[str, Any]:
         """The whole state as a JSON-serialisable dict (no secrets)."""
         tenant = self.tenant
@@ -179,6 +229,7 @@ class Emulator:
                     "pendingReloads": {
                         d.dataset_id: d.reload_strategy for d in task.datasets.values() if d.reload_strategy
                     },
+                    "brokenDatasets": {d.dataset_id: d.load_failure for d in task.datasets.values() if d.load_failure},
                 }
                 for task in project.tasks.values()
             ],

@@ -90,6 +90,26 @@ async def clear_faults(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def set_dataset_broken(request: Request) -> Response:
+    """Break (or repair, with `"broken": false`) a dataset's source, so runs of its task fail: for rehearsing a
+    failed run against the served emulator. Body: projectId, taskId, dataset (name or id), broken, message."""
+    body = await json_object(request)
+    names = ("projectId", "taskId", "dataset")
+    if not all(isinstance(body.get(name), str) for name in names):
+        raise bad_request("'projectId', 'taskId' and 'dataset' (a dataset name or id) are required strings.")
+    broken = body.get("broken", True)
+    message = body.get("message")
+    if not isinstance(broken, bool) or (message is not None and not isinstance(message, str)):
+        raise bad_request("'broken' must be true or false and 'message' a string.")
+    try:
+        emulator_of(request).set_dataset_broken(
+            body["projectId"], body["taskId"], body["dataset"], broken=broken, message=message
+        )
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
+    return Response(status_code=204)
+
+
 async def advance_clock(request: Request) -> Response:
     emulator = emulator_of(request)
     if not isinstance(emulator.clock, ManualClock):

@@ -1,10 +1,16 @@
 """Task runs: start -> STARTING -> RUNNING -> COMPLETED (full load) or RUNNING for good (CDC);
 stop -> STOPPING -> CANCELED. Datasets load QUEUED -> LOADING -> COMPLETED, a few at a time.
 
-What a run loads: datasets never loaded (or recreated, or interrupted by a stop) and those a reload was
-requested for. A dataset in ERROR stays in error until a reload is requested for it, like a suspended table
-in Qlik. A run with nothing to full-load applies one batch of changes and completes (CDC tasks keep
-processing changes instead). The wire shapes are in `runtime_views.py`.
+What a run loads: datasets never loaded (or recreated, or interrupted by a stop, or whose load failed) and
+those a reload was requested for. A dataset in ERROR from a completed load (the demo's seeded type-conversion
+error) stays in error until a reload is requested for it, like a suspended table in Qlik. A run with nothing
+to full-load applies one batch of changes and completes (CDC tasks keep processing changes instead). The wire
+shapes are in `runtime_views.py`.
+
+Failures: a dataset marked broken (`DatasetRuntime.load_failure`, set by `Emulator.set_dataset_broken`) ends its
+load in ERROR when the load would have completed; the other loads go on. Once no load is left, a run with any
+load in ERROR ends FAILED, CDC tasks included (they never start streaming changes). A failed load never
+finished, so the next run loads that dataset again: once the source is repaired, a plain rerun recovers.
 """
 
 from __future__ import annotations
@@ -134,16 +140,26 @@ def _load_finished(tenant: Tenant, task: TaskState, run: TaskRun, dataset: Datas
     load = dataset.load
     if task.run is not run or run.state != "RUNNING" or load is None or load.run_number != run.number:
         return  # the run was stopped (or the dataset recreated) before the load finished
-    load.state = "COMPLETED"
     load.end = at
-    dataset.readiness = "READY"
-    dataset.needs_full_load = False
+    if dataset.load_failure is not None:
+        load.state = "ERROR"
+        load.message = dataset.load_failure
+        dataset.readiness = "ERROR"
+        dataset.error_message = dataset.load_failure
+        # needs_full_load stays set: the table was never loaded, so the next run tries again
+    else:
+        load.state = "COMPLETED"
+        dataset.readiness = "READY"
+        dataset.needs_full_load = False
     if run.queue:
         _start_next_load(tenant, task, run, at)
         return
     if any(load_state(task, dataset_id, run) == "LOADING" for dataset_id in run.loading):
         return
-    if task.definition.is_cdc():
+    failed = [dataset_id for dataset_id in run.loading if load_state(task, dataset_id, run) == "ERROR"]
+    if failed:
+        _run_failed(task, run, failed, at)
+    elif task.definition.is_cdc():
         run.cdc_since = at
     else:
         _run_finished(task, run, at)
@@ -162,6 +178,16 @@ def _run_finished(task: TaskState, run: TaskRun, at: float) -> None:
         run.end = at
 
 
+def _run_failed(task: TaskState, run: TaskRun, failed_ids: list[str], at: float) -> None:
+    names = ", ".join(task.datasets[dataset_id].name for dataset_id in failed_ids)
+    run.state = "FAILED"
+    run.end = at
+    run.message = (
+        f"The task failed: the full load of {len(failed_ids)} of {len(run.loading)} datasets ended in error "
+        f"({names}). See the datasets' state for each error."
+    )
+
+
 def _stopped(task: TaskState, run: TaskRun, at: float) -> None:
     if task.run is not run or run.state != "STOPPING":
         return
@@ -174,7 +200,8 @@ def _stopped(task: TaskState, run: TaskRun, at: float) -> None:
             dataset.cdc_base += run_changes(dataset, run, at)
     for dataset_id in run.loading:
         dataset = task.datasets.get(dataset_id)
-        if dataset is not None and load_state(task, dataset_id, run) not in (None, "COMPLETED"):
+        # a load that already ended in ERROR keeps its error; only unfinished loads were interrupted
+        if dataset is not None and load_state(task, dataset_id, run) not in (None, "COMPLETED", "ERROR"):
             dataset.load = FullLoad(
                 run_number=run.number,
                 rows=dataset.source_rows,

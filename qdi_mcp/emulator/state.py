@@ -73,6 +73,9 @@ class DatasetRuntime:
     reload_strategy: str | None = None  # registered by request-reload; the next run applies it
     cdc_base: int = 0  # changes applied by earlier runs (TRUNCATE and recreate reset it)
     error_message: str | None = None
+    # Set by `Emulator.set_dataset_broken`: every full load of this dataset that finishes while it is set ends
+    # in ERROR with this message. A property of the source, so recreating the task's tables keeps it.
+    load_failure: str | None = None
 
     @property
     def change_rate(self) -> int:
