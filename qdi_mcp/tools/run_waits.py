@@ -75,6 +75,7 @@ def _run_result(
         "project_id": args["project_id"],
         "task_id": args["task_id"],
         "state": run.state if run else None,
+        "message": run.message if run else None,
         "readiness": readiness,
         "timed_out": outcome.timed_out,
         "elapsed_seconds": round(outcome.elapsed, 3),

@@ -46,6 +46,7 @@ async def test_start_and_wait_reports_the_failed_run_with_its_errors_and_points_
         assert body["timed_out"] is False and body["readiness"] == "READY_TO_RUN"
         error = {"code": "DATASET_ERROR", "title": f"Dataset {BROKEN} is in error", "detail": MESSAGE}
         assert body["errors"] == [error]
+        assert body["message"].startswith("The task failed") and BROKEN in body["message"]
         assert body["full_load"]["error_count"] == 1 and body["full_load"]["completed_count"] == 2
         assert "qdi_get_task_datasets_state" in body["hint"] and "failed" in body["hint"]
         assert "FAILED" in result.content[0].text
