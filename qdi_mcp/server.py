@@ -162,7 +162,19 @@ class QdiServer:
         try:
             decision = await self.gate.check(spec, arguments, ctx, params, tool_ctx)
         except Exception as exc:  # noqa: BLE001 - a failed preview or refused token is a result, not a crash
-            return self._error_result(self._failure_from(exc, spec, arguments))
+            failure = self._failure_from(exc, spec, arguments)
+            # A refused token is audited by the gate; any other failure here (the preview could not read the
+            # task, say) still ends a write call, so it is a line too. Nothing was sent to change anything.
+            if spec.safety != "read" and failure.code != "confirmation_invalid":
+                self.audit.record_or_log(
+                    tool=spec.name,
+                    arguments={k: v for k, v in arguments.items() if k != "confirmation_token"},
+                    outcome="failed",
+                    safety=spec.safety,
+                    trace_id=failure.trace_id,
+                    detail=f"before anything was changed: {failure.message}",
+                )
+            return self._error_result(failure)
         if decision.result is not None:
             return decision.result
         return await self._execute(spec, arguments, tool_ctx, confirmed_by=decision.confirmed_by)

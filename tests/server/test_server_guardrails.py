@@ -245,3 +245,25 @@ async def test_an_import_confirmation_is_bound_to_the_file_content_not_just_its_
         token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
         done = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
         assert not done.is_error and stack.emulator.counters["import_project"] == 1
+
+
+async def test_a_destructive_call_whose_preview_fails_is_audited_as_failed_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = {"project_id": stack.project_id(ORDERS), "task_id": "no-such-task"}
+        result = await stack.mcp.call_tool("qdi_stop_task", args)
+        records = stack.audit
+    assert result.is_error and result.structured_content["error"]["code"] == "not_found"
+    assert [(r["tool"], r["outcome"]) for r in records] == [("qdi_stop_task", "failed")]
+    assert records[0]["arguments"] == args and records[0]["detail"].startswith("before anything was changed")
+    assert stack.emulator.counters["stop_task"] == 0
+
+
+async def test_a_refused_token_is_audited_once(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = running_replication(stack)
+        result = await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": "forged.token.value"})
+        records = stack.audit
+    assert result.is_error and result.structured_content["error"]["code"] == "confirmation_invalid"
+    assert [r["outcome"] for r in records] == ["refused"]
