@@ -131,6 +131,27 @@ async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             hint="read the current values with qdi_get_bindings and send the real value",
             field="variables",
         )
-    await ctx.client.update_bindings(args["project_id"], variables)
-    result = {"status": "updated", "project_id": args["project_id"], "variable_count": len(variables)}
-    return ToolResult(result, f"Replaced the bindings of project {args['project_id']} ({len(variables)} variables).")
+    project_id = args["project_id"]
+    # The PUT replaces the whole set: a partial map would silently drop every variable it leaves out.
+    current = (await ctx.client.get_bindings(project_id)).variables
+    removed = sorted(set(current) - set(variables))
+    if removed and not args.get("remove_missing", False):
+        shown = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+        raise ToolFailure(
+            "invalid_arguments",
+            f"The map leaves out {len(removed)} of the project's {len(current)} variables ({shown}); the update "
+            "replaces all of them, so they would be deleted. Nothing was changed.",
+            hint="read them with qdi_get_bindings and send the complete map, or pass remove_missing=true to drop them",
+            field="variables",
+        )
+    await ctx.client.update_bindings(project_id, variables)
+    added = sorted(set(variables) - set(current))
+    result = {
+        "status": "updated",
+        "project_id": project_id,
+        "variable_count": len(variables),
+        "added": added,
+        "removed": removed,
+    }
+    changes = f"; added {len(added)}, removed {len(removed)}" if added or removed else ""
+    return ToolResult(result, f"Replaced the bindings of project {project_id} ({len(variables)} variables{changes}).")

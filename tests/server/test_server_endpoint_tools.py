@@ -89,7 +89,36 @@ async def test_update_bindings_replaces_the_variables(tmp_path: Path) -> None:
         variables[empty[0]] = "{{id(connection, DEV_SPACE.MySQL_DEV)}}"
         result = await call_ok(stack, "qdi_update_bindings", {"project_id": pid, "variables": variables})
         assert result["variable_count"] == len(variables)
+        assert result["added"] == [] and result["removed"] == []
         assert stack.emulator.bindings(pid)[empty[0]] == "{{id(connection, DEV_SPACE.MySQL_DEV)}}"
+
+
+async def test_update_bindings_refuses_a_partial_map_that_would_delete_variables(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360_PROD)
+        before = stack.emulator.bindings(pid)
+        result = await stack.mcp.call_tool(
+            "qdi_update_bindings", {"project_id": pid, "variables": {"projectName": "renamed"}}
+        )
+        assert result.is_error
+        error = result.structured_content["error"]
+        assert error["code"] == "invalid_arguments" and error["field"] == "variables"
+        assert f"leaves out {len(before) - 1} of the project's {len(before)} variables" in error["message"]
+        assert "remove_missing" in error["hint"]
+        assert stack.emulator.bindings(pid) == before and stack.emulator.counters["update_bindings"] == 0
+
+
+async def test_update_bindings_with_remove_missing_drops_and_reports_them(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360_PROD)
+        before = stack.emulator.bindings(pid)
+        kept = {name: value for name, value in before.items() if name != "projectName"}
+        kept["extra.variable"] = "x"
+        result = await call_ok(
+            stack, "qdi_update_bindings", {"project_id": pid, "variables": kept, "remove_missing": True}
+        )
+        assert result["removed"] == ["projectName"] and result["added"] == ["extra.variable"]
+        assert stack.emulator.bindings(pid) == kept
 
 
 async def test_prepare_and_validate_tools_start_actions_the_emulator_runs(tmp_path: Path) -> None:
