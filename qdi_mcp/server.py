@@ -33,6 +33,7 @@ from qdi_mcp.specs import ToolSpec, load_specs
 from qdi_mcp.tools.audit import AuditLog, current_client
 from qdi_mcp.tools.confirm import ConfirmationTokens, secret_from_env
 from qdi_mcp.tools.redact import Redactor
+from qdi_mcp.tools.used_tokens import FileUsedTokenStore
 from qdi_mcp.tools.workdir import Workdir, WorkdirError
 from qdi_mcp.tools.zipcheck import UnsafeZipError
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from qdi_mcp.tools import ToolContext, ToolFailure, ToolResult
 
 logger = logging.getLogger("qdi_mcp.server")
+USED_TOKENS_FOLDER = ".used-confirmations"  # inside the work folder
 
 INSTRUCTIONS = (
     "Operate Qlik Cloud Data Integration projects. Start with qdi_list_projects or qdi_get_project_status. "
@@ -368,7 +370,13 @@ def build_qdi_server(
     served, refused = select_specs(settings, specs if specs is not None else load_specs())
     audit_redactor = Redactor(settings.secrets())
     audit = audit if audit is not None else AuditLog(settings.audit_log_path, redactor=audit_redactor)
-    tokens = tokens or ConfirmationTokens(secret_from_env(settings.secret), ttl_seconds=settings.confirm_ttl_seconds)
+    tokens = tokens or ConfirmationTokens(
+        secret_from_env(settings.secret),
+        ttl_seconds=settings.confirm_ttl_seconds,
+        # A shared secret lets other processes (each `qdi-mcp call`, other replicas) verify our tokens: record
+        # uses where they all look, so a token still confirms one call. Without one, tokens never leave us.
+        store=FileUsedTokenStore(settings.workdir / USED_TOKENS_FOLDER) if settings.secret else None,
+    )
     workdir = Workdir(settings.workdir)
     qdi = QdiServer(
         settings=settings,

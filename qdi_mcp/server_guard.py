@@ -95,11 +95,12 @@ class ConfirmationGate:
             self.tokens.verify(spec.name + purpose, arguments, token)
         except ConfirmationError as exc:
             self._record(spec, arguments, "refused", detail=f"confirmation {exc.reason}")
-            raise ToolFailure(
-                "confirmation_invalid",
-                str(exc),
-                hint=f"call {spec.name} again without confirmation_token to get a new preview and token",
-            ) from None
+            hint = (
+                "a person must make the work folder writable (QDI_MCP_WORKDIR), then confirm again"
+                if exc.reason == "unrecorded"
+                else f"call {spec.name} again without confirmation_token to get a new preview and token"
+            )
+            raise ToolFailure("confirmation_invalid", str(exc), hint=hint) from None
 
     async def _elicit_mid_call(
         self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext

@@ -16,12 +16,13 @@ recovered from a plain SHA-256 by guessing, so the hashes are keyed with a key d
 Exceptions::
 
     ConfirmationError
-        .reason: missing | malformed | forged | wrong_tool | arguments_changed | expired | used
+        .reason: missing | malformed | forged | wrong_tool | arguments_changed | expired | used | unrecorded
 
-Several replicas: give every replica the same secret (``QDI_MCP_SECRET``) and each verifies the others'
-tokens. Single use is enforced per :class:`UsedTokenStore`; the default :class:`MemoryUsedTokenStore` lives
-in one process, so with several replicas either plug in a shared store (e.g. backed by Redis ``SET NX``)
-or accept that a token can be replayed at most once per replica until it expires.
+Several processes: give every one the same secret (``QDI_MCP_SECRET``) and each verifies the others'
+tokens. Single use is enforced per :class:`UsedTokenStore`: the default :class:`MemoryUsedTokenStore` lives in
+one process; with a shared secret the server uses a ``FileUsedTokenStore`` (``used_tokens.py``) in the work
+folder, so single use holds among all processes sharing that folder. Replicas on different hosts need a
+shared store (e.g. backed by Redis ``SET NX``).
 
 This module never logs tokens, and no exception message or repr carries one.
 """
@@ -66,7 +67,9 @@ _MAX_NAMED_ARGUMENTS = 10
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _RETRY_HINT = "call the tool again without confirmation_token to get a new one"
 
-ConfirmationFailure = Literal["missing", "malformed", "forged", "wrong_tool", "arguments_changed", "expired", "used"]
+ConfirmationFailure = Literal[
+    "missing", "malformed", "forged", "wrong_tool", "arguments_changed", "expired", "used", "unrecorded"
+]
 
 
 class ConfirmationError(Exception):
@@ -243,7 +246,13 @@ class ConfirmationTokens:
                 f"this confirmation token expired {now - payload['exp']:.0f} s ago (tokens are valid for "
                 f"{self._ttl:.0f} s); {_RETRY_HINT}",
             )
-        if not self._store.claim(payload["id"], payload["exp"]):
+        try:
+            claimed = self._store.claim(payload["id"], payload["exp"])
+        except OSError as exc:  # the store could not record the use: running the call would allow a replay
+            raise ConfirmationError(
+                "unrecorded", f"{exc}; nothing was done (a token's use must be recorded before the call runs)"
+            ) from None
+        if not claimed:
             raise ConfirmationError(
                 "used", f"this confirmation token was already used and confirms one call only; {_RETRY_HINT}"
             )
