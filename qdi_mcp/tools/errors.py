@@ -115,8 +115,13 @@ def failure_from_api_error(exc: api_errors.QdiApiError, tool: str, arguments: Ma
             **common,
         )
     if isinstance(exc, api_errors.BadRequestError | api_errors.ConflictError):
+        argument = _argument_pointed_at(exc, arguments)
         return ToolFailure(
-            "bad_request", detail or "Qlik rejected the request.", hint=_bad_request_hint(tool), **common
+            "bad_request",
+            detail or "Qlik rejected the request.",
+            hint=_bad_request_hint(tool, argument),
+            field=argument,
+            **common,
         )
     if isinstance(exc, api_errors.ServerError):
         return ToolFailure(
@@ -161,7 +166,27 @@ def _not_found_hint(arguments: Mapping[str, Any]) -> str:
     return "call qdi_list_projects to see project ids"
 
 
-def _bad_request_hint(tool: str) -> str:
+def _argument_pointed_at(exc: api_errors.QdiApiError, arguments: Mapping[str, Any]) -> str | None:
+    """The tool argument Qlik's error points at (`source.pointer` "/processChangesFrom" or `source.parameter`),
+    in the tool's own snake_case naming; None when the error points at nothing the agent passed or could pass."""
+    for item in exc.errors or []:
+        source = item.source
+        wire = (source.pointer or "").strip("/").split("/")[0] if source else ""
+        wire = wire or (source.parameter or "" if source else "")
+        if wire:
+            name = _snake_case(wire)
+            # Names the agent can act on: an argument it passed, or one of the tool's options it left out.
+            return name if name in arguments or not name.endswith("id") else None
+    return None
+
+
+def _snake_case(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _bad_request_hint(tool: str, argument: str | None = None) -> str:
+    if argument is not None:
+        return f"Qlik points at the argument {argument}: set or correct it as the message says, then call again"
     if tool in ("qdi_start_task", "qdi_stop_task", "qdi_start_task_and_wait", "qdi_stop_task_and_wait"):
         return "call qdi_get_task_state to see whether the task is prepared, running or stopped"
     if "prepare" in tool or "recreate" in tool:

@@ -130,8 +130,8 @@ def _action_hint(
             why = (failed["error_message"] or failed["error_code"] or "no message").rstrip(". ")
             return (
                 f"task {failed['name']} ({failed['task_id']}) failed: {why}. Check the project's bindings "
-                "(qdi_get_bindings: an empty connection is a common cause) and the task's datasets "
-                "(qdi_get_task_datasets_state), fix, then run it again"
+                "(qdi_get_bindings: an empty connection is a common cause; fix them with qdi_update_bindings) "
+                "and the task's datasets (qdi_get_task_datasets_state), then run it again"
             )
         return f"the action failed: {(error or {}).get('message') or 'no message'}; check qdi_get_action for details"
     if state == "COMPLETED" and kind == "prepare":

@@ -214,6 +214,19 @@ async def test_api_errors_become_structured_results_with_a_hint(tmp_path: Path) 
         assert started.is_error
         assert started.structured_content["error"]["code"] == "bad_request"
         assert "qdi_get_task_state" in started.structured_content["error"]["hint"]
+        assert "field" not in started.structured_content["error"]  # the task's state, not an argument, is wrong
+
+
+async def test_a_bad_request_pointing_at_an_argument_names_it_in_the_tool_s_own_terms(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(ORDERS)
+        tid = stack.emulator.tasks(pid)[0]["id"]
+        arguments = {"project_id": pid, "task_id": tid, "option": "PROCESS_CHANGES_FROM_TIMESTAMP"}
+        result = await stack.mcp.call_tool("qdi_start_task", arguments)
+    error = result.structured_content["error"]
+    assert error["code"] == "bad_request" and "processChangesFrom" in error["message"]
+    assert error["field"] == "process_changes_from"
+    assert "process_changes_from" in error["hint"] and "qdi_get_task_state" not in error["hint"]
 
 
 async def test_import_refuses_a_path_outside_the_workdir_before_asking_for_confirmation(tmp_path: Path) -> None:
