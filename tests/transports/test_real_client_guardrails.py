@@ -175,8 +175,9 @@ async def test_http_elicitation_accept_stops_the_task_and_the_audit_says_a_perso
     fresh_server: Served, mode: str
 ) -> None:
     person = Person("accept")
+    host = types.Implementation(name="ide-agent", version="4.2")
     with anyio.fail_after(TEST_TIMEOUT_SECONDS):
-        async with Client(fresh_server.url, mode=mode, elicitation_callback=person) as client:
+        async with Client(fresh_server.url, mode=mode, elicitation_callback=person, client_info=host) as client:
             assert (client.protocol_version == MODERN) == (mode == "auto")
             result = await client.call_tool("qdi_stop_task", STOP_REPLICATION)
             state_after = await replication_state(client)
@@ -191,6 +192,8 @@ async def test_http_elicitation_accept_stops_the_task_and_the_audit_says_a_perso
     assert audit[-1]["outcome"] == "executed"
     assert audit[-1]["confirmed_by"] == "elicitation"
     assert [r["outcome"] for r in audit if r["outcome"] == "executed"] == ["executed"]
+    # Over HTTP too (per request on 2026-07-28, from the handshake before), each line names the client.
+    assert {r["client"] for r in audit if r["tool"] == "qdi_stop_task"} == {"ide-agent 4.2"}
 
 
 @pytest.mark.parametrize("answer", ["decline", "cancel"])
