@@ -6,16 +6,19 @@ secrets are kept out of `repr` so a settings object can be logged safely.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
 CONFIRM_MODES = ("auto", "never")
-DEFAULT_WORKDIR = "qdi-mcp-work"
+# In the home folder, not the current one: desktop hosts (Claude Desktop on macOS) start servers in `/`.
+DEFAULT_WORKDIR = "~/qdi-mcp-work"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # A confirmation is a person's yes to what they saw; a day-old yes is not about the state as it is now.
 MAX_CONFIRM_TTL_SECONDS = 86400.0
 _TRUE = {"1", "true", "yes", "on"}
@@ -24,6 +27,14 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class SettingsError(ValueError):
     """A configuration value is missing or invalid; the message says which and what to set."""
+
+
+def default_workdir() -> Path:
+    """`~/qdi-mcp-work`, expanded now: the folder must not depend on where a host happens to start the server."""
+    try:
+        return Path(DEFAULT_WORKDIR).expanduser()
+    except RuntimeError:  # no home folder can be determined (no HOME, no passwd entry)
+        return Path(DEFAULT_WORKDIR.removeprefix("~/")).absolute()
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,7 @@ class Settings:
     toolsets: tuple[str, ...] = TOOLSETS
     tools: tuple[str, ...] = ()
     exclude_tools: tuple[str, ...] = ()
-    workdir: Path = Path(DEFAULT_WORKDIR)
+    workdir: Path = field(default_factory=default_workdir)
     confirm: str = "auto"
     confirm_ttl_seconds: float = 300.0
     secret: str | None = field(default=None, repr=False)
@@ -61,7 +72,7 @@ class Settings:
             "toolsets": _toolsets(env.get("QDI_MCP_TOOLSETS", "")),
             "tools": _csv(env.get("QDI_MCP_TOOLS", "")),
             "exclude_tools": _csv(env.get("QDI_MCP_EXCLUDE_TOOLS", "")),
-            "workdir": Path(env.get("QDI_MCP_WORKDIR") or DEFAULT_WORKDIR),
+            "workdir": Path(env["QDI_MCP_WORKDIR"]) if env.get("QDI_MCP_WORKDIR") else default_workdir(),
             "confirm": (env.get("QDI_MCP_CONFIRM") or "auto").strip().lower(),
             "confirm_ttl_seconds": _float("QDI_MCP_CONFIRM_TTL", env.get("QDI_MCP_CONFIRM_TTL", "300")),
             "secret": env.get("QDI_MCP_SECRET") or None,
@@ -89,14 +100,23 @@ class Settings:
                 f"QDI_MCP_TOOLSETS: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSETS)} or 'all'"
             )
         if self.emulator_speed <= 0:
-            raise SettingsError("QDI_EMULATOR_SPEED must be greater than 0")
+            raise SettingsError("QDI_EMULATOR_SPEED (--speed) must be greater than 0")
         if not (0 < self.confirm_ttl_seconds <= MAX_CONFIRM_TTL_SECONDS):
             raise SettingsError(
                 f"QDI_MCP_CONFIRM_TTL must be a number of seconds between 0 and {MAX_CONFIRM_TTL_SECONDS:g}, "
                 f"not {self.confirm_ttl_seconds!r}"
             )
         if not math.isfinite(self.emulator_speed):
-            raise SettingsError("QDI_EMULATOR_SPEED must be a finite number")
+            raise SettingsError("QDI_EMULATOR_SPEED (--speed) must be a finite number")
+        if self.log_level not in LOG_LEVELS:
+            raise SettingsError(f"QDI_MCP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        if not self.demo and self.api_key and (self.client_id or self.client_secret):
+            # Silently preferring one would leave a person debugging the credentials that are not in use.
+            raise SettingsError(
+                "both QLIK_API_KEY and QLIK_CLIENT_ID/QLIK_CLIENT_SECRET are set: sign in one way, either "
+                "QLIK_API_KEY or the OAuth2 client credentials QLIK_CLIENT_ID and QLIK_CLIENT_SECRET, and unset "
+                "the other"
+            )
         if self.secret:
             from qdi_mcp.tools.confirm import secret_from_env
 
@@ -130,6 +150,41 @@ class Settings:
         updated = replace(self, **changes)
         updated.validate()
         return updated
+
+
+def check_workdir(path: Path, *, source: str) -> None:
+    """Refuse a work folder that can never be one because it, or a folder above it, is a file.
+
+    `source` names where the value came from (`--workdir` or `QDI_MCP_WORKDIR`) so the message points there.
+    Anything else (permissions, a read-only disk) is reported by `serve` as a warning: reads still work.
+    """
+    path = path.expanduser()
+    for candidate in (path, *path.parents):
+        try:
+            if not candidate.exists():
+                continue
+        except OSError:
+            return  # not even inspectable: the start-up writability check says why
+        if candidate.is_dir():
+            return
+        where = "is a file" if candidate == path else f"cannot be created: {candidate} is a file"
+        raise SettingsError(f"{source}: {path} {where}; point it at a folder (it is created if missing)")
+
+
+def check_tool_names(names: Iterable[str], known: Collection[str], *, source: str) -> None:
+    """Refuse tool names no spec has: a typo in a selection would serve nothing, one in an exclusion would
+    silently turn the guardrail off."""
+    unknown = [name for name in names if name not in known]
+    if not unknown:
+        return
+    described = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        described.append(f"{name!r} (did you mean {close[0]}?)" if close else repr(name))
+    noun = "tool" if len(unknown) == 1 else "tools"
+    raise SettingsError(
+        f"{source}: unknown {noun} {', '.join(described)}; `qdi-mcp tools` without {source} lists every name"
+    )
 
 
 def _csv(raw: str) -> tuple[str, ...]:

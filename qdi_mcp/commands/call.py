@@ -1,9 +1,17 @@
-"""`qdi-mcp call TOOL --args JSON`: one tool call through the same server and policy an agent gets."""
+"""`qdi-mcp call TOOL --args JSON`: one tool call through the same server and policy an agent gets.
+
+Exit codes, as for runbooks: 0 the tool succeeded, 1 it failed or the policy refused it, 2 bad usage (an unknown
+tool, arguments its input schema rejects, --args not a JSON object, bad configuration), 3 it needs a person's
+confirmation and changed nothing. The structured result goes to stdout whatever the outcome; a usage error
+also gets one line on stderr saying what to change.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -14,9 +22,15 @@ from qdi_mcp import __version__
 from qdi_mcp.backend import check_backend, open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
+from qdi_mcp.specs import specs_by_name
 
+EXIT_OK = 0
+EXIT_TOOL_FAILED = 1
+EXIT_USAGE = 2
 # As for runbooks: the call asked for a person's confirmation and changed nothing.
 EXIT_CONFIRMATION_NEEDED = 3
+# Error codes that mean the command line was wrong, not the tool: fixing the call, not retrying it, helps.
+USAGE_ERROR_CODES = frozenset({"unknown_tool", "invalid_arguments"})
 
 
 def run_call(settings: Settings, tool: str, raw_args: str) -> int:
@@ -50,7 +64,38 @@ def run_call(settings: Settings, tool: str, raw_args: str) -> int:
                 file=sys.stderr,
             )
         return EXIT_CONFIRMATION_NEEDED
-    return 1 if is_error else 0
+    if not is_error:
+        return EXIT_OK
+    code = _error_code(structured)
+    if code in USAGE_ERROR_CODES:
+        print(f"qdi-mcp: {usage_problem(tool, arguments, structured['error'], specs_by_name())}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_TOOL_FAILED
+
+
+def _error_code(structured: Any) -> str | None:
+    error = structured.get("error") if isinstance(structured, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def usage_problem(tool: str, arguments: Mapping[str, Any], error: Mapping[str, Any], specs: Mapping[str, Any]) -> str:
+    """One line for a person at the shell: what was wrong with the call, and the names that would have worked."""
+    spec = specs.get(tool)
+    if error.get("code") == "unknown_tool" or spec is None:
+        close = difflib.get_close_matches(tool, sorted(specs), n=1)
+        suggestion = f"; did you mean {close[0]}?" if close else "; `qdi-mcp tools` lists the names"
+        return f"unknown tool {tool!r}{suggestion}"
+    properties = spec.input_schema.get("properties", {})
+    required = set(spec.input_schema.get("required", ()))
+    accepted = ", ".join(f"{name} (required)" if name in required else name for name in properties) or "(none)"
+    unknown = [name for name in arguments if name not in properties]
+    if unknown:
+        # The schema's own wording ("Additional properties are not allowed ...") reads like a stack trace.
+        noun = "argument" if len(unknown) == 1 else "arguments"
+        names = ", ".join(repr(name) for name in unknown)
+        return f"unknown {noun} {names} for {tool}; arguments: {accepted}"
+    message = str(error.get("message") or f"invalid arguments for {tool}").rstrip(".")
+    return f"{message}; arguments: {accepted}"
 
 
 async def _call(settings: Settings, tool: str, arguments: dict[str, Any]) -> tuple[Any, bool]:

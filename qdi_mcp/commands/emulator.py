@@ -21,7 +21,14 @@ def run_emulator(args: argparse.Namespace) -> int:
 
     try:
         speed = _speed(args.speed)
-        check_bind_host(args.host, allow_remote=args.allow_remote)
+        try:
+            check_bind_host(args.host, allow_remote=args.allow_remote)
+        except ValueError:
+            # The library's message names its Python keyword; a person at the shell needs the flag.
+            raise SettingsError(
+                f"refusing to serve the emulator on {args.host!r}: it is not a loopback address and the emulator "
+                "accepts a published demo API key. Use 127.0.0.1, or pass --allow-remote."
+            ) from None
         sock = bind_socket(args.host, args.port)
     except (ValueError, SettingsError, TransportConfigError) as exc:
         print(f"qdi-mcp emulator: {exc}", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 Everything that can be wrong with the configuration is checked before the event loop starts, so a bad
 setup exits at once with code 2 and one line saying what to set; for HTTP that includes binding the port.
+A work folder or audit log that cannot be written is only a warning: reads still work, and every write is
+refused (audit_unavailable) rather than run unrecorded.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import os
 import socket
 import sys
+import tempfile
+from pathlib import Path
 
 import anyio
 
@@ -36,6 +40,9 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     except (SettingsError, TransportConfigError) as exc:
         print(f"qdi-mcp: {exc}", file=sys.stderr)
         return 2
+    problem = storage_problem(settings)
+    if problem is not None:
+        logger.warning("%s", problem)
     port = sock.getsockname()[1] if sock is not None else args.port
     if sys.stdin.isatty():
         print(connection_help(settings, args, port=port), file=sys.stderr)
@@ -71,6 +78,69 @@ async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.sock
             )
         else:
             await run_stdio(server)
+
+
+def storage_problem(settings: Settings) -> str | None:
+    """One line saying what cannot be written and why, or None when the work folder and audit log both work.
+
+    Checked at start because a desktop host gives no sign of it until the first write fails. The work folder is
+    created (the first export would create it anyway); a missing audit log is not, only its folder is tried.
+    """
+    workdir = settings.workdir.expanduser()
+    audit_log = settings.audit_log_path.expanduser()
+    workdir_reason = _unwritable_folder(workdir)
+    if workdir_reason is not None and settings.audit_log is None:
+        return (
+            f"the work folder {workdir} cannot be written ({workdir_reason}): exports fail, and every write or "
+            "destructive tool will be refused with audit_unavailable (the audit log is kept there) until "
+            "QDI_MCP_WORKDIR (--workdir) names a writable folder or QDI_MCP_AUDIT_LOG (--audit-log) a writable "
+            "file; reads still work"
+        )
+    audit_reason = _unappendable_file(audit_log)
+    if audit_reason is not None:
+        also = ""
+        if workdir_reason is not None:
+            also = f"; the work folder {workdir} cannot be written either ({workdir_reason}): set QDI_MCP_WORKDIR"
+        return (
+            f"the audit log {audit_log} cannot be written ({audit_reason}): every write or destructive tool will be "
+            "refused with audit_unavailable until QDI_MCP_AUDIT_LOG (--audit-log) names a writable file; reads "
+            f"still work{also}"
+        )
+    if workdir_reason is not None:
+        return (
+            f"the work folder {workdir} cannot be written ({workdir_reason}): exports and imports will fail until "
+            "QDI_MCP_WORKDIR (--workdir) names a writable folder; other tools still work"
+        )
+    return None
+
+
+def _unwritable_folder(folder: Path) -> str | None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # A real file, not os.access: the OS reason (read-only file system, permission, quota) is what helps.
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        return f"{blocker} is a file"
+    except OSError as exc:
+        return _reason(exc)
+    return None
+
+
+def _unappendable_file(path: Path) -> str | None:
+    if not path.exists():
+        return _unwritable_folder(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        return _reason(exc)
+    os.close(fd)
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def _env_list(name: str) -> list[str]:

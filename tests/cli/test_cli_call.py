@@ -79,20 +79,61 @@ def test_call_exits_1_on_an_error_result_and_prints_the_structured_error(
     assert "qdi_list_projects" in error["hint"]
 
 
-def test_call_exits_1_on_invalid_arguments_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
-    exit_code, out, _ = call(capsys, "qdi_get_project", {})
+def test_call_exits_2_on_a_missing_argument_naming_the_field(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, err = call(capsys, "qdi_get_project", {})
 
-    assert exit_code == 1
+    assert exit_code == 2  # a usage error, as in `runbook`: fix the call rather than retry it
     error = json.loads(out)["error"]
     assert error["code"] == "invalid_arguments"
     assert error["field"] == "project_id"
+    assert err.splitlines() == [
+        "qdi-mcp: Invalid arguments for qdi_get_project: missing required argument 'project_id'; "
+        "arguments: project_id (required)"
+    ]
 
 
-def test_call_exits_1_for_an_unknown_tool(capsys: pytest.CaptureFixture[str]) -> None:
-    exit_code, out, _ = call(capsys, "qdi_drop_everything", None)
+def test_call_exits_2_on_an_unknown_argument_with_a_plain_line_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, err = call(capsys, "qdi_list_tasks", {"project_id": ORDERS_REPLICATION_ID, "bogus": 1})
+
+    assert exit_code == 2
+    assert json.loads(out)["error"]["code"] == "invalid_arguments"  # the structured result still on stdout
+    lines = err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("qdi-mcp: unknown argument 'bogus' for qdi_list_tasks; arguments: project_id (required)")
+    assert "Additional properties" not in err
+
+
+def test_call_exits_2_for_an_unknown_tool_suggesting_the_closest_name(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, err = call(capsys, "qdi_list_project", None)
+
+    assert exit_code == 2
+    assert json.loads(out)["error"]["code"] == "unknown_tool"
+    assert err.splitlines() == ["qdi-mcp: unknown tool 'qdi_list_project'; did you mean qdi_list_projects?"]
+
+
+def test_call_exits_2_for_a_tool_name_like_no_other(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, _, err = call(capsys, "drop_everything_now", None)
+
+    assert exit_code == 2
+    assert "unknown tool 'drop_everything_now'" in err and "qdi-mcp tools" in err
+
+
+def test_call_a_tool_failure_still_exits_1_without_a_usage_line(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, err = call(capsys, "qdi_get_task", {"project_id": ORDERS_REPLICATION_ID, "task_id": "no-such"})
 
     assert exit_code == 1
-    assert json.loads(out)["error"]["code"] == "unknown_tool"
+    assert json.loads(out)["error"]["code"] == "not_found"
+    assert "unknown" not in err and "arguments:" not in err
+
+
+def test_call_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["call", "--help"])
+
+    out = capsys.readouterr().out
+    codes = out.split("exit codes:", 1)[1]
+    for code, words in (("0", "succeeded"), ("1", "failed"), ("2", "unknown tool"), ("3", "confirmation")):
+        assert any(line.strip().startswith(code) and words in line for line in codes.splitlines()), code
 
 
 @pytest.mark.parametrize("raw", ['{"project_id": ', "{'project_id': 'x'}", "project_id=x"])
