@@ -328,8 +328,15 @@ def _argument_failure(spec: ToolSpec, error: ValidationError, count: int) -> Too
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else path
         field_name, message = missing, f"missing required argument {missing!r}"
-    elif error.validator == "additionalProperties":
-        field_name, message = path or "(arguments)", error.message
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        unknown = sorted(str(name) for name in error.instance if name not in allowed)
+        where = f" in {path!r}" if path else ""
+        field_name = "/".join(filter(None, [path, unknown[0] if unknown else ""])) or "(arguments)"
+        message = (
+            f"unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{where}; "
+            f"allowed: {', '.join(allowed) or 'none'}"
+        )
     else:
         field_name = path or "(arguments)"
         expected = _expected(error.schema)

@@ -64,7 +64,7 @@ async def test_an_unknown_tool_is_an_error_result(tmp_path: Path) -> None:
         ({}, "project_id", "missing required argument"),
         ({"project_id": 42}, "project_id", "string"),
         ({"project_id": ""}, "project_id", "project_id"),
-        ({"project_id": "p", "bogus": 1}, "(arguments)", "bogus"),
+        ({"project_id": "p", "bogus": 1}, "bogus", "unknown argument 'bogus'; allowed: project_id"),
         ({"project_id": "p", "timeout_seconds": 0}, "timeout_seconds", "minimum"),
         ({"project_id": "p", "selected_task_ids": "t1"}, "selected_task_ids", "array"),
     ],
