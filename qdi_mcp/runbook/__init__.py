@@ -7,7 +7,8 @@
     report.exit_code   # 0 passed, 1 failed, 2 invalid, 3 needs confirmation
 
 Modules: `loader` (YAML + JSON schema + `checks`), `templates` (`${...}`), `conditions` (expect/where),
-`runner`, `session` (the in-memory MCP client), `report`, `output` and `progress` (what people see).
+`expectations` and `schema_paths` (expect/where paths checked against the tools' output schemas), `runner`,
+`session` (the in-memory MCP client), `report`, `output` and `progress` (what people see).
 """
 
 from qdi_mcp.runbook.errors import Problem, RunbookError, TemplateError

@@ -1,4 +1,5 @@
-"""The checks a JSON schema cannot express: tools exist, arguments fit the tool, references point backwards.
+"""The checks a JSON schema cannot express: tools exist, arguments fit the tool, references point backwards,
+expectations name fields the tool's result has and operators that exist (`expectations`).
 
 Runs on a document that already passed the runbook schema, so every step is a mapping with a name and a tool.
 """
@@ -12,8 +13,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from qdi_mcp.runbook.conditions import check_condition
-from qdi_mcp.runbook.errors import Problem, step_location
+from qdi_mcp.runbook.errors import Problem, step_location, step_number
+from qdi_mcp.runbook.expectations import condition_problems, for_each_item_schema, step_result_schema
 from qdi_mcp.runbook.model import Step
+from qdi_mcp.runbook.schema_paths import Schema
 from qdi_mcp.runbook.templates import (
     Reference,
     Template,
@@ -33,6 +36,7 @@ def check_steps(document: Mapping[str, Any], specs: Mapping[str, ToolSpec]) -> t
     names = [raw["name"] for raw in raw_steps]
     steps: list[Step] = []
     problems: list[Problem] = []
+    step_results: dict[str, Schema] = {}  # ${steps.<name>.result} of the steps checked so far
     for index, raw in enumerate(raw_steps):
         name = raw["name"]
 
@@ -40,7 +44,7 @@ def check_steps(document: Mapping[str, Any], specs: Mapping[str, ToolSpec]) -> t
             return step_location(index, name, field)
 
         if name in names[:index]:
-            problems.append(Problem(at("name"), f"duplicate step name (steps[{names.index(name)}] has it too)"))
+            problems.append(Problem(at("name"), f"duplicate step name ({step_number(names.index(name))} has it too)"))
         spec = specs.get(raw["tool"])
         if spec is None:
             problems.append(Problem(at("tool"), _unknown_tool(raw["tool"], specs)))
@@ -69,6 +73,17 @@ def check_steps(document: Mapping[str, Any], specs: Mapping[str, ToolSpec]) -> t
                 problems += [Problem(where, message) for where, message in check_condition(compiled[field], at(field))]
         if spec is not None:
             problems += [Problem(at("args"), message) for message in argument_problems(compiled.get("args", {}), spec)]
+            if "expect" in compiled:
+                found = condition_problems(
+                    compiled["expect"], spec.output_schema, at("expect"), subject=f"the result of {spec.name}"
+                )
+                problems += [Problem(where, message) for where, message in found]
+        item_schema = for_each_item_schema(compiled.get("for_each"), step_results)
+        if item_schema is not None and "where" in compiled:
+            found = condition_problems(compiled["where"], item_schema, at("where"), subject="a for_each item")
+            problems += [Problem(where, message) for where, message in found]
+        if spec is not None and name not in step_results:
+            step_results[name] = step_result_schema(spec.output_schema, for_each=has_loop)
 
         steps.append(
             Step(
@@ -112,7 +127,9 @@ class _ReferenceContext:
             return f"{shown}: a step cannot use its own result"
         if step in self.names[self.index + 1 :]:
             later = self.names.index(step, self.index + 1)
-            return f"{shown}: step {step!r} runs later (steps[{later}]); a step can only use earlier steps' results"
+            return (
+                f"{shown}: step {step!r} runs later ({step_number(later)}); a step can only use earlier steps' results"
+            )
         if step not in self.names[: self.index]:
             return f"{shown}: there is no step named {step!r} (steps: {', '.join(self.names[: self.index]) or 'none'})"
         return None

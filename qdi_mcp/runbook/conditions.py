@@ -11,17 +11,23 @@ A condition maps paths to matchers; all must hold::
 
 A mapping whose keys are operators is a matcher; a mapping of other keys is a condition on the value there
 (`counts: {failed: 0}` is `counts.failed: 0`). To compare a whole object, use `{eq: {...}}`.
+
+A path the value does not have fails every matcher on it, `ne`, `not_in`, `not` and `empty` included: a typo
+(`stat` for `state`) must not make a check pass. Only an existence check (`exists`, or `not` around one)
+looks at whether the path is there. The paths themselves are checked against the tool's output schema
+before any step runs (`expectations`).
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qdi_mcp.runbook.paths import MISSING, lookup, split_path
+from qdi_mcp.runbook.paths import MISSING, lookup, missing_reason, split_path
 from qdi_mcp.runbook.templates import Merge, Template
 
 LIST_OPERATORS = frozenset({"all", "any", "none"})
@@ -30,6 +36,25 @@ OPERATORS = (
     frozenset({"eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists", "empty", "matches", "glob", "contains"})
     | MATCHER_OPERATORS
 )
+_EXISTENCE_OPERATORS = frozenset({"exists", "not"})
+
+
+def is_operator_mapping(value: Any) -> bool:
+    """A matcher made of operators (`{ne: FAILED}`), as opposed to a condition on fields (`{failed: 0}`)."""
+    return isinstance(value, Mapping) and bool(value) and set(value) <= OPERATORS
+
+
+def is_existence_check(matcher: Any) -> bool:
+    """`{exists: ...}` or `{not: {exists: ...}}`: the only matchers a missing path can satisfy."""
+    if not is_operator_mapping(matcher) or not set(matcher) <= _EXISTENCE_OPERATORS:
+        return False
+    return "not" not in matcher or is_existence_check(matcher["not"])
+
+
+def closest_operator(word: str) -> str | None:
+    """The operator `word` was probably meant to be (`neq` -> `ne`), if any is close."""
+    close = difflib.get_close_matches(word, sorted(OPERATORS), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 # --- checking the shape (before any step runs) --------------------------------------------------------------
@@ -56,12 +81,15 @@ def _check_matcher(matcher: Any, where: str) -> list[tuple[str, str]]:
     if not operators:
         return check_condition(matcher, where)
     if operators != keys:
-        others = ", ".join(sorted(map(str, keys - operators)))
+        strangers = sorted(map(str, keys - operators))
+        hints = "".join(
+            f"; {key!r}: did you mean {operator}?" for key in strangers if (operator := closest_operator(key))
+        )
         return [
             (
                 where,
-                f"mixes operators ({', '.join(sorted(operators))}) with other keys ({others}); the operators are "
-                f"{', '.join(sorted(OPERATORS))}",
+                f"mixes operators ({', '.join(sorted(operators))}) with other keys ({', '.join(strangers)}){hints}; "
+                f"the operators are {', '.join(sorted(OPERATORS))}",
             )
         ]
     problems: list[tuple[str, str]] = []
@@ -104,7 +132,11 @@ def condition_failures(condition: Mapping[str, Any], subject: Any) -> list[str]:
     """What does not hold, one readable line each; empty when the condition holds."""
     failures: list[str] = []
     for path, matcher in condition.items():
-        actual = lookup(subject, split_path(path))
+        segments = split_path(path)
+        actual = lookup(subject, segments)
+        if actual is MISSING and not is_existence_check(matcher):
+            failures.append(f"{path}: missing: {missing_reason(subject, segments)}")
+            continue
         failures += [f"{path}: {message}" for message in matcher_failures(matcher, actual)]
     return failures
 
@@ -114,7 +146,9 @@ def holds(condition: Mapping[str, Any], subject: Any) -> bool:
 
 
 def matcher_failures(matcher: Any, actual: Any) -> list[str]:
-    if isinstance(matcher, Mapping) and matcher and set(matcher) <= OPERATORS:
+    if actual is MISSING and not is_existence_check(matcher):
+        return [f"expected {show(matcher)}, got (missing)"]
+    if is_operator_mapping(matcher):
         failures: list[str] = []
         for operator, operand in matcher.items():
             failures += _OPERATIONS[operator](operand, actual)
@@ -184,7 +218,7 @@ def _not_in(operand: Any, actual: Any) -> list[str]:
 
 
 def _empty(operand: Any, actual: Any) -> list[str]:
-    is_empty = actual is MISSING or actual is None or (isinstance(actual, str | list | Mapping) and not actual)
+    is_empty = actual is None or (isinstance(actual, str | list | Mapping) and not actual)
     return _unless(is_empty == bool(operand), f"expected {'' if operand else 'not '}empty, got {show(actual)}")
 
 

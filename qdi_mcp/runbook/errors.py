@@ -1,4 +1,6 @@
-"""Why a runbook cannot run: every problem names where it is (`steps[2] (prepare prod).args`) and what is wrong.
+"""Why a runbook cannot run: every problem names where it is (`step 3 (prepare prod).args`) and what is wrong.
+
+Steps are numbered from 1 everywhere people read them (problems, progress lines `[3/8]`, the summary table).
 
 RunbookError                 the runbook or its arguments are invalid (exit code 2); holds Problems
 TemplateError                a `${...}` reference could not be resolved while running (the step fails)
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Problem:
-    location: str  # e.g. "steps[2] (prepare prod).args.project_id", or "vars" / "--var"
+    location: str  # e.g. "step 3 (prepare prod).args.project_id", or "vars" / "--var"
     message: str
 
     def __str__(self) -> str:
@@ -36,6 +38,11 @@ class TemplateError(Exception):
     """A reference that was valid when the runbook was checked has no value at run time."""
 
 
+def step_number(index: int) -> str:
+    """How people refer to the step at zero-based `index`: `step 3`."""
+    return f"step {index + 1}"
+
+
 def step_location(index: int, name: str | None, field: str | None = None) -> str:
-    label = f"steps[{index}]" + (f" ({name})" if name else "")
+    label = step_number(index) + (f" ({name})" if name else "")
     return f"{label}.{field}" if field else label

@@ -1,7 +1,7 @@
 """Reading a runbook file: YAML, then the JSON schema, then the checks a schema cannot express.
 
 Everything is checked before any step runs; every problem is reported at once, each naming the step and
-the field (`steps[2] (prepare prod).args: unknown argument 'projectid'`).
+the field (`step 3 (prepare prod).args: unknown argument 'projectid'`).
 """
 
 from __future__ import annotations

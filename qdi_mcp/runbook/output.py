@@ -32,7 +32,7 @@ _MAX_DETAIL = 400
 def step_details(record: StepRecord) -> str:
     """The one-line story of a step: its outcome, and for a planned step what it would be called with."""
     if record.status == NOT_RUN:
-        return record.message or "not run (the run stopped earlier)"
+        return record.message or "not run"
     details = record.message
     confirmed = [call for call in record.calls if call.confirmed]
     if confirmed and confirmed[0].preview:
@@ -45,6 +45,10 @@ def step_details(record: StepRecord) -> str:
         each = f" for each of {call.item}" if call.item and call.item.startswith("<") else ""
         details = f"would call{each} with {shown}{more}" + (f"; {call.note}" if call.note else "") + f"; {details}"
     return _clip(details)
+
+
+def count_steps(count: int) -> str:
+    return f"{count} step" + ("" if count == 1 else "s")
 
 
 def status_word(status: str) -> str:
@@ -62,7 +66,7 @@ class PlainReporter:
 
     def run_started(self, runbook: Runbook, report: RunReport) -> None:
         mode = " (dry run: read tools only)" if report.dry_run else ""
-        self._line(f"runbook {runbook.name}: {len(runbook.steps)} steps{mode}")
+        self._line(f"runbook {runbook.name}: {count_steps(len(runbook.steps))}{mode}")
 
     def call_started(self, step: Step, item: str | None) -> None:
         return None
@@ -102,7 +106,7 @@ class RichReporter:
 
     def run_started(self, runbook: Runbook, report: RunReport) -> None:
         mode = " [cyan](dry run: read tools only)[/]" if report.dry_run else ""
-        self.console.print(f"[bold]{_escape(runbook.name)}[/]: {len(runbook.steps)} steps{mode}")
+        self.console.print(f"[bold]{_escape(runbook.name)}[/]: {count_steps(len(runbook.steps))}{mode}")
         if runbook.description:
             self.console.print(Text(runbook.description.strip(), style="dim"))
         self.live.start()

@@ -93,6 +93,7 @@ class StepRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,
+            "number": self.index + 1,  # as the text output and problems name it ("step 3")
             "name": self.name,
             "tool": self.tool,
             "safety": self.safety,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from qdi_mcp.runbook.conditions import condition_failures, holds
-from qdi_mcp.runbook.errors import Problem, TemplateError
+from qdi_mcp.runbook.errors import Problem, TemplateError, step_number
 from qdi_mcp.runbook.model import Runbook, Step
 from qdi_mcp.runbook.paths import MISSING, describe
 from qdi_mcp.runbook.report import (
@@ -131,6 +131,7 @@ class _Run:
         self.report = report
         self.step_values: dict[str, dict[str, Any]] = {}
         self.stopped = False
+        self.not_run_reason = ""  # what steps after a stop say about why they did not run
         self.skipped_a_change = False  # dry run: a write step was shown, not called
 
     async def execute(self) -> None:
@@ -138,6 +139,7 @@ class _Run:
         blocked_indexes = {step.index for step in blocked}
         if blocked:
             self.stopped = True
+            self.not_run_reason = "not run: the run was refused before any step (nothing ran)"
             self.report.message = _confirmation_message(blocked, self.options.yes)
         for step in self.runbook.steps:
             spec = self.session.served[step.tool]
@@ -149,6 +151,8 @@ class _Run:
                 )
             elif not self.stopped:
                 await self._run_step(step, spec, record)
+            else:
+                record.message = self.not_run_reason
             self.report.steps.append(record)
             self.reporter.step_finished(record, len(self.runbook.steps))
 
@@ -189,7 +193,7 @@ class _Run:
         else:
             self.step_values[step.name] = record.template_values()
         if record.status == NEEDS_CONFIRMATION:
-            self.stopped = True
+            self._stop_at(step, "needs confirmation")
             ran = sum(1 for call in record.calls if call.status == PASSED)
             self.report.message = (
                 f"stopped before {step.location}: the call is destructive "
@@ -197,7 +201,11 @@ class _Run:
                 + (f"; {ran} earlier call(s) of that step ran" if ran else "; nothing was done by that step")
             )
         elif record.status == FAILED and step.on_failure == "stop":
-            self.stopped = True
+            self._stop_at(step, "failed")
+
+    def _stop_at(self, step: Step, why: str) -> None:
+        self.stopped = True
+        self.not_run_reason = f"not run: the run stopped at {step.location}, which {why}"
 
     def _scope(self, item: Any = MISSING) -> Scope:
         return Scope(self.options.variables, self.step_values, item=item, partial=self.options.dry_run)
@@ -354,7 +362,7 @@ def _error(code: str, message: str) -> dict[str, Any]:
 
 
 def _confirmation_message(blocked: list[Step], yes: bool) -> str:
-    names = ", ".join(f"{step.name!r} (steps[{step.index}], {step.tool})" for step in blocked)
+    names = ", ".join(f"{step.name!r} ({step_number(step.index)}, {step.tool})" for step in blocked)
     fixes = []
     if any(not step.confirm for step in blocked):
         fixes.append("review the step and mark it confirm: true")

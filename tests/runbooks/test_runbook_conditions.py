@@ -31,7 +31,8 @@ STATUS = {
         {"elapsed_seconds": {"gte": 42.5, "lt": 60}},
         {"counts.failed": {"exists": False}},
         {"counts": {"completed": 5}},
-        {"counts.failed": {"not": {"gt": 0}}},
+        {"counts.failed": {"exists": False}},
+        {"counts.running": {"not": {"gt": 1}}},
         {"tasks": {"length": {"eq": 3}}},
         {"tasks": {"any": {"state": "RUNNING"}}},
         {"tasks": {"none": {"state": "FAILED"}}},
@@ -54,7 +55,7 @@ def test_conditions_that_hold(condition: dict[str, Any]) -> None:
         ({"state": {"in": ["FAILED", "CANCELED"]}}, 'state: expected one of ["FAILED", "CANCELED"], got COMPLETED'),
         ({"elapsed_seconds": {"lt": 10}}, "elapsed_seconds: expected < 10, got 42.5"),
         ({"state": {"gt": 3}}, "state: expected > 3, got COMPLETED"),
-        ({"counts.failed": 0}, "counts.failed: expected 0, got (missing)"),
+        ({"counts.failed": 0}, "counts.failed: missing: no key 'failed' in counts (keys: completed, running)"),
         ({"tasks": {"length": {"gte": 4}}}, "tasks: length expected >= 4, got 3"),
         ({"tasks.0.name": {"glob": "ERP*"}}, 'tasks.0.name: expected a name like ["ERP*"], got CRM LANDING'),
     ],
@@ -109,3 +110,78 @@ def test_malformed_conditions_are_found_before_running(condition: Any, location:
 
 def test_an_empty_condition_is_rejected() -> None:
     assert check_condition({}, "expect")[0][1].startswith("must be a mapping of result paths")
+
+
+@pytest.mark.parametrize(
+    "matcher",
+    [
+        {"ne": "FAILED"},
+        {"not_in": ["FAILED", "CANCELED"]},
+        {"not": {"eq": "FAILED"}},
+        {"not": {"gt": 0}},
+        {"empty": True},
+        {"empty": False},
+        {"eq": None},
+        {"in": [None, "COMPLETED"]},
+        {"lt": 10},
+        {"glob": "*"},
+        {"matches": ".*"},
+        {"contains": ""},
+        {"length": {"gte": 0}},
+        {"all": {"state": "COMPLETED"}},
+        {"none": {"state": "FAILED"}},
+        {"exists": True},
+        {"exists": False, "ne": "FAILED"},
+        None,
+    ],
+)
+def test_a_path_the_value_does_not_have_fails_every_expectation_on_it(matcher: Any) -> None:
+    # `stat` for `state`: before, ne / not_in / not / empty passed on the missing value and hid the typo.
+    failures = condition_failures({"stat": matcher}, STATUS)
+
+    assert len(failures) == 1
+    assert failures[0].startswith("stat: ")
+    assert "missing" in failures[0] or "expected a value" in failures[0]
+
+
+def test_a_missing_path_names_the_keys_that_exist_there() -> None:
+    (failure,) = condition_failures({"stat": {"ne": "FAILED"}}, STATUS)
+
+    assert failure.startswith("stat: missing: no key 'stat'")
+    assert "state" in failure and "timed_out" in failure
+
+
+def test_a_missing_field_in_each_item_fails_for_every_item() -> None:
+    failures = condition_failures({"tasks": {"all": {"datasets_in_eror": {"not_in": [1, 2, 3]}}}}, STATUS)
+
+    assert [failure.split(": datasets_in_eror: missing")[0] for failure in failures] == [
+        "tasks: item 0 (CRM LANDING)",
+        "tasks: item 1 (CRM STORAGE)",
+        "tasks: item 2 (ERP LANDING)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("matcher", "passes"),
+    [
+        ({"exists": False}, True),
+        ({"exists": True}, False),
+        ({"not": {"exists": True}}, True),
+        ({"not": {"exists": False}}, False),
+        ({"not": {"not": {"exists": False}}}, True),
+    ],
+)
+def test_only_an_existence_check_looks_at_whether_a_path_is_there(matcher: dict[str, Any], passes: bool) -> None:
+    assert holds({"counts.failed": matcher}, STATUS) is passes
+
+
+def test_where_keeps_no_item_on_a_field_it_does_not_have() -> None:
+    kept = [t["name"] for t in STATUS["tasks"] if holds({"stat": {"ne": "FAILED"}}, t)]
+    assert kept == []
+
+
+def test_an_operator_mixed_with_a_misspelt_one_gets_a_suggestion() -> None:
+    ((location, message),) = check_condition({"state": {"ne": "FAILED", "neq": "CANCELED"}}, "expect")
+
+    assert location == "expect.state"
+    assert "mixes operators (ne) with other keys (neq); 'neq': did you mean ne?" in message

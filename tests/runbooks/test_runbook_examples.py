@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runbooks"
 PROD_SNOWFLAKE = "{{id(connection, PROD_SPACE.Snowflake_PROD)}}"
 # Operations of the read tools: all a dry run or a stopped run may send.
 READ_OPERATIONS = {"list_projects", "get_project", "export_project", "get_bindings", "list_tasks", "get_task_state"}
+PIPELINE_STAGES = ["LANDING", "STORAGE", "TRANSFORM", "DATAMART"]
 
 
 @dataclass
@@ -39,9 +41,12 @@ class Rehearsal:
     audit_path: Path
 
     async def run(self, example: str, *, var_arguments: tuple[str, ...] = (), **flags: Any) -> tuple[int, str]:
+        return await self.run_file(EXAMPLES / example, var_arguments=var_arguments, **flags)
+
+    async def run_file(self, path: Path, *, var_arguments: tuple[str, ...] = (), **flags: Any) -> tuple[int, str]:
         out, err = io.StringIO(), io.StringIO()
         code = await run_runbook_file(
-            EXAMPLES / example,
+            path,
             self.settings,
             var_arguments=var_arguments,
             stdout=out,
@@ -102,6 +107,21 @@ async def test_promote_project_with_yes_makes_prod_a_running_copy_of_dev_bound_t
         assert {record["client"] for record in r.audit()} == {f"qdi-mcp runbook {__version__}"}
 
 
+async def test_promote_project_starts_the_prod_tasks_in_pipeline_order(tmp_path: Path) -> None:
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run("promote-project.yaml", yes=True)
+
+        assert code == 0, output
+        types = {task_id: task_type for task_id, _, task_type in r.tasks(CUSTOMER_360_PROD)}
+        started = [
+            types[record["arguments"]["task_id"]]
+            for record in r.audit()
+            if record["tool"] == "qdi_start_task_and_wait" and record["outcome"] == "executed"
+        ]
+        assert sorted(started) == sorted(types.values())  # every task, once
+        assert started == sorted(started, key=PIPELINE_STAGES.index), started
+
+
 async def test_promote_project_without_yes_stops_with_exit_3_and_changes_nothing(tmp_path: Path) -> None:
     async with rehearsal(tmp_path) as r:
         prod_id = r.emulator.project_id(CUSTOMER_360_PROD)
@@ -113,7 +133,7 @@ async def test_promote_project_without_yes_stops_with_exit_3_and_changes_nothing
         assert sum(r.emulator.counters.values()) == 0
         assert r.tasks(CUSTOMER_360_PROD) == tasks_before
         assert r.emulator.bindings(prod_id) == bindings_before
-        assert "'import into prod' (steps[2], qdi_import_project)" in output
+        assert "'import into prod' (step 3, qdi_import_project)" in output
         assert "run with --yes" in output
         assert not any(record["outcome"] == "executed" for record in r.audit())
 
@@ -146,6 +166,75 @@ async def test_health_check_on_the_whole_demo_fails_naming_the_dataset_in_error(
         assert code == 1
         assert "CRM STORAGE" in output and "datasets_in_error" in output
         assert sum(r.emulator.counters.values()) == 0
+
+
+async def test_a_misspelt_field_in_the_health_check_is_refused_before_any_call(tmp_path: Path) -> None:
+    # The reviewer's reproduction: with `not_in`, a field the result does not have used to pass (exit 0).
+    text = (EXAMPLES / "health-check.yaml").read_text()
+    assert "datasets_in_error: {in: [0, null]}" in text
+    path = tmp_path / "health-check.yaml"
+    path.write_text(text.replace("datasets_in_error: {in: [0, null]}", "datasets_in_eror: {not_in: [1, 2, 3]}"))
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run_file(path)
+
+        assert code == 2, output
+        assert "step 2 (project status).expect.tasks.all.datasets_in_eror: no field 'datasets_in_eror'" in output
+        assert "did you mean datasets_in_error?" in output
+        assert not r.emulator.requests
+
+
+async def test_an_unknown_operator_is_refused_before_the_write_steps_ahead_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "rb.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            name: write then check
+            vars: {project_id: 6650f0c1a2b3c4d5e6f70004}
+            steps:
+              - name: read bindings
+                tool: qdi_get_bindings
+                args: {project_id: "${vars.project_id}"}
+              - name: write bindings
+                tool: qdi_update_bindings
+                args: {project_id: "${vars.project_id}", variables: "${steps.read bindings.result.variables}"}
+              - name: status
+                tool: qdi_get_project_status
+                args: {project_id: "${vars.project_id}"}
+                expect: {tasks: {all: {state: {neq: FAILED}}}}
+            """
+        )
+    )
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run_file(path)
+
+        assert code == 2, output
+        assert "step 3 (status).expect.tasks.all.state: unknown operator 'neq'; did you mean ne?" in output
+        assert not r.emulator.requests
+        assert not r.audit()
+
+
+async def test_a_field_the_schema_allows_but_the_result_lacks_fails_the_step(tmp_path: Path) -> None:
+    # `datasets` comes only with detail=true: `ne` on it must fail, not pass, when it is not there.
+    path = tmp_path / "rb.yaml"
+    body = """
+        name: datasets
+        steps:
+          - name: status
+            tool: qdi_get_project_status
+            args: {{project_id: 6650f0c1a2b3c4d5e6f70003}}
+            expect: {{tasks: {{all: {{datasets: {matcher}}}}}}}
+        """
+    async with rehearsal(tmp_path) as r:
+        path.write_text(textwrap.dedent(body.format(matcher="{ne: []}")))
+        code, output = await r.run_file(path)
+
+        assert code == 1, output
+        assert "FAIL" in output and "datasets: missing: no key 'datasets'" in output
+
+        path.write_text(textwrap.dedent(body.format(matcher="{exists: false}")))
+        code, output = await r.run_file(path)
+
+        assert code == 0, output
 
 
 async def test_health_check_passes_for_the_projects_chosen_by_var(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ def test_the_json_report_has_steps_statuses_durations_and_results(
         status_step
     )
     assert status_step["for_each"] is True and status_step["safety"] == "read"
+    assert (status_step["index"], status_step["number"]) == (1, 2)
     (call,) = status_step["calls"]
     assert call["item"] == "Orders replication" and call["status"] == "passed"
     assert call["summary"].startswith("Orders replication: 1 task")
@@ -125,3 +126,47 @@ async def test_call_shows_progress_for_workflow_tools_and_returns_their_result(t
 
         assert not result.is_error
         assert result.structured_content["state"] == "COMPLETED"
+
+
+def test_steps_not_run_because_the_run_was_refused_say_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(cli(tmp_path, PROMOTE))
+    lines = capsys.readouterr().out.splitlines()
+
+    assert code == 3
+    skipped = [line for line in lines if line.startswith("skip")]
+    assert skipped and all(
+        line.endswith("not run: the run was refused before any step (nothing ran)") for line in skipped
+    ), skipped
+    assert not any("stopped earlier" in line for line in lines)
+    # One numbering for people: "[3/11]" and "step 3" are the same step.
+    assert any(line.startswith("CONFIRM [3/11] import into prod") for line in lines)
+    assert "'import into prod' (step 3, qdi_import_project)" in lines[-1]
+    assert "steps[" not in "\n".join(lines)
+
+
+def test_steps_after_a_failed_step_name_where_the_run_stopped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rb.yaml"
+    path.write_text(
+        "name: stop early\nsteps:\n"
+        "  - {name: get, tool: qdi_get_project, args: {project_id: 6650f0c1a2b3c4d5e6f7ffff}}\n"
+        "  - {name: list, tool: qdi_list_projects}\n"
+    )
+    code = main(cli(tmp_path, str(path)))
+    lines = capsys.readouterr().out.splitlines()
+
+    assert code == 1
+    assert lines[0] == "runbook stop early: 2 steps"
+    assert lines[2].startswith("skip    [2/2] list (qdi_list_projects)")
+    assert lines[2].endswith("not run: the run stopped at step 1 (get), which failed")
+
+
+def test_a_one_step_runbook_says_1_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rb.yaml"
+    path.write_text("name: t\nsteps: [{name: list, tool: qdi_list_projects}]\n")
+    code = main(cli(tmp_path, str(path)))
+    lines = capsys.readouterr().out.splitlines()
+
+    assert code == 0
+    assert lines[0] == "runbook t: 1 step"

@@ -165,7 +165,7 @@ async def test_read_only_mode_refuses_a_runbook_with_write_steps_before_running_
         )
 
         assert report.exit_code == 2
-        assert str(report.problems[0]).startswith("steps[1] (start).tool: qdi_start_task is not available")
+        assert str(report.problems[0]).startswith("step 2 (start).tool: qdi_start_task is not available")
         assert "read-only" in str(report.problems[0])
         assert stack.reads_and_writes() == 0
 

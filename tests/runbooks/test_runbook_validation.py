@@ -32,71 +32,71 @@ def runbook_with_step(step: str, *, vars_block: str = "vars: {project: p1}") -> 
     [
         (
             "- name: prepare prod\n  tool: qdi_prepare_project_and_wait\n  args: {projectid: x}",
-            "steps[1] (prepare prod).args: unknown argument 'projectid' for qdi_prepare_project_and_wait",
+            "step 2 (prepare prod).args: unknown argument 'projectid' for qdi_prepare_project_and_wait",
         ),
         (
             "- name: prepare prod\n  tool: qdi_prepare_project_and_wait\n  args: {allow_recreate: true}",
-            "steps[1] (prepare prod).args: missing required argument 'project_id' for qdi_prepare_project_and_wait",
+            "step 2 (prepare prod).args: missing required argument 'project_id' for qdi_prepare_project_and_wait",
         ),
         (
             "- name: prepare prod\n  tool: qdi_prepare_project_and_wait\n"
             "  args: {project_id: x, allow_recreate: 'yes'}",
-            "steps[1] (prepare prod).args: argument 'allow_recreate': 'yes' is not of type 'boolean'",
+            "step 2 (prepare prod).args: argument 'allow_recreate': 'yes' is not of type 'boolean'",
         ),
         (
             "- name: prep\n  tool: qdi_prepare_projects_and_wait\n  args: {project_id: x}",
-            "steps[1] (prep).tool: unknown tool 'qdi_prepare_projects_and_wait'; did you mean "
+            "step 2 (prep).tool: unknown tool 'qdi_prepare_projects_and_wait'; did you mean "
             "qdi_prepare_project_and_wait?",
         ),
         (
             "- name: imp\n  tool: qdi_import_project\n  args: {project_id: x, path: a.zip, confirmation_token: t}",
-            "steps[1] (imp).args: leave confirmation_token out",
+            "step 2 (imp).args: leave confirmation_token out",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: '${vars.projct}'}",
-            "steps[1] (get).args: ${vars.projct}: no var 'projct' is declared under vars (declared: project)",
+            "step 2 (get).args: ${vars.projct}: no var 'projct' is declared under vars (declared: project)",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: '${steps.later.result.id}'}\n"
             "- name: later\n  tool: qdi_list_projects",
-            "steps[1] (get).args: ${steps.later.result.id}: step 'later' runs later (steps[2]); a step can only "
+            "step 2 (get).args: ${steps.later.result.id}: step 'later' runs later (step 3); a step can only "
             "use earlier steps' results",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: '${steps.get.result.id}'}",
-            "steps[1] (get).args: ${steps.get.result.id}: a step cannot use its own result",
+            "step 2 (get).args: ${steps.get.result.id}: a step cannot use its own result",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: '${steps.nope.result.id}'}",
-            "steps[1] (get).args: ${steps.nope.result.id}: there is no step named 'nope' (steps: list)",
+            "step 2 (get).args: ${steps.nope.result.id}: there is no step named 'nope' (steps: list)",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: '${item.id}'}",
-            "steps[1] (get).args: ${item.id}: 'item' is only available in the args and expect of a step with for_each",
+            "step 2 (get).args: ${item.id}: 'item' is only available in the args and expect of a step with for_each",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: '${vars.project'}",
-            "steps[1] (get).args: unclosed '${'",
+            "step 2 (get).args: unclosed '${'",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: x}\n  expect: {state: {in: COMPLETED}}",
-            "steps[1] (get).expect.state.in: takes a list",
+            "step 2 (get).expect.state.in: takes a list",
         ),
         (
             "- name: get\n  tool: qdi_get_project\n  args: {project_id: x}\n  where: {name: x}",
-            "steps[1] (get).where: only makes sense with for_each",
+            "step 2 (get).where: only makes sense with for_each",
         ),
-        ("- name: list\n  tool: qdi_list_projects", "steps[1] (list).name: duplicate step name (steps[0] has it too)"),
+        ("- name: list\n  tool: qdi_list_projects", "step 2 (list).name: duplicate step name (step 1 has it too)"),
         # Schema problems: found first, named the same way.
-        ("- name: get\n  args: {project_id: x}", "steps[1] (get): missing required field 'tool'"),
-        ("- name: get\n  tool: qdi_get_project\n  retries: 3", "steps[1] (get): unknown field 'retries'"),
+        ("- name: get\n  args: {project_id: x}", "step 2 (get): missing required field 'tool'"),
+        ("- name: get\n  tool: qdi_get_project\n  retries: 3", "step 2 (get): unknown field 'retries'"),
         (
             "- name: get\n  tool: qdi_list_projects\n  on_failure: ignore",
-            "steps[1] (get).on_failure: 'ignore' is not one of stop, continue",
+            "step 2 (get).on_failure: 'ignore' is not one of stop, continue",
         ),
-        ("- name: a.b\n  tool: qdi_list_projects", "steps[1] (a.b).name: a step name cannot contain '.'"),
-        ("- name: get\n  tool: qdi_list_projects\n  confirm: 'yes'", "steps[1] (get).confirm: must be true or false"),
-        ("- name: get\n  tool: qdi_list_projects\n  args: [1]", "steps[1] (get).args: must be a mapping"),
+        ("- name: a.b\n  tool: qdi_list_projects", "step 2 (a.b).name: a step name cannot contain '.'"),
+        ("- name: get\n  tool: qdi_list_projects\n  confirm: 'yes'", "step 2 (get).confirm: must be true or false"),
+        ("- name: get\n  tool: qdi_list_projects\n  args: [1]", "step 2 (get).args: must be a mapping"),
     ],
 )
 def test_invalid_steps_are_reported_with_step_and_field(step: str, problem: str) -> None:
@@ -116,9 +116,9 @@ def test_every_problem_is_reported_at_once() -> None:
             tool: qdi_nothing
         """
     )
-    assert any(p.startswith("steps[0] (a).args: unknown argument 'project'") for p in found)
-    assert any(p.startswith("steps[0] (a).args: missing required argument 'project_id'") for p in found)
-    assert any(p.startswith("steps[1] (b).tool: unknown tool 'qdi_nothing'") for p in found)
+    assert any(p.startswith("step 1 (a).args: unknown argument 'project'") for p in found)
+    assert any(p.startswith("step 1 (a).args: missing required argument 'project_id'") for p in found)
+    assert any(p.startswith("step 2 (b).tool: unknown tool 'qdi_nothing'") for p in found)
 
 
 @pytest.mark.parametrize(
@@ -186,7 +186,7 @@ def test_the_cli_exits_2_naming_step_and_field(tmp_path: Path, capsys: pytest.Ca
     code = main(["runbook", str(path), "--demo", "--workdir", str(tmp_path / "w")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "steps[1] (prepare prod).args: missing required argument 'project_id'" in err
+    assert "step 2 (prepare prod).args: missing required argument 'project_id'" in err
 
 
 def test_the_cli_json_report_of_an_invalid_runbook_lists_the_problems(
@@ -198,7 +198,7 @@ def test_the_cli_json_report_of_an_invalid_runbook_lists_the_problems(
     report = json.loads(capsys.readouterr().out)
     assert code == 2
     assert report["status"] == "invalid" and report["exit_code"] == 2
-    assert report["problems"][0]["location"] == "steps[0] (a).args"
+    assert report["problems"][0]["location"] == "step 1 (a).args"
     assert "unknown argument 'x'" in report["problems"][0]["message"]
 
 
