@@ -168,14 +168,9 @@ class QdiServer:
             # A refused token is audited by the gate; any other failure here (the preview could not read the
             # task, say) still ends a write call, so it is a line too. Nothing was sent to change anything.
             if spec.safety != "read" and failure.code != "confirmation_invalid":
-                self.audit.record_or_log(
-                    tool=spec.name,
-                    arguments={k: v for k, v in arguments.items() if k != "confirmation_token"},
-                    outcome="failed",
-                    safety=spec.safety,
-                    trace_id=failure.trace_id,
-                    detail=f"before anything was changed: {failure.message}",
-                )
+                clean = {k: v for k, v in arguments.items() if k != "confirmation_token"}
+                detail = f"before anything was changed: {failure.message}"
+                self._audit(spec, clean, "failed", detail, None, trace_id=failure.trace_id)
             return self._error_result(failure)
         if decision.result is not None:
             return decision.result
@@ -208,38 +203,37 @@ class QdiServer:
             # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
             # started, and the agent got no result naming it: the audit line is where it can be found.
             if audited:
-                self.audit.record_or_log(
-                    tool=spec.name,
-                    arguments=handler_args,
-                    outcome="cancelled",
-                    safety=spec.safety,
-                    detail=_cancelled_detail(tool_ctx.started),
-                    confirmed_by=confirmed_by,
-                )
+                self._audit(spec, handler_args, "cancelled", _cancelled_detail(tool_ctx.started), confirmed_by)
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured result, never a traceback
             failure = self._failure_from(exc, spec, handler_args)
             if audited:
                 outcome = "outcome_unknown" if failure.code == "outcome_unknown" else "failed"
-                self.audit.record_or_log(
-                    tool=spec.name,
-                    arguments=handler_args,
-                    outcome=outcome,
-                    safety=spec.safety,
-                    trace_id=failure.trace_id,
-                    detail=failure.message,
-                    confirmed_by=confirmed_by,
-                )
+                self._audit(spec, handler_args, outcome, failure.message, confirmed_by, trace_id=failure.trace_id)
             return self._error_result(failure)
         if audited:
-            self.audit.record_or_log(
-                tool=spec.name,
-                arguments=handler_args,
-                outcome="executed",
-                safety=spec.safety,
-                confirmed_by=confirmed_by,
-            )
+            self._audit(spec, handler_args, "executed", None, confirmed_by)
         return self.success_result(result)
+
+    def _audit(
+        self,
+        spec: ToolSpec,
+        arguments: dict[str, Any],
+        outcome: str,
+        detail: str | None,
+        confirmed_by: str | None,
+        *,
+        trace_id: str | None = None,
+    ) -> None:
+        self.audit.record_or_log(
+            tool=spec.name,
+            arguments=arguments,
+            outcome=outcome,
+            safety=spec.safety,
+            trace_id=trace_id,
+            detail=detail,
+            confirmed_by=confirmed_by,
+        )
 
     def _failure_from(self, exc: Exception, spec: ToolSpec, arguments: dict[str, Any]) -> ToolFailure:
         from qdi_mcp.api import QdiApiError

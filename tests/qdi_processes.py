@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 
 class QdiProcess:
@@ -90,3 +91,15 @@ def start_http_server(workdir: Path, *extra_args: str, **env: str) -> tuple[QdiP
         server.stop()
         raise
     return server, url
+
+
+def stdio_server_params(workdir: Path, *extra_args: str) -> Any:
+    """How an MCP host starts `qdi-mcp serve --demo` over stdio: this interpreter, an explicit environment."""
+    from mcp import StdioServerParameters
+
+    return StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "qdi_mcp", "serve", "--demo", *extra_args],
+        env=base_env(workdir),
+        cwd=str(workdir),
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,9 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.shared.exceptions import MCPError
-from qdi_processes import QdiProcess, base_env, start_http_server
+from qdi_processes import QdiProcess, start_http_server, stdio_server_params
 
 from qdi_mcp.specs import load_specs
 
@@ -84,15 +83,6 @@ def slow_server(tmp_path: Path) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def read_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from serve_http(tmp_path_factory.mktemp("read-only"), "--read-only")
-
-
-def stdio_params(workdir: Path) -> StdioServerParameters:
-    return StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "qdi_mcp", "serve", "--demo"],
-        env=base_env(workdir),
-        cwd=str(workdir),
-    )
 
 
 @dataclass
@@ -231,7 +221,7 @@ async def test_http_client_without_elicitation_gets_a_single_use_token_that_runs
 
 async def test_stdio_client_without_elicitation_gets_a_single_use_token_that_runs_the_stop(tmp_path: Path) -> None:
     with anyio.fail_after(TEST_TIMEOUT_SECONDS):
-        async with Client(stdio_params(tmp_path)) as client:
+        async with Client(stdio_server_params(tmp_path)) as client:
             assert client.protocol_version == MODERN
             first = await client.call_tool("qdi_stop_task", STOP_REPLICATION)
             assert first.structured_content is not None
@@ -249,7 +239,7 @@ async def test_stdio_client_without_elicitation_gets_a_single_use_token_that_run
 async def test_stdio_elicitation_accept_stops_the_task_and_the_audit_says_a_person_confirmed(tmp_path: Path) -> None:
     person = Person("accept")
     with anyio.fail_after(TEST_TIMEOUT_SECONDS):
-        async with Client(stdio_params(tmp_path), elicitation_callback=person) as client:
+        async with Client(stdio_server_params(tmp_path), elicitation_callback=person) as client:
             assert client.protocol_version == MODERN
             result = await client.call_tool("qdi_stop_task", STOP_REPLICATION)
             state_after = await replication_state(client)

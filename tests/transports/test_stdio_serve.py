@@ -7,7 +7,6 @@ watchdog that kills the process, and start-up failures run under `subprocess.run
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -16,35 +15,15 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client
 from mcp.client.stdio import stdio_client
+from qdi_processes import base_env, stdio_server_params
 
 CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
 DEMO_PROJECT_NAMES = {"Customer 360", "Customer 360 (prod)", "Orders replication", "Sales QVD"}
 ALL_TOOLS = 29
 CALL_TIMEOUT_SECONDS = 30
 STARTUP_TIMEOUT_SECONDS = 20
-
-
-def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """An explicit environment: nothing from the developer's shell (no tenant, no credentials) leaks in."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "QDI_MCP_WORKDIR": str(tmp_path / "work"),
-        "QDI_MCP_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
-        "QDI_EMULATOR_SPEED": "50",
-    }
-    env.update(extra)
-    return env
-
-
-def serve_params(tmp_path: Path) -> StdioServerParameters:
-    return StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "qdi_mcp", "serve", "--demo"],
-        env=server_env(tmp_path),
-        cwd=str(tmp_path),
-    )
 
 
 @pytest.mark.anyio
@@ -56,7 +35,7 @@ async def test_stdio_server_lists_all_tools_and_answers_a_read_call(tmp_path: Pa
             stream_errors.append(message)
 
     with anyio.fail_after(CALL_TIMEOUT_SECONDS):
-        async with Client(serve_params(tmp_path), message_handler=on_message) as client:
+        async with Client(stdio_server_params(tmp_path), message_handler=on_message) as client:
             tools = (await client.list_tools()).tools
             result = await client.call_tool("qdi_list_projects", {})
 
@@ -78,7 +57,7 @@ async def test_stdio_workflow_reports_progress_and_logs_go_to_stderr(tmp_path: P
 
     stderr_path = tmp_path / "server-stderr.txt"
     with stderr_path.open("w", encoding="utf-8") as errlog, anyio.fail_after(CALL_TIMEOUT_SECONDS):
-        async with Client(stdio_client(serve_params(tmp_path), errlog=errlog)) as client:
+        async with Client(stdio_client(stdio_server_params(tmp_path), errlog=errlog)) as client:
             result = await client.call_tool(
                 "qdi_prepare_project_and_wait", {"project_id": CUSTOMER_360_ID}, progress_callback=on_progress
             )
@@ -119,7 +98,7 @@ def test_stdio_stdout_carries_only_json_rpc_messages(tmp_path: Path) -> None:
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=server_env(tmp_path),
+        env=base_env(tmp_path),
         cwd=tmp_path,
         text=True,
     )
@@ -167,7 +146,7 @@ def test_serve_without_demo_or_tenant_exits_2_at_once_with_one_line_naming_what_
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=server_env(tmp_path),
+        env=base_env(tmp_path),
         cwd=tmp_path,
         text=True,
     )
