@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qdi_mcp.runbook.paths import MISSING, lookup, missing_reason, split_path
+from qdi_mcp.runbook.paths import MISSING, lookup_through_null, missing_reason, split_path
 from qdi_mcp.runbook.templates import Merge, Template
 
 LIST_OPERATORS = frozenset({"all", "any", "none"})
@@ -133,8 +133,10 @@ def condition_failures(condition: Mapping[str, Any], subject: Any) -> list[str]:
     failures: list[str] = []
     for path, matcher in condition.items():
         segments = split_path(path)
-        actual = lookup(subject, segments)
-        if actual is MISSING and not is_existence_check(matcher):
+        # `exists` asks whether the path leads anywhere; every other matcher reads a path through a null as null.
+        existence = is_existence_check(matcher)
+        actual = lookup(subject, segments) if existence else lookup_through_null(subject, segments)
+        if actual is MISSING and not existence:
             failures.append(f"{path}: missing: {missing_reason(subject, segments)}")
             continue
         failures += [f"{path}: {message}" for message in matcher_failures(matcher, actual)]

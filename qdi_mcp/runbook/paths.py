@@ -40,6 +40,15 @@ def lookup(value: Any, segments: Sequence[str]) -> Any:
     return found if consumed == len(segments) else MISSING
 
 
+def lookup_through_null(value: Any, segments: Sequence[str]) -> Any:
+    """`lookup`, except that a path running into a null is null: a never-run task's `last_run` is null, and its
+    `last_run.state` is no more missing than the run is (only a key that is absent is MISSING)."""
+    found, consumed = _walk(value, segments)
+    if consumed == len(segments):
+        return found
+    return None if found is None and consumed > 0 else MISSING
+
+
 def missing_reason(value: Any, segments: Sequence[str]) -> str:
     """Why `lookup(value, segments)` is MISSING, naming the first segment that does not exist."""
     parent, consumed = _walk(value, segments)

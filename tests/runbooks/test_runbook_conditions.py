@@ -185,3 +185,19 @@ def test_an_operator_mixed_with_a_misspelt_one_gets_a_suggestion() -> None:
 
     assert location == "expect.state"
     assert "mixes operators (ne) with other keys (neq); 'neq': did you mean ne?" in message
+
+
+@pytest.mark.parametrize(
+    ("matcher", "passes"),
+    [({"ne": "FAILED"}, True), ({"not_in": ["FAILED"]}, True), ({"eq": None}, True), ("COMPLETED", False)],
+)
+def test_a_path_through_a_null_is_null_not_missing(matcher: Any, passes: bool) -> None:
+    # A task that never ran has `last_run: null`; "its last run did not fail" holds, "it completed" does not.
+    never_ran = {"name": "ERP LANDING", "last_run": None}
+    assert holds({"last_run.state": matcher}, never_ran) is passes
+    assert holds({"last_run.state": {"exists": False}}, never_ran) is True  # no run, so no run state
+
+
+def test_a_key_absent_under_a_present_object_is_still_missing() -> None:
+    failures = condition_failures({"last_run.stat": {"ne": "FAILED"}}, {"last_run": {"state": "COMPLETED"}})
+    assert failures and "missing" in failures[0] and "state" in failures[0]
