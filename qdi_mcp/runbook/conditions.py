@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qdi_mcp.runbook.paths import MISSING, lookup_through_null, missing_reason, split_path
+from qdi_mcp.runbook.paths import MISSING, lookup, lookup_through_null, missing_reason, split_path
 from qdi_mcp.runbook.templates import Merge, Template
 
 LIST_OPERATORS = frozenset({"all", "any", "none"})
