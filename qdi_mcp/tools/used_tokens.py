@@ -19,6 +19,9 @@ __all__ = ["FileUsedTokenStore", "UsedTokenStoreError"]
 
 _TOKEN_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _PRUNE_AT_MOST = 1000  # files looked at per claim: a claim stays cheap however many tokens piled up
+# A use is forgotten only this long after its token expired. A verifier that read its clock just before the
+# expiry (or runs on a host whose clock lags) must still find the use; an hour covers any sane skew.
+_KEEP_AFTER_EXPIRY_SECONDS = 3600.0
 
 
 class UsedTokenStoreError(OSError):
@@ -38,13 +41,17 @@ class FileUsedTokenStore:
             return False  # never a path: ids come from signed payloads, but a file name must be plain
         try:
             self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._prune()
+            if not self.folder.is_dir():
+                raise NotADirectoryError(20, "not a folder")
+        except OSError as exc:
+            raise _cannot_record(self.folder, exc) from None
+        self._prune()
+        try:
             fd = os.open(self.folder / token_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return False
         except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise UsedTokenStoreError(f"cannot record a used confirmation in {self.folder}: {reason}") from None
+            raise _cannot_record(self.folder, exc) from None
         try:
             os.write(fd, repr(float(expires_at)).encode())
         finally:
@@ -52,16 +59,26 @@ class FileUsedTokenStore:
         return True
 
     def _prune(self) -> None:
-        now = self._clock()
-        with os.scandir(self.folder) as entries:
-            for count, entry in enumerate(entries):
-                if count >= _PRUNE_AT_MOST:
-                    return
-                if entry.is_file() and _expiry(entry.path) <= now:
-                    try:
-                        os.unlink(entry.path)
-                    except FileNotFoundError:  # another process pruned it first
-                        pass
+        """Housekeeping: a file that cannot be listed or removed now (another process pruning it, a reader
+        holding it open on Windows) stays for a later claim; it never costs a confirmation."""
+        forget_before = self._clock() - _KEEP_AFTER_EXPIRY_SECONDS
+        try:
+            with os.scandir(self.folder) as entries:
+                for count, entry in enumerate(entries):
+                    if count >= _PRUNE_AT_MOST:
+                        return
+                    if entry.is_file() and _expiry(entry.path) <= forget_before:
+                        try:
+                            os.unlink(entry.path)
+                        except OSError:
+                            pass
+        except OSError:
+            return
+
+
+def _cannot_record(folder: Path, exc: OSError) -> UsedTokenStoreError:
+    reason = exc.strerror or type(exc).__name__
+    return UsedTokenStoreError(f"cannot record a used confirmation in {folder}: {reason}")
 
 
 def _expiry(path: str) -> float:

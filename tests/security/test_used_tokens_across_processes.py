@@ -33,9 +33,41 @@ def test_expired_uses_are_pruned_and_live_ones_kept(tmp_path: Path) -> None:
     store = FileUsedTokenStore(tmp_path / "used", clock=lambda: now[0])
     store.claim("expires-soon", expires_at=1010.0)
     store.claim("expires-late", expires_at=5000.0)
-    now[0] = 2000.0
-    store.claim("another-one", expires_at=6000.0)
+    now[0] = 1010.0 + 3600.0 + 1  # an hour after the first token's expiry: its use may be forgotten
+    store.claim("another-one", expires_at=9000.0)
     assert sorted(p.name for p in (tmp_path / "used").iterdir()) == ["another-one", "expires-late"]
+
+
+def test_a_use_is_remembered_past_its_token_s_expiry(tmp_path: Path) -> None:
+    # A verifier that read its clock just before the expiry (or on a lagging host) claims after it: the first
+    # use must still be there, or the replay would pass.
+    now = [1000.0]
+    first = FileUsedTokenStore(tmp_path / "used", clock=lambda: now[0])
+    second = FileUsedTokenStore(tmp_path / "used", clock=lambda: now[0])
+    assert first.claim("token-id-0009", expires_at=1300.0)
+    now[0] = 1300.0 + 60
+    assert second.claim("token-id-0009", expires_at=1300.0) is False
+
+
+def test_a_use_file_that_cannot_be_removed_does_not_cost_a_confirmation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    store = FileUsedTokenStore(tmp_path / "used", clock=lambda: now[0])
+    store.claim("old-token-id", expires_at=1001.0)
+    now[0] = 9000.0
+
+    def locked(path: object) -> None:
+        raise PermissionError(13, "in use by another process")
+
+    monkeypatch.setattr("qdi_mcp.tools.used_tokens.os.unlink", locked)
+    assert store.claim("fresh-token-id", expires_at=9300.0) is True
+
+
+def test_a_file_where_the_folder_should_be_is_reported_not_taken_for_a_used_token(tmp_path: Path) -> None:
+    (tmp_path / "used").write_text("not a folder", encoding="utf-8")
+    with pytest.raises(UsedTokenStoreError, match="cannot record a used confirmation"):
+        FileUsedTokenStore(tmp_path / "used").claim("token-id-0004", expires_at=9e9)
 
 
 @pytest.mark.parametrize("token_id", ["../escape-attempt", "a/b/c/d/e/f", "", "short"])
