@@ -80,6 +80,7 @@ class ConfirmationGate:
             if decision.confirmed_by and signed_arguments(spec, arguments, tool_ctx) != signed:
                 from qdi_mcp.tools import ToolFailure
 
+                self._record(spec, arguments, "refused", detail="confirmation for a file that changed meanwhile")
                 raise ToolFailure(
                     "confirmation_invalid",
                     "The file to import changed while the person was deciding; nothing was done.",

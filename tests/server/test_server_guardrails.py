@@ -267,3 +267,27 @@ async def test_a_refused_token_is_audited_once(tmp_path: Path) -> None:
         records = stack.audit
     assert result.is_error and result.structured_content["error"]["code"] == "confirmation_invalid"
     assert [r["outcome"] for r in records] == ["refused"]
+
+
+async def test_an_import_whose_file_changed_while_the_person_decided_is_refused_and_audited(tmp_path: Path) -> None:
+    stack_box: dict[str, Stack] = {}
+
+    async def person_reads_while_the_file_is_replaced(context: Any, params: types.ElicitRequestParams) -> Any:
+        zip_path = stack_box["stack"].qdi.settings.workdir / "c360.zip"
+        zip_path.write_bytes(zip_path.read_bytes() + b"\0")
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with open_stack(
+        tmp_path, elicitation_callback=person_reads_while_the_file_is_replaced, mode="legacy"
+    ) as stack:
+        stack_box["stack"] = stack
+        exported = await stack.mcp.call_tool(
+            "qdi_export_project", {"project_id": stack.project_id(CUSTOMER_360), "file_name": "c360.zip"}
+        )
+        assert not exported.is_error
+        target = stack.project_id("Customer 360 (prod)")
+        result = await stack.mcp.call_tool("qdi_import_project", {"project_id": target, "path": "c360.zip"})
+        lines = [r for r in stack.audit if r["tool"] == "qdi_import_project"]
+    assert result.is_error and result.structured_content["error"]["code"] == "confirmation_invalid"
+    assert [r["outcome"] for r in lines] == ["refused"] and "changed" in lines[0]["detail"]
+    assert stack.emulator.counters["import_project"] == 0
