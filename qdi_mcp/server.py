@@ -242,7 +242,9 @@ class QdiServer:
         if isinstance(exc, ToolFailure):
             return exc
         if isinstance(exc, QdiApiError):
-            return failure_from_api_error(exc, spec.name, arguments)
+            return failure_from_api_error(
+                exc, spec.name, arguments, argument_names=spec.input_schema.get("properties", {})
+            )
         if isinstance(exc, WorkdirError):
             return ToolFailure("invalid_path", str(exc), hint="pass a file name inside the server's work folder")
         if isinstance(exc, UnsafeZipError):

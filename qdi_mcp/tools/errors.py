@@ -17,7 +17,7 @@ instead of asking to be called again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from qdi_mcp.api import errors as api_errors
@@ -67,8 +67,15 @@ class ToolFailure(Exception):
         return text
 
 
-def failure_from_api_error(exc: api_errors.QdiApiError, tool: str, arguments: Mapping[str, Any]) -> ToolFailure:
-    """Translate an API exception into a failure whose hint names the tool to call next."""
+def failure_from_api_error(
+    exc: api_errors.QdiApiError,
+    tool: str,
+    arguments: Mapping[str, Any],
+    *,
+    argument_names: Collection[str] = (),
+) -> ToolFailure:
+    """Translate an API exception into a failure whose hint names the tool to call next. `argument_names` are
+    the tool's arguments: a Qlik error pointing at a request field is named as one of them, or not at all."""
     detail = _first_detail(exc)
     common = {"http_status": exc.status, "trace_id": exc.trace_id}
     if isinstance(exc, api_errors.InvalidParameterError):
@@ -115,7 +122,7 @@ def failure_from_api_error(exc: api_errors.QdiApiError, tool: str, arguments: Ma
             **common,
         )
     if isinstance(exc, api_errors.BadRequestError | api_errors.ConflictError):
-        argument = _argument_pointed_at(exc, arguments)
+        argument = _argument_pointed_at(exc, argument_names)
         return ToolFailure(
             "bad_request",
             detail or "Qlik rejected the request.",
@@ -166,17 +173,26 @@ def _not_found_hint(arguments: Mapping[str, Any]) -> str:
     return "call qdi_list_projects to see project ids"
 
 
-def _argument_pointed_at(exc: api_errors.QdiApiError, arguments: Mapping[str, Any]) -> str | None:
+# Request fields whose tool argument is not simply their snake_case form.
+_ARGUMENT_FOR_FIELD = {
+    "selectedTasks": "selected_task_ids",
+    "selectedDatasets": "dataset_ids",
+    "space": "space_id",
+    "dataTaskId": "task_id",
+}
+
+
+def _argument_pointed_at(exc: api_errors.QdiApiError, argument_names: Collection[str]) -> str | None:
     """The tool argument Qlik's error points at (`source.pointer` "/processChangesFrom" or `source.parameter`),
-    in the tool's own snake_case naming; None when the error points at nothing the agent passed or could pass."""
+    in the tool's own naming; None when it points at nothing the tool takes (then the hint stays general)."""
     for item in exc.errors or []:
         source = item.source
-        wire = (source.pointer or "").strip("/").split("/")[0] if source else ""
-        wire = wire or (source.parameter or "" if source else "")
-        if wire:
-            name = _snake_case(wire)
-            # Names the agent can act on: an argument it passed, or one of the tool's options it left out.
-            return name if name in arguments or not name.endswith("id") else None
+        if source is None:
+            continue
+        field = (source.pointer or "").strip("/").split("/")[0] or (source.parameter or "")
+        if field:
+            name = _ARGUMENT_FOR_FIELD.get(field, _snake_case(field))
+            return name if name in argument_names else None
     return None
 
 

@@ -217,6 +217,15 @@ async def test_api_errors_become_structured_results_with_a_hint(tmp_path: Path) 
         assert "field" not in started.structured_content["error"]  # the task's state, not an argument, is wrong
 
 
+async def test_a_pointer_at_a_renamed_request_field_names_the_tool_argument(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        arguments = {"project_id": stack.project_id(CUSTOMER_360), "selected_task_ids": ["nope"]}
+        result = await stack.mcp.call_tool("qdi_prepare_project", arguments)
+    error = result.structured_content["error"]
+    assert error["code"] == "bad_request" and error["field"] == "selected_task_ids"
+    assert "selected_task_ids" in error["hint"] and "selected_tasks" not in error["hint"]
+
+
 async def test_a_bad_request_pointing_at_an_argument_names_it_in_the_tool_s_own_terms(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack:
         pid = stack.project_id(ORDERS)
