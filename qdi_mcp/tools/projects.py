@@ -141,7 +141,8 @@ async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             "invalid_arguments",
             f"The map leaves out {len(removed)} of the project's {len(current)} variables ({shown}); the update "
             "replaces all of them, so they would be deleted. Nothing was changed.",
-            hint="read them with qdi_get_bindings and send the complete map, or pass remove_missing=true to drop them",
+            hint="send the complete map from qdi_get_bindings; a recalculated map (recalculate=true) leaves out the "
+            "variables the design no longer uses: pass remove_missing=true to drop them",
             field="variables",
         )
     await ctx.client.update_bindings(project_id, variables)
