@@ -189,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except BaseExceptionGroup as group:
+        # Written from inside a task group (a runbook's progress), the closed pipe arrives wrapped.
+        closed_pipe, anything_else = group.split(BrokenPipeError)
+        if closed_pipe is None or anything_else is not None:
+            raise
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     return exit_code
 
 

@@ -26,7 +26,18 @@ def bare_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("argv", [["tools", "--json"], ["tools"], ["call", "qdi_list_projects", "--demo"]])
+HEALTH_CHECK = str(Path(__file__).resolve().parents[2] / "examples" / "runbooks" / "health-check.yaml")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["tools", "--json"],
+        ["tools"],
+        ["call", "qdi_list_projects", "--demo"],
+        ["runbook", HEALTH_CHECK, "--demo"],  # written from inside a task group: the error arrives wrapped
+    ],
+)
 def test_output_into_a_closed_pipe_exits_1_without_a_traceback(tmp_path: Path, argv: list[str]) -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before anything is written: every write fails with EPIPE
