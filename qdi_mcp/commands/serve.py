@@ -107,9 +107,14 @@ def storage_problem(settings: Settings) -> str | None:
             f"still work{also}"
         )
     if workdir_reason is not None:
+        # With a shared secret, confirmation tokens record their use in the work folder (single use among
+        # processes), so confirmations fail there too.
+        confirmations = (
+            ", and so will every confirmation (QDI_MCP_SECRET records uses there)" if settings.secret else ""
+        )
         return (
-            f"the work folder {workdir} cannot be written ({workdir_reason}): exports and imports will fail until "
-            "QDI_MCP_WORKDIR (--workdir) names a writable folder; other tools still work"
+            f"the work folder {workdir} cannot be written ({workdir_reason}): exports and imports will fail"
+            f"{confirmations} until QDI_MCP_WORKDIR (--workdir) names a writable folder; other tools still work"
         )
     return None
 

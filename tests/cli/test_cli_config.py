@@ -304,6 +304,22 @@ def test_an_audit_log_that_is_a_folder_is_reported_with_the_os_reason(tmp_path: 
     assert "directory" in problem.lower()
 
 
+@pytest.mark.parametrize("secret", [None, "s" * 40])
+def test_an_unwritable_work_folder_with_the_audit_log_elsewhere_says_whether_confirmations_fail_too(
+    tmp_path: Path, secret: str | None
+) -> None:
+    from qdi_mcp.settings import Settings
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x", encoding="utf-8")
+    settings = Settings(demo=True, workdir=a_file / "work", audit_log=tmp_path / "audit.jsonl", secret=secret)
+
+    problem = serve_command.storage_problem(settings)
+
+    assert problem is not None and "QDI_MCP_WORKDIR" in problem
+    assert ("every confirmation" in problem) is (secret is not None)
+
+
 # --- help -----------------------------------------------------------------------------------------------------
 
 
