@@ -178,7 +178,16 @@ def check_start(settings: Settings, args: argparse.Namespace) -> None:
             source="--exclude-tools" if args.exclude_tools is not None else "QDI_MCP_EXCLUDE_TOOLS",
         )
     if args.command in ("serve", "call", "runbook"):
-        check_workdir(settings.workdir, source="--workdir" if args.workdir else "QDI_MCP_WORKDIR")
+        check_workdir(settings.workdir, source=_workdir_source(args))
+
+
+def _workdir_source(args: argparse.Namespace) -> str:
+    """Where the work folder came from, so an error points at what the person set (or did not)."""
+    if getattr(args, "workdir", None):
+        return "--workdir"
+    if os.environ.get("QDI_MCP_WORKDIR"):
+        return "QDI_MCP_WORKDIR"
+    return "the default work folder (set QDI_MCP_WORKDIR or --workdir to use another)"
 
 
 def main(argv: list[str] | None = None) -> int:

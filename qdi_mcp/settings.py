@@ -18,7 +18,7 @@ TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
 CONFIRM_MODES = ("auto", "never")
 # In the home folder, not the current one: desktop hosts (Claude Desktop on macOS) start servers in `/`.
 DEFAULT_WORKDIR = "~/qdi-mcp-work"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")  # Python's names, WARN included
 # A confirmation is a person's yes to what they saw; a day-old yes is not about the state as it is now.
 MAX_CONFIRM_TTL_SECONDS = 86400.0
 _TRUE = {"1", "true", "yes", "on"}

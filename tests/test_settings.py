@@ -22,7 +22,7 @@ from qdi_mcp.settings import LOG_LEVELS, Settings, SettingsError, check_tool_nam
         ({"QDI_MCP_READ_ONLY": "perhaps"}, "QDI_MCP_READ_ONLY"),
         ({"QDI_EMULATOR_SPEED": "inf"}, "QDI_EMULATOR_SPEED"),
         ({"QDI_EMULATOR_SPEED": "-1"}, "QDI_EMULATOR_SPEED"),
-        ({"QDI_MCP_LOG_LEVEL": "LOUD"}, "QDI_MCP_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR"),
+        ({"QDI_MCP_LOG_LEVEL": "LOUD"}, "QDI_MCP_LOG_LEVEL must be one of DEBUG, INFO, WARNING, WARN, ERROR, CRITICAL"),
         ({"QLIK_API_KEY": "k", "QLIK_CLIENT_ID": "id", "QLIK_CLIENT_SECRET": "s"}, "sign in one way"),
         ({"QLIK_API_KEY": "k", "QLIK_CLIENT_ID": "id"}, "QLIK_API_KEY and QLIK_CLIENT_ID"),
     ],
@@ -76,7 +76,7 @@ def test_qdi_mcp_workdir_is_taken_as_given(monkeypatch: pytest.MonkeyPatch, tmp_
     assert Settings.from_env({"QDI_MCP_WORKDIR": "relative/work"}).workdir == Path("relative/work")
 
 
-@pytest.mark.parametrize("level", [*LOG_LEVELS, "debug", "Warning"])
+@pytest.mark.parametrize("level", [*LOG_LEVELS, "debug", "Warning", "critical", "warn"])
 def test_log_levels_are_accepted_in_any_case(level: str) -> None:
     assert Settings.from_env({"QDI_MCP_LOG_LEVEL": level}).log_level == level.upper()
 

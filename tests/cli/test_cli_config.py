@@ -238,6 +238,21 @@ def test_a_work_folder_that_is_a_file_exits_2_naming_where_it_was_set(
     assert f"{a_file} is a file" in line
 
 
+def test_a_default_work_folder_that_is_a_file_blames_the_default_not_a_variable_nobody_set(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, serve_runs: list[object]
+) -> None:
+    monkeypatch.delenv("QDI_MCP_WORKDIR")
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "qdi-mcp-work").write_text("a file, not a folder", encoding="utf-8")
+
+    exit_code, _, err = run(capsys, "serve", "--demo")
+
+    assert (exit_code, serve_runs) == (2, [])
+    line = one_line(err)
+    assert line.startswith("qdi-mcp: the default work folder") and "set QDI_MCP_WORKDIR" in line
+    assert "qdi-mcp: QDI_MCP_WORKDIR:" not in line
+
+
 def test_a_work_folder_below_a_file_exits_2_naming_the_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     a_file = tmp_path / "notes.txt"
     a_file.write_text("not a folder", encoding="utf-8")
