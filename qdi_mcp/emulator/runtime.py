@@ -144,6 +144,7 @@ def _load_finished(tenant: Tenant, task: TaskState, run: TaskRun, dataset: Datas
     if dataset.load_failure is not None:
         load.state = "ERROR"
         load.message = dataset.load_failure
+        load.rows = 0  # a missing source fails before any row; kept on the load, so a later repair changes nothing
         dataset.readiness = "ERROR"
         dataset.error_message = dataset.load_failure
         # needs_full_load stays set: the table was never loaded, so the next run tries again

@@ -105,8 +105,7 @@ def _full_load(task: TaskState, dataset: DatasetRuntime, load: FullLoad, now: fl
     elif load.state == "LOADING" and load.start is not None and load.planned_seconds > 0:
         processed = int(load.rows * min(1.0, (now - load.start) / load.planned_seconds))
     elif load.state == "ERROR":
-        # A broken source (a missing table) fails before any row; the seeded type-conversion error fails midway.
-        processed = 0 if dataset.load_failure is not None else load.rows // 3
+        processed = load.rows // 3  # a load that failed midway (a broken source's load has rows = 0)
     else:
         processed = 0
     wire["totalProcessedCount"] = processed

@@ -98,6 +98,9 @@ async def test_broken_load_ends_in_error_when_it_would_have_completed_and_other_
         failed = (await datasets_by_name(http, url))["ORDERS_ENRICHED"]
         emu.clock.advance(60)
         final = await datasets_by_name(http, url)
+        emu.set_dataset_broken(project_id, task_id, "ORDERS_ENRICHED", broken=False)
+        after_repair = (await datasets_by_name(http, url))["ORDERS_ENRICHED"]
+    assert after_repair["fullLoad"] == failed["fullLoad"]  # a repair changes the next run, not the finished load
     assert before["fullLoad"]["state"] == "LOADING" and before["dataReadiness"] == "NOT_READY"
     assert failed["dataReadiness"] == "ERROR"
     load = failed["fullLoad"]
