@@ -14,8 +14,9 @@ A mapping whose keys are operators is a matcher; a mapping of other keys is a co
 
 A path the value does not have fails every matcher on it, `ne`, `not_in`, `not` and `empty` included: a typo
 (`stat` for `state`) must not make a check pass. Only an existence check (`exists`, or `not` around one)
-looks at whether the path is there. The paths themselves are checked against the tool's output schema
-before any step runs (`expectations`).
+looks at whether the path is there. A path that runs into a null (`last_run.state` when `last_run` is null,
+in either form, `last_run: {state: ...}` too) reads as null, and `exists` says there is no value there.
+The paths themselves are checked against the tool's output schema before any step runs (`expectations`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qdi_mcp.runbook.paths import MISSING, lookup, lookup_through_null, missing_reason, split_path
+from qdi_mcp.runbook.paths import MISSING, THROUGH_NULL, lookup_through_null, missing_reason, split_path
 from qdi_mcp.runbook.templates import Merge, Template
 
 LIST_OPERATORS = frozenset({"all", "any", "none"})
@@ -133,10 +134,8 @@ def condition_failures(condition: Mapping[str, Any], subject: Any) -> list[str]:
     failures: list[str] = []
     for path, matcher in condition.items():
         segments = split_path(path)
-        # `exists` asks whether the path leads anywhere; every other matcher reads a path through a null as null.
-        existence = is_existence_check(matcher)
-        actual = lookup(subject, segments) if existence else lookup_through_null(subject, segments)
-        if actual is MISSING and not existence:
+        actual = lookup_through_null(subject, segments)
+        if actual is MISSING and not is_existence_check(matcher):
             failures.append(f"{path}: missing: {missing_reason(subject, segments)}")
             continue
         failures += [f"{path}: {message}" for message in matcher_failures(matcher, actual)]
@@ -153,13 +152,23 @@ def matcher_failures(matcher: Any, actual: Any) -> list[str]:
     if is_operator_mapping(matcher):
         failures: list[str] = []
         for operator, operand in matcher.items():
-            failures += _OPERATIONS[operator](operand, actual)
+            # `exists` and `not` see that the path ran into a null (no value there); the others see the null.
+            seen = actual if operator in _EXISTENCE_OPERATORS else _as_json(actual)
+            failures += _OPERATIONS[operator](operand, seen)
         return failures
     if isinstance(matcher, Mapping):
+        if actual is None or actual is THROUGH_NULL:
+            # `last_run: {state: ...}` on a null last_run: the same as `last_run.state: ...`.
+            return condition_failures(matcher, THROUGH_NULL)
         if actual is MISSING or not isinstance(actual, Mapping | list):
             return [f"expected an object with {', '.join(map(str, matcher))}, got {show(actual)}"]
         return condition_failures(matcher, actual)
+    actual = _as_json(actual)
     return [] if json_equal(actual, matcher) else [f"expected {show(matcher)}, got {show(actual)}"]
+
+
+def _as_json(actual: Any) -> Any:
+    return None if actual is THROUGH_NULL else actual
 
 
 def json_equal(left: Any, right: Any) -> bool:
@@ -177,6 +186,8 @@ def json_equal(left: Any, right: Any) -> bool:
 def show(value: Any) -> str:
     if value is MISSING:
         return "(missing)"
+    if value is THROUGH_NULL:
+        return "null (the path runs into a null)"
     if isinstance(value, str):
         return value if value and value.strip() == value and value[0] not in "[{" else json.dumps(value)
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
@@ -290,7 +301,8 @@ _OPERATIONS: dict[str, Callable[[Any, Any], list[str]]] = {
     "lt": _compare("<", lambda a, b: a < b),
     "lte": _compare("<=", lambda a, b: a <= b),
     "exists": lambda operand, actual: _unless(
-        (actual is not MISSING) == bool(operand), f"expected {'a value' if operand else 'no value'}, got {show(actual)}"
+        (actual is not MISSING and actual is not THROUGH_NULL) == bool(operand),
+        f"expected {'a value' if operand else 'no value'}, got {show(actual)}",
     ),
     "empty": _empty,
     "matches": _matches,

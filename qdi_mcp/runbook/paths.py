@@ -30,6 +30,17 @@ class _Missing:
 MISSING: Final = _Missing()
 
 
+class _ThroughNull:
+    """A path that ran into a null on its way (a never-run task's `last_run.state`): read as null by every
+    matcher but `exists`, for which there is no value there."""
+
+    def __repr__(self) -> str:
+        return "null"
+
+
+THROUGH_NULL: Final = _ThroughNull()
+
+
 def split_path(path: str) -> list[str]:
     return [part.strip() for part in path.split(".")] if path.strip() else []
 
@@ -41,12 +52,14 @@ def lookup(value: Any, segments: Sequence[str]) -> Any:
 
 
 def lookup_through_null(value: Any, segments: Sequence[str]) -> Any:
-    """`lookup`, except that a path running into a null is null: a never-run task's `last_run` is null, and its
-    `last_run.state` is no more missing than the run is (only a key that is absent is MISSING)."""
+    """`lookup`, except that a path running into a null gives THROUGH_NULL: a never-run task's `last_run` is
+    null, and its `last_run.state` is no more missing than the run is (only a key that is absent is MISSING)."""
+    if value is THROUGH_NULL:
+        return THROUGH_NULL
     found, consumed = _walk(value, segments)
     if consumed == len(segments):
         return found
-    return None if found is None and consumed > 0 else MISSING
+    return THROUGH_NULL if found is None else MISSING
 
 
 def missing_reason(value: Any, segments: Sequence[str]) -> str:

@@ -201,3 +201,19 @@ def test_a_path_through_a_null_is_null_not_missing(matcher: Any, passes: bool) -
 def test_a_key_absent_under_a_present_object_is_still_missing() -> None:
     failures = condition_failures({"last_run.stat": {"ne": "FAILED"}}, {"last_run": {"state": "COMPLETED"}})
     assert failures and "missing" in failures[0] and "state" in failures[0]
+
+
+@pytest.mark.parametrize(
+    ("condition", "passes"),
+    [
+        ({"last_run": {"state": {"ne": "FAILED"}}}, True),  # the nested form reads like the dotted one
+        ({"last_run": {"state": "COMPLETED"}}, False),
+        ({"last_run.state": {"exists": True, "ne": "FAILED"}}, False),  # no run, so no state: exists says no
+        ({"last_run.state": {"exists": False, "ne": "FAILED"}}, True),
+        ({"last_run.state": {"not": {"exists": True}}}, True),
+        ({"tasks": {"all": {"last_run.state": {"ne": "FAILED"}}}}, True),
+    ],
+)
+def test_a_null_on_the_way_reads_the_same_in_every_form(condition: dict[str, Any], passes: bool) -> None:
+    subject = {"last_run": None, "tasks": [{"last_run": None}, {"last_run": {"state": "COMPLETED"}}]}
+    assert holds(condition, subject) is passes, condition_failures(condition, subject)
