@@ -102,6 +102,8 @@ def _full_load(task: TaskState, dataset: DatasetRuntime, load: FullLoad, now: fl
         wire["endTime"] = iso_time(load.end)
     if load.state == "COMPLETED":
         processed = load.rows
+    elif load.state == "LOADING" and dataset.load_failure is not None:
+        processed = 0  # a missing source delivers nothing; the load fails when it would have completed
     elif load.state == "LOADING" and load.start is not None and load.planned_seconds > 0:
         processed = int(load.rows * min(1.0, (now - load.start) / load.planned_seconds))
     elif load.state == "ERROR":

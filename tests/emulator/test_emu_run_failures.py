@@ -102,6 +102,7 @@ async def test_broken_load_ends_in_error_when_it_would_have_completed_and_other_
         after_repair = (await datasets_by_name(http, url))["ORDERS_ENRICHED"]
     assert after_repair["fullLoad"] == failed["fullLoad"]  # a repair changes the next run, not the finished load
     assert before["fullLoad"]["state"] == "LOADING" and before["dataReadiness"] == "NOT_READY"
+    assert before["fullLoad"]["totalProcessedCount"] == 0  # a missing source delivers nothing while "loading"
     assert failed["dataReadiness"] == "ERROR"
     load = failed["fullLoad"]
     assert load["state"] == "ERROR" and load["message"] == MISSING_TABLE
