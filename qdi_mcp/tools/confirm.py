@@ -43,6 +43,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from qdi_mcp.tools.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
+
 __all__ = [
     "CONFIRMATION_TOKEN_ARGUMENT",
     "MIN_SECRET_BYTES",
@@ -83,12 +85,13 @@ class ConfirmationError(Exception):
 
 class UsedTokenStore(Protocol):
     def claim(self, token_id: str, expires_at: float) -> bool:
-        """Record ``token_id`` as used; True the first time only. It may forget it after ``expires_at``."""
+        """Record ``token_id`` as used; True the first time only. It may forget it ``KEEP_AFTER_EXPIRY_SECONDS``
+        after ``expires_at``, not sooner: a verifier that read its clock just before the expiry still checks."""
         ...
 
 
 class MemoryUsedTokenStore:
-    """Per-process used-token store; forgets ids once their token has expired.
+    """Per-process used-token store; forgets ids an hour after their token expired.
 
     Memory is bounded by ``max_entries``. When that many unexpired ids are held, further claims are refused
     (fail closed): forgetting a live id would let its token be replayed.
@@ -115,7 +118,7 @@ class MemoryUsedTokenStore:
             return True
 
     def _prune(self, now: float) -> None:
-        while self._by_expiry and self._by_expiry[0][0] <= now:
+        while self._by_expiry and self._by_expiry[0][0] + KEEP_AFTER_EXPIRY_SECONDS <= now:
             _, token_id = heapq.heappop(self._by_expiry)
             self._used.pop(token_id, None)
 

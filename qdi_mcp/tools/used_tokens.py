@@ -2,9 +2,13 @@
 
 `MemoryUsedTokenStore` keeps single use within one process. `qdi-mcp call` is a new process for every call, and
 replicas on one host are separate processes, so with a shared `QDI_MCP_SECRET` a token verified by one would
-pass again in another. Here a token's use is a file named after its id, created with O_CREAT | O_EXCL: the
-kernel lets exactly one process create it, so a token confirms one call among all processes sharing the
-folder. A file holds its token's expiry; expired ones are removed as claims go by.
+pass again in another. Here a token's use is a file, created with O_CREAT | O_EXCL: the kernel lets exactly one
+process create it, so a token confirms one call among all processes sharing the folder.
+
+The file is named `<expiry>-<token id>`: a token's expiry is part of its signed payload, so every process
+derives the same name, and pruning reads names only (no file is opened). A use is forgotten only
+`KEEP_AFTER_EXPIRY_SECONDS` after its token expired, so a verifier that read its clock just before the expiry,
+or runs on a host whose clock lags, still finds it.
 """
 
 from __future__ import annotations
@@ -15,13 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["FileUsedTokenStore", "UsedTokenStoreError"]
+__all__ = ["KEEP_AFTER_EXPIRY_SECONDS", "FileUsedTokenStore", "UsedTokenStoreError"]
 
+KEEP_AFTER_EXPIRY_SECONDS = 3600.0
 _TOKEN_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_PRUNE_AT_MOST = 1000  # files looked at per claim: a claim stays cheap however many tokens piled up
-# A use is forgotten only this long after its token expired. A verifier that read its clock just before the
-# expiry (or runs on a host whose clock lags) must still find the use; an hour covers any sane skew.
-_KEEP_AFTER_EXPIRY_SECONDS = 3600.0
+_USE_FILE = re.compile(r"^(\d+)-[A-Za-z0-9_-]+$")
+_PRUNE_EVERY_SECONDS = 60.0  # a long-lived server scans the folder at most once a minute
 
 
 class UsedTokenStoreError(OSError):
@@ -32,6 +35,7 @@ class FileUsedTokenStore:
     def __init__(self, folder: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.folder = Path(folder).expanduser()
         self._clock = clock
+        self._pruned_at: float | None = None
 
     def __repr__(self) -> str:
         return f"FileUsedTokenStore({str(self.folder)!r})"
@@ -39,35 +43,39 @@ class FileUsedTokenStore:
     def claim(self, token_id: str, expires_at: float) -> bool:
         if not _TOKEN_ID.match(token_id):
             return False  # never a path: ids come from signed payloads, but a file name must be plain
-        try:
-            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if not self.folder.is_dir():
-                raise NotADirectoryError(20, "not a folder")
-        except OSError as exc:
-            raise _cannot_record(self.folder, exc) from None
+        self._ensure_folder()
         self._prune()
         try:
-            fd = os.open(self.folder / token_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(self.folder / f"{int(expires_at)}-{token_id}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             return False
         except OSError as exc:
-            raise _cannot_record(self.folder, exc) from None
-        try:
-            os.write(fd, repr(float(expires_at)).encode())
-        finally:
-            os.close(fd)
+            raise _cannot_record(self.folder, exc.strerror or type(exc).__name__) from None
+        os.close(fd)
         return True
 
+    def _ensure_folder(self) -> None:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise _cannot_record(self.folder, "a file is in the way, not a folder")
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _cannot_record(self.folder, exc.strerror or type(exc).__name__) from None
+
     def _prune(self) -> None:
-        """Housekeeping: a file that cannot be listed or removed now (another process pruning it, a reader
-        holding it open on Windows) stays for a later claim; it never costs a confirmation."""
-        forget_before = self._clock() - _KEEP_AFTER_EXPIRY_SECONDS
+        """Housekeeping: every use forgotten long enough ago is removed. A file that cannot be removed now
+        (another process pruning it, a reader holding it open on Windows) stays for later; it never costs a
+        confirmation."""
+        now = self._clock()
+        if self._pruned_at is not None and now - self._pruned_at < _PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = now
+        forget_before = now - KEEP_AFTER_EXPIRY_SECONDS
         try:
             with os.scandir(self.folder) as entries:
-                for count, entry in enumerate(entries):
-                    if count >= _PRUNE_AT_MOST:
-                        return
-                    if entry.is_file() and _expiry(entry.path) <= forget_before:
+                for entry in entries:
+                    match = _USE_FILE.match(entry.name)
+                    if match and int(match.group(1)) < forget_before:
                         try:
                             os.unlink(entry.path)
                         except OSError:
@@ -76,14 +84,5 @@ class FileUsedTokenStore:
             return
 
 
-def _cannot_record(folder: Path, exc: OSError) -> UsedTokenStoreError:
-    reason = exc.strerror or type(exc).__name__
+def _cannot_record(folder: Path, reason: str) -> UsedTokenStoreError:
     return UsedTokenStoreError(f"cannot record a used confirmation in {folder}: {reason}")
-
-
-def _expiry(path: str) -> float:
-    try:
-        with open(path, encoding="ascii") as handle:
-            return float(handle.read() or "inf")
-    except (OSError, ValueError):
-        return float("inf")  # unreadable or half-written: keep it, a live token must never be forgotten

@@ -35,7 +35,17 @@ def test_expired_uses_are_pruned_and_live_ones_kept(tmp_path: Path) -> None:
     store.claim("expires-late", expires_at=5000.0)
     now[0] = 1010.0 + 3600.0 + 1  # an hour after the first token's expiry: its use may be forgotten
     store.claim("another-one", expires_at=9000.0)
-    assert sorted(p.name for p in (tmp_path / "used").iterdir()) == ["another-one", "expires-late"]
+    assert sorted(p.name for p in (tmp_path / "used").iterdir()) == ["5000-expires-late", "9000-another-one"]
+
+
+def test_pruning_reaches_every_forgotten_use_however_many_piled_up(tmp_path: Path) -> None:
+    now = [1000.0]
+    store = FileUsedTokenStore(tmp_path / "used", clock=lambda: now[0])
+    for number in range(1500):
+        assert store.claim(f"old-token-{number:05d}", expires_at=1100.0)
+    now[0] = 1100.0 + 3600.0 + 61  # past the margin, and past the once-a-minute pace of pruning
+    store.claim("new-token-id", expires_at=now[0] + 300)
+    assert [p.name for p in (tmp_path / "used").iterdir()] == [f"{int(now[0] + 300)}-new-token-id"]
 
 
 def test_a_use_is_remembered_past_its_token_s_expiry(tmp_path: Path) -> None:
@@ -66,7 +76,7 @@ def test_a_use_file_that_cannot_be_removed_does_not_cost_a_confirmation(
 
 def test_a_file_where_the_folder_should_be_is_reported_not_taken_for_a_used_token(tmp_path: Path) -> None:
     (tmp_path / "used").write_text("not a folder", encoding="utf-8")
-    with pytest.raises(UsedTokenStoreError, match="cannot record a used confirmation"):
+    with pytest.raises(UsedTokenStoreError, match="cannot record a used confirmation .*a file is in the way"):
         FileUsedTokenStore(tmp_path / "used").claim("token-id-0004", expires_at=9e9)
 
 

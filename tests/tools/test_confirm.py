@@ -12,6 +12,7 @@ from qdi_mcp.tools.confirm import (
     canonical_arguments,
     secret_from_env,
 )
+from qdi_mcp.tools.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
 
 SECRET = b"s" * 32
 OTHER_SECRET = b"o" * 32
@@ -261,6 +262,9 @@ def test_memory_store_forgets_expired_ids_and_stays_bounded() -> None:
     assert store.claim("b", clock.now + 20) is True
     assert store.claim("c", clock.now + 20) is False  # full of live ids: fail closed
     clock.now += 15
+    assert store.claim("c", clock.now + 20) is False  # "a" expired, but its use is kept a while longer
+    assert store.claim("a", clock.now + 10) is False  # a replay just past the expiry is still refused
+    clock.now += KEEP_AFTER_EXPIRY_SECONDS
     assert store.claim("c", clock.now + 20) is True
     assert len(store) == 2
 
