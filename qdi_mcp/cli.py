@@ -30,7 +30,7 @@ main environment variables (flags win over them):
   QDI_MCP_WORKDIR          folder for exports and imports, default ~/qdi-mcp-work (--workdir)
   QDI_MCP_AUDIT_LOG        audit log, default <workdir>/audit.jsonl (--audit-log)
   QDI_MCP_SECRET           key that signs confirmation tokens (default: random per process)
-  QDI_MCP_LOG_LEVEL        DEBUG, INFO (default), WARNING or ERROR; logs go to stderr
+  QDI_MCP_LOG_LEVEL        DEBUG, INFO (default), WARNING, ERROR or CRITICAL; logs go to stderr
   QDI_EMULATOR_SPEED       demo clock multiplier, default 1.0 (--speed)
 """
 
@@ -187,7 +187,7 @@ def _workdir_source(args: argparse.Namespace) -> str:
         return "--workdir"
     if os.environ.get("QDI_MCP_WORKDIR"):
         return "QDI_MCP_WORKDIR"
-    return "the default work folder (set QDI_MCP_WORKDIR or --workdir to use another)"
+    return "the default work folder"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,7 +168,10 @@ def check_workdir(path: Path, *, source: str) -> None:
         if candidate.is_dir():
             return
         where = "is a file" if candidate == path else f"cannot be created: {candidate} is a file"
-        raise SettingsError(f"{source}: {path} {where}; point it at a folder (it is created if missing)")
+        remedy = "point it at a folder (it is created if missing)"
+        if source.startswith("the default"):
+            remedy = "move that file away, or set QDI_MCP_WORKDIR to a folder"
+        raise SettingsError(f"{source}: {path} {where}; {remedy}")
 
 
 def check_tool_names(names: Iterable[str], known: Collection[str], *, source: str) -> None:

@@ -110,7 +110,7 @@ def storage_problem(settings: Settings) -> str | None:
         # With a shared secret, confirmation tokens record their use in the work folder (single use among
         # processes), so confirmations fail there too.
         confirmations = (
-            ", and so will every confirmation (QDI_MCP_SECRET records uses there)" if settings.secret else ""
+            ", and so will confirmations by token (QDI_MCP_SECRET records their use there)" if settings.secret else ""
         )
         return (
             f"the work folder {workdir} cannot be written ({workdir_reason}): exports and imports will fail"

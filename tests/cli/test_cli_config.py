@@ -249,7 +249,7 @@ def test_a_default_work_folder_that_is_a_file_blames_the_default_not_a_variable_
 
     assert (exit_code, serve_runs) == (2, [])
     line = one_line(err)
-    assert line.startswith("qdi-mcp: the default work folder") and "set QDI_MCP_WORKDIR" in line
+    assert line.startswith("qdi-mcp: the default work folder:") and "set QDI_MCP_WORKDIR to a folder" in line
     assert "qdi-mcp: QDI_MCP_WORKDIR:" not in line
 
 
@@ -332,7 +332,7 @@ def test_an_unwritable_work_folder_with_the_audit_log_elsewhere_says_whether_con
     problem = serve_command.storage_problem(settings)
 
     assert problem is not None and "QDI_MCP_WORKDIR" in problem
-    assert ("every confirmation" in problem) is (secret is not None)
+    assert ("confirmations by token" in problem) is (secret is not None)
 
 
 # --- help -----------------------------------------------------------------------------------------------------
