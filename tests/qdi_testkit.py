@@ -106,3 +106,18 @@ async def open_stack(
             server, mode=mode, elicitation_callback=elicitation_callback, client_info=client_info
         ) as mcp_client:
             yield Stack(mcp_client, emulator, server.qdi, client, clock)
+
+
+async def call_ok(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Call `tool` and return its structured result, after checking that it succeeded, fits the tool's output
+    schema, and carries a short text for people."""
+    import jsonschema
+
+    from qdi_mcp.specs import get_spec
+
+    result = await stack.mcp.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text
+    structured = result.structured_content
+    jsonschema.validate(structured, get_spec(tool).output_schema)
+    assert result.content[0].text.strip(), "every result carries a short text for people"
+    return structured

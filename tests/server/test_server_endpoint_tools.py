@@ -7,24 +7,11 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
-from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, ORDERS, SALES_QVD, Stack, open_stack
-
-from qdi_mcp.specs import get_spec
+from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, ORDERS, SALES_QVD, call_ok, open_stack
 
 pytestmark = pytest.mark.anyio
-
-
-async def call_ok(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-    result = await stack.mcp.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    structured = result.structured_content
-    jsonschema.validate(structured, get_spec(tool).output_schema)
-    assert result.content[0].text.strip(), "every result carries a short text for people"
-    return structured
 
 
 async def test_read_tools_return_what_the_emulator_holds(tmp_path: Path) -> None:

@@ -9,21 +9,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from qdi_testkit import CUSTOMER_360, SALES_QVD, Stack, open_stack
+from qdi_testkit import CUSTOMER_360, SALES_QVD, Stack, call_ok, open_stack
 
 from qdi_mcp.specs import get_spec
 
 pytestmark = pytest.mark.anyio
 
 C360_TASKS = {"CRM LANDING", "ERP LANDING", "CRM STORAGE", "ERP STORAGE", "CUSTOMER TRANSFORM", "SALES MART"}
-
-
-async def call_ok(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-    result = await stack.mcp.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    jsonschema.validate(result.structured_content, get_spec(tool).output_schema)
-    assert result.content[0].text.strip()
-    return result.structured_content
 
 
 def assert_matches_emulator(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,10 @@ dataset in error and the task failed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
-from qdi_testkit import CUSTOMER_360, Stack, open_stack
+from qdi_testkit import CUSTOMER_360, Stack, call_ok, open_stack
 
 from qdi_mcp.specs import get_spec
 
@@ -17,14 +16,6 @@ pytestmark = pytest.mark.anyio
 
 BROKEN = "ORDERS_ENRICHED"
 MESSAGE = "Table 'ORDERS_ENRICHED' does not exist in the source database."
-
-
-async def call_ok(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-    result = await stack.mcp.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    jsonschema.validate(result.structured_content, get_spec(tool).output_schema)
-    assert result.content[0].text.strip()
-    return result.structured_content
 
 
 def broken_task(stack: Stack, task: str = "CUSTOMER TRANSFORM", dataset: str = BROKEN) -> dict[str, str]:

@@ -4,23 +4,11 @@ the virtual clock."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
-from qdi_testkit import CUSTOMER_360, ORDERS, SALES_QVD, Stack, open_stack
-
-from qdi_mcp.specs import get_spec
+from qdi_testkit import CUSTOMER_360, ORDERS, SALES_QVD, Stack, call_ok, open_stack
 
 pytestmark = pytest.mark.anyio
-
-
-async def call_ok(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, Any]:
-    result = await stack.mcp.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    jsonschema.validate(result.structured_content, get_spec(tool).output_schema)
-    assert result.content[0].text.strip()
-    return result.structured_content
 
 
 def task_args(stack: Stack, project: str, task: str) -> dict[str, str]:
