@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.lowlevel
 from mcp import Client
 
+from evals.harness.virtual_clock import VirtualClock
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.server import QdiServer, build_server
@@ -30,29 +29,6 @@ CUSTOMER_360 = "Customer 360"
 CUSTOMER_360_PROD = "Customer 360 (prod)"
 ORDERS = "Orders replication"
 SALES_QVD = "Sales QVD"
-
-
-class VirtualClock:
-    """The API clock protocol (`monotonic`, `sleep`) on top of the emulator's manual clock.
-
-    A sleep moves emulator time forward to when the sleeper should wake (never backwards), so concurrent
-    waits each see their own deadline pass and the emulator's state machines move in step.
-    """
-
-    def __init__(self, emulator_clock: ManualClock) -> None:
-        self.emulator_clock = emulator_clock
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.emulator_clock.now()
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        wake_at = self.emulator_clock.now() + max(seconds, 0.0)
-        await anyio.lowlevel.checkpoint()
-        now = self.emulator_clock.now()
-        if wake_at > now:
-            self.emulator_clock.advance(wake_at - now)
 
 
 @dataclass

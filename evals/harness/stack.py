@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio.lowlevel
 from mcp import Client
 
 from evals.harness.fixtures import get_fixture
+from evals.harness.virtual_clock import VirtualClock
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.server import build_server
@@ -31,27 +31,6 @@ from qdi_mcp.tools.polling import PollSchedule
 TENANT_URL = "http://127.0.0.1:8765"
 # Poll jitter is seeded so that byte counts and elapsed times are the same on every run.
 POLL_JITTER_SEED = 7
-
-
-class VirtualClock:
-    """The API client's clock protocol (`monotonic`, `sleep`) driven by the emulator's manual clock.
-
-    A sleep moves emulator time forward to when the sleeper should wake (never backwards), so waits see
-    their deadlines pass and the emulator's state machines move in step, without sleeping for real.
-    """
-
-    def __init__(self, emulator_clock: ManualClock) -> None:
-        self.emulator_clock = emulator_clock
-
-    def monotonic(self) -> float:
-        return self.emulator_clock.now()
-
-    async def sleep(self, seconds: float) -> None:
-        wake_at = self.emulator_clock.now() + max(seconds, 0.0)
-        await anyio.lowlevel.checkpoint()  # let other tasks run, as a real sleep would
-        now = self.emulator_clock.now()
-        if wake_at > now:
-            self.emulator_clock.advance(wake_at - now)
 
 
 @dataclass

@@ -21,8 +21,8 @@ from typing import Any, TextIO
 import anyio
 from mcp import Client
 
+from evals.harness.virtual_clock import VirtualClock
 from evals.perf.report import goal, mark
-from evals.perf.waits import EmulatorTimeClock
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.server import build_server
@@ -65,7 +65,7 @@ def _result_size(result: Any) -> tuple[int, int]:
 
 async def measure_results() -> list[dict[str, Any]]:
     emulator = Emulator(clock=ManualClock())
-    clock = EmulatorTimeClock(emulator.clock)  # type: ignore[arg-type]
+    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
     project_id = emulator.project_id(PROJECT)
     task_id = emulator.task_id(project_id, TASK)
     rows: list[dict[str, Any]] = []

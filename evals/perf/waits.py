@@ -12,7 +12,6 @@ shows the worst and the mean.
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import sys
@@ -24,6 +23,8 @@ import anyio
 import anyio.lowlevel
 from mcp import Client
 
+from evals.harness.virtual_clock import VirtualClock
+from evals.perf.report import mark
 from qdi_mcp.api import ApiKeyAuth, CreateProjectRequest, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.emulator.demo_bindings import DemoEnvironment, environment_bindings
@@ -43,23 +44,6 @@ TENANT_URL = "http://127.0.0.1:8765"  # only used to build request URLs: the tra
 BASE_SECONDS = 2.0
 SECONDS_PER_STORAGE = 2.0
 TABLES = ("orders", "customers")
-
-
-class EmulatorTimeClock:
-    """The API clock protocol on the emulator's manual clock: a sleep moves emulator time to its wake-up."""
-
-    def __init__(self, emulator_clock: ManualClock) -> None:
-        self.emulator_clock = emulator_clock
-
-    def monotonic(self) -> float:
-        return self.emulator_clock.now()
-
-    async def sleep(self, seconds: float) -> None:
-        wake_at = self.emulator_clock.now() + max(seconds, 0.0)
-        await anyio.lowlevel.checkpoint()
-        now = self.emulator_clock.now()
-        if wake_at > now:
-            self.emulator_clock.advance(wake_at - now)
 
 
 @dataclass(frozen=True)
@@ -131,7 +115,7 @@ class Sample:
 
 
 async def _measure_one(
-    mcp_client: Client, emulator: Emulator, clock: EmulatorTimeClock, project: BenchProject, seconds: float
+    mcp_client: Client, emulator: Emulator, clock: VirtualClock, project: BenchProject, seconds: float
 ) -> Sample:
     arguments = {
         "project_id": project.project_id,
@@ -158,7 +142,7 @@ async def measure(
     durations: tuple[float, ...] = DURATIONS, seeds: tuple[int, ...] = SEEDS, schedule: PollSchedule | None = None
 ) -> list[dict[str, Any]]:
     emulator = Emulator(clock=ManualClock())
-    clock = EmulatorTimeClock(emulator.clock)  # type: ignore[arg-type]
+    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
     settings = Settings.from_env({}, demo=True, workdir=Path("qdi-mcp-work"), audit_log=None)
     client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
     storages = int((max(durations) - BASE_SECONDS) / SECONDS_PER_STORAGE)
@@ -213,8 +197,8 @@ def print_table(rows: list[dict[str, Any]], file: TextIO | None = None) -> None:
     print(header, file=out)
     print("-" * len(header), file=out)
     for row in rows:
-        polls_goal = "-" if row["polls_goal"] is None else f"<={row['polls_goal']} " + _mark(row["polls_ok"])
-        lag_goal = f"<={row['lag_goal_seconds']:g}s " + _mark(row["lag_ok"])
+        polls_goal = "-" if row["polls_goal"] is None else f"<={row['polls_goal']} " + mark(row["polls_ok"])
+        lag_goal = f"<={row['lag_goal_seconds']:g}s " + mark(row["lag_ok"])
         print(
             f"{row['action_seconds']:>7g}s {row['measured_action_seconds']:>8g}s {row['runs']:>4} "
             f"{row['polls_mean']:>10g} {row['polls_max']:>9} {polls_goal:>6} "
@@ -223,20 +207,3 @@ def print_table(rows: list[dict[str, Any]], file: TextIO | None = None) -> None:
         )
     held = all(row["lag_ok"] and row["polls_ok"] is not False for row in rows)
     print(f"goals: {'all met' if held else 'NOT all met'}", file=out)
-
-
-def _mark(ok: bool | None) -> str:
-    return "ok" if ok else "MISSED"
-
-
-def write_results(rows: list[dict[str, Any]], path: Path) -> None:
-    """Store the rows under "waits" in the results file, keeping what other benchmarks wrote there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document: dict[str, Any] = {}
-    if path.exists():
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            document = {}
-    document["waits"] = rows
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
