@@ -19,18 +19,10 @@ DEMO_PROJECT_NAMES = {"Customer 360", "Customer 360 (prod)", "Orders replication
 
 
 @pytest.fixture(autouse=True)
-def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, restore_logging: None) -> None:
-    """No tenant or policy from the developer's shell; `main()`'s logging setup undone afterwards."""
-    for name in (
-        "QLIK_TENANT_URL", "QLIK_API_KEY", "QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET", "QDI_MCP_READ_ONLY",
-        "QDI_MCP_TOOLSETS", "QDI_MCP_TOOLS", "QDI_MCP_EXCLUDE_TOOLS", "QDI_MCP_CONFIRM", "QDI_MCP_SECRET",
-    ):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("QDI_MCP_WORKDIR", str(tmp_path / "work"))
+def audit_and_a_fast_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("QDI_MCP_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
     # The demo clock runs in real time times this factor: a prepare of ~40 emulated seconds takes ~0.2 s.
     monkeypatch.setenv("QDI_EMULATOR_SPEED", "200")
-    monkeypatch.chdir(tmp_path)
 
 
 def call(capsys: pytest.CaptureFixture[str], tool: str, args: dict[str, Any] | str | None, *flags: str) -> Any:

@@ -14,21 +14,6 @@ from qdi_mcp.cli import main
 
 API_KEY = "api-key-that-must-not-show-7f3e"
 CLIENT_SECRET = "client-secret-that-must-not-show-91ab"
-POLICY_VARIABLES = (
-    "QLIK_TENANT_URL", "QLIK_API_KEY", "QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET", "QDI_MCP_READ_ONLY",
-    "QDI_MCP_TOOLSETS", "QDI_MCP_TOOLS", "QDI_MCP_EXCLUDE_TOOLS", "QDI_MCP_CONFIRM", "QDI_MCP_HTTP_TOKEN",
-    "QDI_MCP_LOG_LEVEL", "QDI_MCP_AUDIT_LOG", "QDI_EMULATOR_SPEED",
-)  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, restore_logging: None) -> None:
-    """No tenant or policy from the developer's shell, a private home; `main()`'s logging setup undone."""
-    for name in POLICY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("QDI_MCP_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import argparse
 import socket
-from pathlib import Path
 
 import pytest
 
 import qdi_mcp.commands.serve as serve_command
 from qdi_mcp.cli import main
 from qdi_mcp.settings import Settings
-
-
-@pytest.fixture(autouse=True)
-def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, restore_logging: None) -> None:
-    """No tenant or token from the developer's shell; `main()`'s logging setup undone afterwards."""
-    for name in ("QLIK_TENANT_URL", "QLIK_API_KEY", "QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET", "QDI_MCP_HTTP_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("QDI_MCP_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

@@ -19,18 +19,6 @@ BUDGET_BYTES = 20_000
 COMMANDS = ("serve", "tools", "call", "emulator")
 
 
-@pytest.fixture(autouse=True)
-def clean_cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, restore_logging: None) -> None:
-    """No tenant or policy from the developer's shell; `main()`'s logging setup undone afterwards."""
-    for name in (
-        "QLIK_TENANT_URL", "QLIK_API_KEY", "QLIK_CLIENT_ID", "QLIK_CLIENT_SECRET", "QDI_MCP_READ_ONLY",
-        "QDI_MCP_TOOLSETS", "QDI_MCP_TOOLS", "QDI_MCP_EXCLUDE_TOOLS", "QDI_MCP_CONFIRM", "QDI_MCP_HTTP_TOKEN",
-    ):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("QDI_MCP_WORKDIR", str(tmp_path / "work"))
-    monkeypatch.chdir(tmp_path)
-
-
 def spec_files() -> list[dict[str, Any]]:
     """The specs read straight from YAML, so the expectations do not come from the code under test."""
     paths = sorted((REPO / "tool_specs").glob("qdi_*.yaml"))

@@ -3,7 +3,6 @@ a zip is checked before upload. Every refusal is a clear error and no import req
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import struct
@@ -12,19 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from qdi_data import build_zip
 from qdi_testkit import CUSTOMER_360, Stack, open_stack
 
 pytestmark = pytest.mark.anyio
 
 MIB = 1024 * 1024
-
-
-def build_zip(entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def symlink_entry(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:

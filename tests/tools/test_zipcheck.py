@@ -6,17 +6,9 @@ import struct
 import zipfile
 
 import pytest
-from qdi_data import FIXTURE_ZIP
+from qdi_data import FIXTURE_ZIP, build_zip
 
 from qdi_mcp.tools.zipcheck import UnsafeZipError, check_zip, read_zip_entry
-
-
-def build_zip(entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries:
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_real_qlik_export_passes_and_lists_its_entries() -> None:
