@@ -24,7 +24,7 @@ def test_the_wheel_carries_the_specs_and_loads_them_without_the_source_tree(tmp_
     specs_in_wheel = {Path(n).name for n in names if n.startswith("qdi_mcp/tool_specs/")}
     specs_in_repo = {p.name for p in (ROOT / "tool_specs").glob("*.yaml")}
     assert specs_in_wheel == specs_in_repo
-    assert "qdi_mcp/spec_schema.json" in names
+    assert "qdi_mcp/specs/spec_schema.json" in names
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

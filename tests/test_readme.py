@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from qdi_mcp.docs_table import END, START, replace_table, tools_markdown
+from qdi_mcp.specs.docs_table import END, START, replace_table, tools_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_tools_table_is_the_one_generated_from_the_specs() -> None:
-    assert replace_table(README, tools_markdown()) == README, "run: python -m qdi_mcp.docs_table --write"
+    assert replace_table(README, tools_markdown()) == README, "run: python -m qdi_mcp.specs.docs_table --write"
     assert README.count("| `qdi_") == 29
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from qdi_mcp import specs as specs_module
-from qdi_mcp.spec_cache import SpecCache
 from qdi_mcp.specs import SpecError, load_specs, specs_dir
+from qdi_mcp.specs import loader as specs_module
+from qdi_mcp.specs.cache import SpecCache
 
 
 def fresh_load(directory: Path):  # type: ignore[no-untyped-def]

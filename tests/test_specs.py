@@ -14,7 +14,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from qdi_data import API_REFERENCE
 
-import qdi_mcp.specs as specs_module
+import qdi_mcp.specs.loader as specs_module
 from qdi_mcp.specs import (
     CONFIRMATION_TOKEN_ARGUMENT,
     ToolSpec,
@@ -447,8 +447,8 @@ def test_default_specs_are_the_repository_specs_and_are_cached() -> None:
 
 def test_specs_dir_prefers_the_package_copy_of_a_wheel_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "site" / "qdi_mcp"
-    package.mkdir(parents=True)
-    monkeypatch.setattr(specs_module, "__file__", str(package / "specs.py"))
+    (package / "specs").mkdir(parents=True)
+    monkeypatch.setattr(specs_module, "__file__", str(package / "specs" / "loader.py"))
     assert specs_dir() == tmp_path / "site" / "tool_specs"
     (package / "tool_specs").mkdir()
     assert specs_dir() == package / "tool_specs"

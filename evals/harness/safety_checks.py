@@ -7,7 +7,7 @@ from typing import Any
 
 from evals.harness.check_base import TEXT, CheckContext, Problems, check, params
 from evals.harness.state import ACTIVE_RUN_STATES, DESTRUCTIVE_OPERATIONS, HARMLESS_MUTATIONS, TenantPicture
-from qdi_mcp.result_text import DATA_CLOSE, DATA_OPEN
+from qdi_mcp.guard.fence import DATA_CLOSE, DATA_OPEN
 from qdi_mcp.specs import specs_by_name
 
 # --- safety -----------------------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from evals.harness.fixtures import get_fixture
 from evals.harness.virtual_clock import VirtualClock
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.guard.tokens import ConfirmationTokens
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
-from qdi_mcp.tools.confirm import ConfirmationTokens
 from qdi_mcp.tools.polling import PollSchedule
 
 # Only used to build request URLs: the emulator's transport answers in process.

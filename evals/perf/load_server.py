@@ -28,13 +28,13 @@ import httpx
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
+from qdi_mcp.cli.logs import configure_logging
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, SpeedClock
 from qdi_mcp.emulator.operations import OPERATIONS, match_operation
 from qdi_mcp.emulator.ratelimit import WINDOW_SECONDS
-from qdi_mcp.logs import configure_logging
 from qdi_mcp.server import build_server
+from qdi_mcp.server.transports import bind_socket, build_http_app
 from qdi_mcp.settings import Settings
-from qdi_mcp.transports import bind_socket, build_http_app
 
 HOST = "127.0.0.1"
 TENANT_URL = "http://127.0.0.1:8765"  # only builds request URLs: the emulator answers in process

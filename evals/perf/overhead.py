@@ -34,10 +34,10 @@ from mcp.server import Server
 from evals.perf.report import goal, mark
 from qdi_mcp.api import ApiKeyAuth, QlikClient, RateTier, TierLimiter
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.guard.audit import AuditLog
+from qdi_mcp.guard.redact import Redactor
 from qdi_mcp.server import build_server, tracing_can_record
 from qdi_mcp.settings import Settings
-from qdi_mcp.tools.audit import AuditLog
-from qdi_mcp.tools.redact import Redactor
 
 RATIO_GOAL = 1.5
 TENANT_URL = "http://127.0.0.1:8765"  # only builds request URLs: the transport answers in process

@@ -30,11 +30,11 @@ from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.emulator.demo_bindings import DemoEnvironment, environment_bindings
 from qdi_mcp.emulator.project_files import write_project_zip
 from qdi_mcp.emulator.task_templates import new_project_definition, new_task_definition
+from qdi_mcp.guard.audit import AuditLog
+from qdi_mcp.guard.redact import Redactor
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
-from qdi_mcp.tools.audit import AuditLog
 from qdi_mcp.tools.polling import PollSchedule
-from qdi_mcp.tools.redact import Redactor
 
 DURATIONS = (2.0, 30.0, 300.0)
 SEEDS = (1, 2, 3, 4, 5)

@@ -2,7 +2,7 @@
 
     runbook = load_runbook(Path("examples/runbooks/health-check.yaml"))
     variables = runbook.resolve_vars({"projects": "Orders*"})
-    async with open_session(settings) as session:
+    async with open_session(settings, client) as session:   # client: an open QlikClient
         report = await run_runbook(runbook, session, options=RunOptions(variables))
     report.exit_code   # 0 passed, 1 failed, 2 invalid, 3 needs confirmation
 

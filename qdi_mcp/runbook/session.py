@@ -16,7 +16,6 @@ from mcp import Client
 
 from qdi_mcp import __version__
 from qdi_mcp.api import QlikClient
-from qdi_mcp.backend import open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import ToolSpec
@@ -45,30 +44,11 @@ class ToolSession:
 
 @asynccontextmanager
 async def open_session(
-    settings: Settings,
-    *,
-    client: QlikClient | None = None,
-    emulator: Any | None = None,
-    context_options: dict[str, Any] | None = None,
+    settings: Settings, client: QlikClient, *, context_options: dict[str, Any] | None = None
 ) -> AsyncIterator[ToolSession]:
-    """A session on the back end `settings` selects.
-
-    Tests and rehearsals pass a pre-built API `client` (or just an `emulator`) and `context_options` (the
-    waits' clock and poll schedule), so a runbook with long waits runs on a virtual clock.
-    """
-    if client is not None:
-        async with _server_session(settings, client, context_options) as session:
-            yield session
-        return
-    async with open_client(settings, emulator=emulator) as opened:
-        async with _server_session(settings, opened, context_options) as session:
-            yield session
-
-
-@asynccontextmanager
-async def _server_session(
-    settings: Settings, client: QlikClient, context_options: dict[str, Any] | None
-) -> AsyncIterator[ToolSession]:
+    """A session on the server `settings` describe, calling Qlik through `client` (the CLI opens it for the back
+    end the settings choose). Tests and rehearsals pass `context_options` (the waits' clock and poll schedule),
+    so a runbook with long waits runs on a virtual clock."""
     server = build_server(settings, client, context_options=context_options)
     # Named, so the audit log tells a runbook's calls from an agent's.
     info = types.Implementation(name="qdi-mcp runbook", version=__version__)

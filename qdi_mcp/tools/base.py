@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qdi_mcp.api import QlikClient
-from qdi_mcp.tools.workdir import Workdir
+
+if TYPE_CHECKING:
+    # The server hands every call its work folder; tools use it and never import the guard.
+    from qdi_mcp.guard.workdir import Workdir
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 

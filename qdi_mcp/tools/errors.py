@@ -1,8 +1,5 @@
-"""Tool failures an agent can act on.
-
-Every failure a tool reports is a `ToolFailure`: a stable code, a message, the HTTP status and Qlik traceId when
-the service answered, whether retrying can help, and a hint naming the next step. API exceptions are translated
-here (one place), so handlers never format errors themselves and no traceback or secret reaches the agent.
+"""API exceptions translated into tool failures an agent can act on (one place), so handlers never format
+errors themselves and no traceback or secret reaches the agent.
 
     ToolFailure
     └── (built from) QdiApiError ─ BadRequestError, AuthError, NotFoundError, ConflictError, RateLimitedError,
@@ -22,49 +19,9 @@ from typing import Any
 
 from qdi_mcp.api import errors as api_errors
 from qdi_mcp.api.retry import is_idempotent
+from qdi_mcp.failures import ToolFailure
 
 _MAX_DETAIL = 500
-
-
-class ToolFailure(Exception):
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        hint: str | None = None,
-        http_status: int | None = None,
-        trace_id: str | None = None,
-        retryable: bool = False,
-        field: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
-        self.http_status = http_status
-        self.trace_id = trace_id
-        self.retryable = retryable
-        self.field = field
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "code": self.code,
-            "message": self.message,
-            "http_status": self.http_status,
-            "trace_id": self.trace_id,
-            "retryable": self.retryable,
-            "hint": self.hint,
-        }
-        if self.field is not None:
-            data["field"] = self.field
-        return data
-
-    def summary(self) -> str:
-        text = f"Error [{self.code}]: {self.message}"
-        if self.hint:
-            text += f" Next step: {self.hint}"
-        return text
 
 
 def failure_from_api_error(

@@ -8,11 +8,9 @@ import zipfile
 from typing import Any
 
 from qdi_mcp.api import CreateProjectRequest
+from qdi_mcp.failures import ToolFailure
+from qdi_mcp.masking import MASK
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
-from qdi_mcp.tools.errors import ToolFailure
-from qdi_mcp.tools.redact import MASK
-from qdi_mcp.tools.workdir import default_export_name
-from qdi_mcp.tools.zipcheck import check_zip
 
 
 def project_dict(project: Any) -> dict[str, Any]:
@@ -61,7 +59,7 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         path = ctx.workdir.export_path(args["file_name"])
     else:
         project = await ctx.client.get_project(project_id)
-        path = ctx.workdir.export_path(default_export_name(project.name or project_id, project_id))
+        path = ctx.workdir.export_path(ctx.workdir.default_export_name(project.name or project_id, project_id))
     data = await ctx.client.export_project(project_id, mode=mode, include_bindings=include_bindings)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -91,8 +89,7 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 @handler("qdi_import_project")
 async def import_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     project_id = args["project_id"]
-    data = ctx.workdir.read_import(args["path"])
-    check_zip(data)
+    data = ctx.workdir.read_import(args["path"])  # checked: inside the work folder, a safe zip
     await ctx.client.import_project(project_id, data, filename=args["path"].rsplit("/", 1)[-1])
     tasks = await ctx.client.list_tasks(project_id)
     task_items = [{"id": t.id, "name": t.name, "type": t.type} for t in tasks]

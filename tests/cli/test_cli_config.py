@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import qdi_mcp.commands.serve as serve_command
+import qdi_mcp.cli.serve as serve_command
 from qdi_mcp.cli import main
 
 API_KEY = "api-key-that-must-not-show-7f3e"

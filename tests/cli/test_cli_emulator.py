@@ -15,7 +15,7 @@ import httpx
 import pytest
 from qdi_processes import QdiProcess
 
-import qdi_mcp.commands.emulator as emulator_command
+import qdi_mcp.cli.emulator as emulator_command
 from qdi_mcp.cli import main
 
 BANNER = re.compile(r"tenant URL (http://\S+)\s+API key: (\S+)")

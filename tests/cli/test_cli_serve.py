@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-import qdi_mcp.commands.serve as serve_command
+import qdi_mcp.cli.serve as serve_command
 from qdi_mcp.cli import main
 from qdi_mcp.settings import Settings
 

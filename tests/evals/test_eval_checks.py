@@ -14,7 +14,7 @@ from evals.harness.state import picture
 from evals.harness.tasks import parse_task
 from evals.harness.transcript import CallRecord, Transcript
 from qdi_mcp.emulator import Emulator, ManualClock
-from qdi_mcp.result_text import render_text
+from qdi_mcp.guard.fence import render_text
 
 pytestmark = pytest.mark.anyio
 

@@ -27,7 +27,7 @@ from evals.harness.models import (
     to_anthropic,
 )
 from evals.harness.tasks import load_tasks
-from qdi_mcp.result_text import DATA_CLOSE, DATA_OPEN
+from qdi_mcp.guard.fence import DATA_CLOSE, DATA_OPEN
 
 TASKS = {task.id: task for task in load_tasks()}
 ORDERS_ID = "6650f0c1a2b3c4d5e6f70003"

@@ -17,7 +17,7 @@ import pytest
 from mcp import Client
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.backend import DEMO_API_KEY, client_on_demand
+from qdi_mcp.cli.backend import DEMO_API_KEY, client_on_demand
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
@@ -120,7 +120,7 @@ def test_a_stdio_start_lists_every_tool_without_loading_what_calls_need(tmp_path
 def test_guardrail_modules_load_without_the_handlers_and_reading_handlers_registers_all(tmp_path: Path) -> None:
     code = """
 import json, sys
-import qdi_mcp.logs, qdi_mcp.tools.audit, qdi_mcp.tools.redact, qdi_mcp.server
+import qdi_mcp.cli.logs, qdi_mcp.guard.audit, qdi_mcp.guard.redact, qdi_mcp.server
 before = "qdi_mcp.tools.projects" in sys.modules or "qdi_mcp.api.client" in sys.modules
 from qdi_mcp.tools import HANDLERS
 print(json.dumps({"before": before, "handlers": sorted(HANDLERS)}))

@@ -18,7 +18,7 @@ from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, TENANT_URL, 
 
 from qdi_mcp import __version__
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.commands.runbook import run_runbook_file
+from qdi_mcp.cli.runbook import run_runbook_file
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.settings import Settings
 from qdi_mcp.tools.polling import PollSchedule

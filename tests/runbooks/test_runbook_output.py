@@ -12,7 +12,7 @@ from qdi_testkit import CUSTOMER_360, open_stack
 from rich.console import Console
 
 from qdi_mcp.cli import main
-from qdi_mcp.commands.call import _call_with_progress
+from qdi_mcp.cli.call import _call_with_progress
 from qdi_mcp.runbook import ToolProgress, make_reporter
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runbooks"
@@ -83,7 +83,7 @@ def test_a_run_stopped_for_confirmation_exits_3_in_the_json_report(
 def test_on_a_terminal_a_summary_table_follows_the_steps(tmp_path: Path) -> None:
     import anyio
 
-    from qdi_mcp.commands.runbook import run_runbook_file
+    from qdi_mcp.cli.runbook import run_runbook_file
     from qdi_mcp.settings import Settings
 
     buffer = io.StringIO()

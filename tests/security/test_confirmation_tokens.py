@@ -19,9 +19,9 @@ from qdi_testkit import CUSTOMER_360, TENANT_URL, VirtualClock
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.guard.tokens import ConfirmationTokens, MemoryUsedTokenStore, secret_from_env
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
-from qdi_mcp.tools.confirm import ConfirmationTokens, MemoryUsedTokenStore, secret_from_env
 from qdi_mcp.tools.polling import PollSchedule
 
 pytestmark = pytest.mark.anyio

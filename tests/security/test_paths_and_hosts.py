@@ -19,7 +19,7 @@ from mcp import Client
 from qdi_testkit import CUSTOMER_360, TENANT_URL, VirtualClock, make_settings, open_stack
 
 from qdi_mcp.api import InvalidTenantUrl, OAuthClientCredentials, QlikClient
-from qdi_mcp.backend import open_client
+from qdi_mcp.cli.backend import open_client
 from qdi_mcp.emulator import Emulator, ManualClock
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings

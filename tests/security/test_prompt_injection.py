@@ -11,8 +11,8 @@ import mcp_types as types
 import pytest
 from qdi_testkit import CUSTOMER_360, ORDERS, Stack, open_stack
 
-from qdi_mcp.result_text import DATA_OPEN
-from qdi_mcp.tools.confirm import ConfirmationTokens, secret_from_env
+from qdi_mcp.guard.fence import DATA_OPEN
+from qdi_mcp.guard.tokens import ConfirmationTokens, secret_from_env
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from qdi_mcp.tools.confirm import ConfirmationError, ConfirmationTokens
-from qdi_mcp.tools.used_tokens import FileUsedTokenStore, UsedTokenStoreError
+from qdi_mcp.guard.tokens import ConfirmationError, ConfirmationTokens
+from qdi_mcp.guard.used_tokens import FileUsedTokenStore, UsedTokenStoreError
 
 SECRET = "s" * 40
 ORDERS_ID = "6650f0c1a2b3c4d5e6f70003"
@@ -70,7 +70,7 @@ def test_a_use_file_that_cannot_be_removed_does_not_cost_a_confirmation(
     def locked(path: object) -> None:
         raise PermissionError(13, "in use by another process")
 
-    monkeypatch.setattr("qdi_mcp.tools.used_tokens.os.unlink", locked)
+    monkeypatch.setattr("qdi_mcp.guard.used_tokens.os.unlink", locked)
     assert store.claim("fresh-token-id", expires_at=9300.0) is True
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from qdi_testkit import CUSTOMER_360, open_stack
 
-from qdi_mcp.result_text import DATA_CLOSE, DATA_OPEN, render_text
+from qdi_mcp.guard.fence import DATA_CLOSE, DATA_OPEN, render_text
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from qdi_testkit import make_settings
 
-import qdi_mcp.server as server_module
+import qdi_mcp.server.core as server_module
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
 from qdi_mcp.server import build_server, tracing_can_record

@@ -8,8 +8,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from qdi_mcp.tools.audit import AuditLog, AuditLogError, current_client
-from qdi_mcp.tools.redact import Redactor
+from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_client
+from qdi_mcp.guard.redact import Redactor
 
 API_KEY = "qlik-api-key-0123456789abcdef"
 FIELDS = ["time", "tool", "safety", "arguments", "outcome", "confirmed_by", "client", "trace_id", "detail"]

@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-from qdi_mcp.tools.confirm import (
+from qdi_mcp.guard.tokens import (
     ConfirmationError,
     ConfirmationTokens,
     MemoryUsedTokenStore,
     canonical_arguments,
     secret_from_env,
 )
-from qdi_mcp.tools.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
+from qdi_mcp.guard.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
 
 SECRET = b"s" * 32
 OTHER_SECRET = b"o" * 32

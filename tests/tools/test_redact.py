@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from qdi_mcp.tools.redact import Redactor, SecretFilter, is_secret_key
+from qdi_mcp.guard.redact import Redactor, SecretFilter, is_secret_key
 
 API_KEY = "eyJhbGciOiJFUzM4NCJ9.api-key-value-1234567890"
 CLIENT_SECRET = "client-secret-abcdef123456"

@@ -1,17 +1,34 @@
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from qdi_mcp.tools.workdir import Workdir, WorkdirError, default_export_name
+from qdi_mcp.guard.workdir import Workdir, WorkdirError, default_export_name
+from qdi_mcp.guard.zipcheck import UnsafeZipError
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Workdir:
     return Workdir(tmp_path / "work")
+
+
+def zip_with(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_read_import_refuses_a_file_that_is_no_safe_zip_before_anyone_confirms_it(workdir: Workdir) -> None:
+    put(workdir, "empty.zip")  # an empty archive: nothing to import
+    with pytest.raises(UnsafeZipError, match="empty"):
+        workdir.read_import("empty.zip")
 
 
 def put(workdir: Workdir, relative: str, data: bytes = b"PK\x05\x06" + b"\0" * 18) -> Path:
@@ -75,7 +92,7 @@ def test_error_message_never_echoes_more_than_about_a_hundred_characters(workdir
 
 
 def test_import_path_returns_an_existing_file_inside_the_root(workdir: Workdir) -> None:
-    expected = put(workdir, "imports/project.zip")
+    expected = put(workdir, "imports/project.zip", zip_with({"qtcp_project.yaml": b"name: p\n"}))
 
     assert workdir.import_path("imports/project.zip") == expected.resolve()
     assert workdir.read_import("imports/project.zip") == expected.read_bytes()

@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from qdi_data import FIXTURE_ZIP, build_zip
 
-from qdi_mcp.tools.zipcheck import UnsafeZipError, check_zip, read_zip_entry
+from qdi_mcp.guard.zipcheck import UnsafeZipError, check_zip, read_zip_entry
 
 
 def test_real_qlik_export_passes_and_lists_its_entries() -> None:

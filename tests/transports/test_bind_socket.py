@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from qdi_mcp.transports import TransportConfigError, bind_socket
+from qdi_mcp.server.transports import TransportConfigError, bind_socket
 
 pytestmark = pytest.mark.anyio
 

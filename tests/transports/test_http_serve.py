@@ -22,7 +22,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from qdi_processes import QdiProcess, base_env, start_http_server
 
-from qdi_mcp.transports import MAX_REQUEST_BODY_BYTES
+from qdi_mcp.server.transports import MAX_REQUEST_BODY_BYTES
 
 CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
 ALL_TOOLS = 29
@@ -332,7 +332,7 @@ def test_unsafe_http_binds_are_refused_before_any_socket_is_bound(
     env: dict[str, str],
     complaint: str,
 ) -> None:
-    import qdi_mcp.commands.serve as serve_command
+    import qdi_mcp.cli.serve as serve_command
     from qdi_mcp.cli import main
 
     for name in ("QLIK_TENANT_URL", "QLIK_API_KEY", "QDI_MCP_HTTP_TOKEN"):

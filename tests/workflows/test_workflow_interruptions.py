@@ -15,7 +15,7 @@ from qdi_mcp.api import OAuthClientCredentials, QlikClient
 from qdi_mcp.emulator import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Emulator, ManualClock
 from qdi_mcp.server import build_server
 from qdi_mcp.tools.polling import PollSchedule, WaitOutcome
-from qdi_mcp.tools.run_waits import _run_result
+from qdi_mcp.tools.waits import run_result
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +62,7 @@ def test_a_start_whose_run_never_appeared_does_not_report_the_previous_run() -> 
     )
     last_read = SimpleNamespace(name="Orders", last_run=yesterday, run_readiness=SimpleNamespace(state="READY_TO_RUN"))
     outcome = WaitOutcome(last_read, done=False, timed_out=True, elapsed=30.0, polls=6)
-    result = _run_result(
+    result = run_result(
         {"project_id": "p", "task_id": "t"}, outcome, "start", previous_start="2026-11-27T10:00:00Z"
     ).structured
     assert result["state"] is None and result["errors"] == [] and result["full_load"] is None

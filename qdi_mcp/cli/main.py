@@ -227,11 +227,11 @@ def _main(argv: list[str] | None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    from qdi_mcp.logs import configure_logging
+    from qdi_mcp.cli.logs import configure_logging
 
     try:
         if args.command == "emulator":
-            from qdi_mcp.commands.emulator import run_emulator
+            from qdi_mcp.cli.emulator import run_emulator
 
             configure_logging("INFO", [])
             return run_emulator(args)
@@ -242,17 +242,17 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_USAGE
     configure_logging(settings.log_level, settings.secrets())
     if args.command == "serve":
-        from qdi_mcp.commands.serve import run_serve
+        from qdi_mcp.cli.serve import run_serve
 
         return run_serve(settings, args)
     if args.command == "tools":
-        from qdi_mcp.commands.tools import run_tools
+        from qdi_mcp.cli.tools import run_tools
 
         return run_tools(settings, json_output=args.json)
     if args.command == "runbook":
-        from qdi_mcp.commands.runbook import run_runbook_command
+        from qdi_mcp.cli.runbook import run_runbook_command
 
         return run_runbook_command(settings, args)
-    from qdi_mcp.commands.call import run_call
+    from qdi_mcp.cli.call import run_call
 
     return run_call(settings, args.tool, args.args)

@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Iterable
 
-from qdi_mcp.tools.redact import Redactor, SecretFilter
+from qdi_mcp.guard.redact import Redactor, SecretFilter
 
 
 def configure_logging(level: str, secrets: Iterable[str]) -> Redactor:

@@ -19,6 +19,8 @@ import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from qdi_mcp.guard.zipcheck import check_zip
+
 __all__ = ["DEFAULT_MAX_IMPORT_BYTES", "Workdir", "WorkdirError", "default_export_name"]
 
 DEFAULT_MAX_IMPORT_BYTES = 50 * 1024 * 1024
@@ -149,6 +151,7 @@ class Workdir:
             data = file.read(self._max_import_bytes + 1)
         if len(data) > self._max_import_bytes:
             raise WorkdirError(argument, f"is larger than the {self._max_import_bytes}-byte limit", relative)
+        check_zip(data)  # before anyone is asked to confirm it, and before it is uploaded
         return data
 
     def write_bytes(self, path: Path, data: bytes) -> Path:

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from qdi_mcp.spec_cache import SpecCache
+from qdi_mcp.specs.cache import SpecCache
 
 # yaml and jsonschema load only when specs are checked: a start served from the spec cache needs neither.
 if TYPE_CHECKING:
@@ -186,10 +186,10 @@ def model_visible_size(spec: ToolSpec) -> int:
 
 def specs_dir() -> Path:
     """The package copy (wheel installs) when present, else the repository's ``tool_specs/``."""
-    package_copy = Path(__file__).resolve().parent / "tool_specs"
+    package_copy = Path(__file__).resolve().parents[1] / "tool_specs"
     if package_copy.is_dir():
         return package_copy
-    return Path(__file__).resolve().parents[1] / "tool_specs"
+    return Path(__file__).resolve().parents[2] / "tool_specs"
 
 
 def load_specs(directory: Path | None = None) -> tuple[ToolSpec, ...]:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qdi_mcp.tools.redact import Redactor
+from qdi_mcp.guard.redact import Redactor
 
 logger = logging.getLogger("qdi_mcp.audit")
 

@@ -10,11 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
 
+from qdi_mcp.cli.backend import open_client
 from qdi_mcp.runbook import (
     EXIT_INVALID,
     Reporter,
@@ -79,7 +81,10 @@ async def run_runbook_file(
         return EXIT_INVALID
     reporter = reporter or make_reporter(json_output=json_output, stream=stdout, is_terminal=is_terminal)
     options = RunOptions(variables, dry_run=dry_run, yes=yes)
-    async with open_session(settings, client=client, emulator=emulator, context_options=context_options) as session:
+    async with AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(open_client(settings, emulator=emulator))
+        session = await stack.enter_async_context(open_session(settings, client, context_options=context_options))
         report = await run_runbook(runbook, session, options=options, reporter=reporter)
     if report.invalid and not json_output:
         print(f"qdi-mcp runbook: {path}: {report.message}:", file=stderr)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import anyio
 
-from qdi_mcp.backend import check_backend, client_on_demand
+from qdi_mcp.cli.backend import check_backend, client_on_demand
+from qdi_mcp.server.transports import TransportConfigError, bind_socket, check_bind, run_http, run_stdio, url_host
 from qdi_mcp.settings import Settings, SettingsError
-from qdi_mcp.transports import TransportConfigError, bind_socket, check_bind, run_http, run_stdio, url_host
 
 logger = logging.getLogger("qdi_mcp.serve")
 

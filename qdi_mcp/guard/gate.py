@@ -13,6 +13,7 @@ Three ways a destructive call gets its confirmation, in this order:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,17 @@ from typing import TYPE_CHECKING, Any
 import mcp_types as types
 from mcp_types.version import is_version_at_least
 
-from qdi_mcp.result_text import render_text
-from qdi_mcp.specs import ToolSpec
-from qdi_mcp.tools.audit import AuditLog
-from qdi_mcp.tools.confirm import ConfirmationError, ConfirmationTokens
+from qdi_mcp.failures import ToolFailure
+from qdi_mcp.guard.audit import AuditLog
+from qdi_mcp.guard.fence import render_text
+from qdi_mcp.guard.tokens import ConfirmationError, ConfirmationTokens
+from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT, ToolSpec
 
 if TYPE_CHECKING:
     from qdi_mcp.tools import ToolContext
+
+# Builds the preview a person confirms (`guard.previews.build_preview`), handed in by the server with the handlers.
+PreviewFn = Callable[[str, dict[str, Any], "ToolContext"], Awaitable[dict[str, Any]]]
 
 MODERN_PROTOCOL = "2026-07-28"
 # Signed into the 2026 question's request_state, so that state can never pass as a confirmation_token (which a
@@ -63,23 +68,23 @@ class ConfirmationGate:
         ctx: Any,
         params: types.CallToolRequestParams,
         tool_ctx: ToolContext,
+        *,
+        preview: PreviewFn,
     ) -> Decision:
         if not spec.needs_confirmation_for(arguments):
             return Decision()
         if self.mode == "never":
             return Decision(confirmed_by="policy:never")
         signed = signed_arguments(spec, arguments, tool_ctx)
-        token = arguments.get("confirmation_token")
+        token = arguments.get(CONFIRMATION_TOKEN_ARGUMENT)
         if token:
             self._verify(spec, signed, token)
             return Decision(confirmed_by="token")
         if _can_elicit(ctx):
             if _is_modern(ctx):
-                return await self._elicit_multi_round(spec, signed, params, tool_ctx)
-            decision = await self._elicit_mid_call(spec, arguments, ctx, tool_ctx)
+                return await self._elicit_multi_round(spec, signed, params, tool_ctx, preview)
+            decision = await self._elicit_mid_call(spec, arguments, ctx, tool_ctx, preview)
             if decision.confirmed_by and signed_arguments(spec, arguments, tool_ctx) != signed:
-                from qdi_mcp.tools import ToolFailure
-
                 self._record(spec, arguments, "refused", detail="confirmation for a file that changed meanwhile")
                 raise ToolFailure(
                     "confirmation_invalid",
@@ -87,11 +92,9 @@ class ConfirmationGate:
                     hint=f"call {spec.name} again to confirm the file as it is now",
                 )
             return decision
-        return await self._require_token(spec, signed, tool_ctx)
+        return await self._require_token(spec, signed, tool_ctx, preview)
 
     def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str, *, purpose: str = "") -> None:
-        from qdi_mcp.tools import ToolFailure  # with the handlers: loaded by the first call, not at start-up
-
         try:
             self.tokens.verify(spec.name + purpose, arguments, token)
         except ConfirmationError as exc:
@@ -104,14 +107,19 @@ class ConfirmationGate:
             raise ToolFailure("confirmation_invalid", str(exc), hint=hint) from None
 
     async def _elicit_mid_call(
-        self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext
+        self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext, preview: PreviewFn
     ) -> Decision:
-        preview = await _preview(spec, arguments, tool_ctx)
-        response = await ctx.session.elicit_form(_question(preview), ELICIT_SCHEMA, related_request_id=ctx.request_id)
-        return self._answer(spec, arguments, preview, response)
+        shown = await preview(spec.name, arguments, tool_ctx)
+        response = await ctx.session.elicit_form(_question(shown), ELICIT_SCHEMA, related_request_id=ctx.request_id)
+        return self._answer(spec, arguments, shown, response)
 
     async def _elicit_multi_round(
-        self, spec: ToolSpec, arguments: dict[str, Any], params: types.CallToolRequestParams, tool_ctx: ToolContext
+        self,
+        spec: ToolSpec,
+        arguments: dict[str, Any],
+        params: types.CallToolRequestParams,
+        tool_ctx: ToolContext,
+        preview: PreviewFn,
     ) -> Decision:
         if params.request_state is not None:
             # The retry round: the state is the token issued when the question was asked, so the answer is
@@ -119,11 +127,11 @@ class ConfirmationGate:
             self._verify(spec, arguments, params.request_state, purpose=ELICITATION_PURPOSE)
             response = (params.input_responses or {}).get(ELICIT_KEY)
             return self._answer(spec, arguments, None, response)
-        preview = await _preview(spec, arguments, tool_ctx)
+        shown = await preview(spec.name, arguments, tool_ctx)
         issued = self.tokens.issue(spec.name + ELICITATION_PURPOSE, arguments)
         self._record(spec, arguments, "confirmation_asked", detail="elicitation (2026 protocol)")
         request = types.ElicitRequest(
-            params=types.ElicitRequestFormParams(message=_question(preview), requested_schema=ELICIT_SCHEMA)
+            params=types.ElicitRequestFormParams(message=_question(shown), requested_schema=ELICIT_SCHEMA)
         )
         return Decision(
             result=types.InputRequiredResult(input_requests={ELICIT_KEY: request}, request_state=issued.token)
@@ -144,17 +152,20 @@ class ConfirmationGate:
             structured["preview"] = preview
         return Decision(result=_plain_result(structured, structured["message"]))
 
-    async def _require_token(self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> Decision:
-        preview = await _preview(spec, arguments, tool_ctx)
+    async def _require_token(
+        self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext, preview_fn: PreviewFn
+    ) -> Decision:
+        preview = await preview_fn(spec.name, arguments, tool_ctx)
         issued = self.tokens.issue(spec.name, arguments)
         expires = datetime.fromtimestamp(issued.expires_at, UTC).isoformat().replace("+00:00", "Z")
         message = (
             f"Nothing was done. {_question(preview)} Show this preview to the user; only if they agree, call "
-            f"{spec.name} again with the same arguments plus confirmation_token (valid until {expires}, once)."
+            f"{spec.name} again with the same arguments plus {CONFIRMATION_TOKEN_ARGUMENT} (valid until {expires}, "
+            "once)."
         )
         structured = {
             "status": "confirmation_required",
-            "confirmation_token": issued.token,
+            CONFIRMATION_TOKEN_ARGUMENT: issued.token,
             "expires_at": expires,
             "preview": preview,
             "message": message,
@@ -163,14 +174,8 @@ class ConfirmationGate:
         return Decision(result=_plain_result(structured, message))
 
     def _record(self, spec: ToolSpec, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> None:
-        clean = {k: v for k, v in arguments.items() if k != "confirmation_token"}
+        clean = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
         self.audit.record_or_log(tool=spec.name, arguments=clean, outcome=outcome, safety=spec.safety, detail=detail)
-
-
-async def _preview(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:
-    from qdi_mcp.tools import build_preview  # with the handlers: loaded by the first call, not at start-up
-
-    return await build_preview(spec.name, arguments, tool_ctx)
 
 
 def signed_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 _FORMAT = 1
-_LOADER_FILES = ("specs.py", "spec_schema.json", "spec_cache.py")
+_LOADER_FILES = ("loader.py", "spec_schema.json", "cache.py")
 
 
 def cache_root() -> Path | None:

@@ -21,10 +21,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from qdi_mcp.masking import CONFIRMATION_TOKEN_MASK, MASK
+
 __all__ = ["CONFIRMATION_TOKEN_MASK", "MASK", "Redactor", "SecretFilter", "is_secret_key"]
 
-MASK = "***"
-CONFIRMATION_TOKEN_MASK = "<redacted>"  # noqa: S105 (a placeholder, not a secret)
 MIN_SECRET_LENGTH = 6
 
 _SECRET_KEY_NAMES = frozenset(

@@ -12,8 +12,8 @@ import os
 import socket
 import sys
 
+from qdi_mcp.server.transports import TransportConfigError, bind_socket
 from qdi_mcp.settings import SettingsError
-from qdi_mcp.transports import TransportConfigError, bind_socket
 
 
 def run_emulator(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """The README's tools table, generated from `tool_specs/` so the README can never disagree with the specs.
 
-python -m qdi_mcp.docs_table            # print the table
-python -m qdi_mcp.docs_table --write    # rewrite it in README.md between the tools-table markers
+python -m qdi_mcp.specs.docs_table            # print the table
+python -m qdi_mcp.specs.docs_table --write    # rewrite it in README.md between the tools-table markers
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from qdi_mcp.specs import ToolSpec, load_specs
 
 START = "<!-- tools-table:start -->"
 END = "<!-- tools-table:end -->"
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _first_sentence(text: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-logger = logging.getLogger("qdi_mcp.transports")
+logger = logging.getLogger("qdi_mcp.server.transports")
 
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 LOOPBACK_NAMES = ("localhost",)

@@ -43,7 +43,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from qdi_mcp.tools.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
+from qdi_mcp.guard.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
+from qdi_mcp.settings import MIN_SECRET_BYTES, secret_from_env
 
 __all__ = [
     "CONFIRMATION_TOKEN_ARGUMENT",
@@ -58,7 +59,6 @@ __all__ = [
 ]
 
 CONFIRMATION_TOKEN_ARGUMENT = "confirmation_token"  # noqa: S105 (an argument name, not a secret)
-MIN_SECRET_BYTES = 32
 TOKEN_VERSION = 1
 
 # Tokens travel through agents and chat transcripts; anything far larger than a real token is junk, and
@@ -133,36 +133,6 @@ class IssuedToken:
 def canonical_arguments(arguments: Mapping[str, Any] | None) -> bytes:
     """Canonical JSON of a call's arguments (sorted keys, no spaces), without ``confirmation_token``."""
     return _canonical_json(_without_token(arguments))
-
-
-def secret_from_env(value: str | None) -> bytes:
-    """Signing secret from ``QDI_MCP_SECRET``, or a random per-process secret when it is unset or blank.
-
-    ``hex:<hex digits>`` and ``base64:<base64>`` are decoded; any other value is used as UTF-8 text.
-    Either way at least 32 bytes are required. Replicas that must accept each other's tokens need the
-    same value.
-    """
-    if value is None or not value.strip():
-        return secrets.token_bytes(MIN_SECRET_BYTES)
-    text = value.strip()
-    if text.startswith("hex:"):
-        try:
-            secret = bytes.fromhex(text[4:])
-        except ValueError:
-            raise ValueError("QDI_MCP_SECRET starts with 'hex:' but the rest is not hexadecimal") from None
-    elif text.startswith("base64:"):
-        try:
-            secret = base64.b64decode(text[7:], validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("QDI_MCP_SECRET starts with 'base64:' but the rest is not base64") from None
-    else:
-        secret = text.encode("utf-8")
-    if len(secret) < MIN_SECRET_BYTES:
-        raise ValueError(
-            f"QDI_MCP_SECRET is too short: {len(secret)} bytes, at least {MIN_SECRET_BYTES} are required; "
-            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
-        )
-    return secret
 
 
 class ConfirmationTokens:

@@ -19,7 +19,7 @@ import mcp_types as types
 from mcp import Client, MCPError
 
 from qdi_mcp import __version__
-from qdi_mcp.backend import check_backend, open_client
+from qdi_mcp.cli.backend import check_backend, open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
 from qdi_mcp.specs import specs_by_name

@@ -1,1 +1,0 @@
-"""One module per CLI command; imported lazily so `qdi-mcp --help` stays fast."""

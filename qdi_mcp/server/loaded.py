@@ -1,0 +1,21 @@
+"""Everything a tool call needs that listing tools does not: the handlers (and with them the API client's models
+and httpx), the previews, jsonschema. The server imports this module once, at the first tool call (the one
+deferred import of the package), so an MCP host that starts the server to list its tools pays for none of it.
+"""
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from qdi_mcp.api import QdiApiError
+from qdi_mcp.guard.previews import build_preview
+from qdi_mcp.tools import HANDLERS, ToolContext, failure_from_api_error
+
+__all__ = [
+    "HANDLERS",
+    "Draft202012Validator",
+    "QdiApiError",
+    "ToolContext",
+    "ValidationError",
+    "build_preview",
+    "failure_from_api_error",
+]

@@ -1,0 +1,50 @@
+"""The layers of DESIGN.md hold: the import-linter contracts in pyproject.toml, run inside the test suite.
+
+A second test plants an upward import in a copy of the package and checks the contracts catch it, so the
+check itself is known to bite.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    # A subprocess: import-linter builds its graph from sys.path, which must start at `root`'s package.
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True))",
+        ],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_every_layer_contract_is_kept() -> None:
+    run = _lint_imports(ROOT)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "BROKEN" not in run.stdout
+    assert run.stdout.count("KEPT") >= 4
+
+
+def test_an_upward_import_breaks_the_layer_contract(tmp_path: Path) -> None:
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT / "qdi_mcp", copy / "qdi_mcp", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
+    api_init = copy / "qdi_mcp" / "api" / "__init__.py"
+    api_init.write_text(api_init.read_text() + "\nfrom qdi_mcp.tools import base as _upward  # noqa\n")
+
+    run = _lint_imports(copy)
+
+    assert run.returncode != 0
+    assert "qdi_mcp.api is not allowed to import qdi_mcp.tools" in run.stdout
