@@ -43,7 +43,9 @@ def test_the_quick_run_prints_every_table_and_writes_every_benchmark(
     assert coldstart["qdi_median_ms"] > 0 and coldstart["reference_median_ms"] > 0
 
     overhead = document["overhead"][0]
-    paths = ("raw_median_us", "direct_median_us", "sdk_floor_median_us", "mcp_median_us")
+    paths = ("raw_median_us", "direct_median_us", "bare_sdk_tool_median_us", "sdk_floor_median_us", "mcp_median_us")
+    # the goal line is the MCP tool against the SDK floor of the same run (rounded figures, so approximately)
+    assert overhead["ratio"] == pytest.approx(overhead["mcp_median_us"] / overhead["sdk_floor_median_us"], rel=1e-2)
     assert all(overhead[key] > 0 for key in paths)
 
     sizes = document["sizes"][0]
@@ -58,7 +60,7 @@ def test_the_quick_run_prints_every_table_and_writes_every_benchmark(
     assert set(load["rss_mib"]) == {"start", "after_workflows", "after_reads"}
 
     figures = {row["figure"] for row in document["goals"]}
-    assert {"cold start: qdi-mcp / minimal server", "per call: MCP tool / direct client"} <= figures
+    assert {"cold start: qdi-mcp / minimal server", "per call: MCP tool / SDK floor"} <= figures
     for row in document["goals"]:
         assert row["figure"] in printed and isinstance(row["ok"], bool)
 
