@@ -185,8 +185,9 @@ class OAuthClientCredentials(Auth):
                 path=TOKEN_PATH,
             )
         expires_in = document.get("expires_in") if isinstance(document, dict) else None
-        is_number = isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
-        lifetime = float(expires_in) if is_number and expires_in > 0 else DEFAULT_TOKEN_LIFETIME
+        lifetime = DEFAULT_TOKEN_LIFETIME
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool) and expires_in > 0:
+            lifetime = float(expires_in)
         return token, lifetime
 
     def _scrub(self, text: str) -> str:

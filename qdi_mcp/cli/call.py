@@ -104,7 +104,7 @@ async def _call(settings: Settings, tool: str, arguments: dict[str, Any]) -> tup
         # Named, so the audit log tells a `qdi-mcp call` from an agent's.
         info = types.Implementation(name="qdi-mcp call", version=__version__)
         async with Client(server, client_info=info) as mcp_client:
-            spec = server.qdi.specs.get(tool)  # type: ignore[attr-defined]
+            spec = server.qdi.specs.get(tool)
             # Workflow tools wait: on a terminal show them moving (on stderr: stdout carries the JSON result).
             if spec is not None and spec.kind == "workflow" and sys.stderr.isatty():
                 result = await _call_with_progress(mcp_client, tool, arguments)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
@@ -30,6 +30,9 @@ from qdi_mcp.runbook import (
     run_runbook,
 )
 from qdi_mcp.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from qdi_mcp.api import QlikClient
 
 
 def run_runbook_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -60,7 +63,7 @@ async def run_runbook_file(
     stderr: TextIO | None = None,
     is_terminal: bool = False,
     reporter: Reporter | None = None,
-    client: Any | None = None,
+    client: QlikClient | None = None,
     emulator: Any | None = None,
     context_options: dict[str, Any] | None = None,
 ) -> int:

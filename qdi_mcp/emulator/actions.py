@@ -14,6 +14,7 @@ while a prepare runs helps the tasks it has not reached yet.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,7 +162,7 @@ def _advance(tenant: Tenant, action: Action, at: float) -> None:
             continue
         item.state = "EXECUTING"
         duration = _duration(tenant, action, item)
-        tenant.schedule(at + duration, lambda when, item=item: _complete(tenant, action, item, when))
+        tenant.schedule(at + duration, functools.partial(_complete, tenant, action, item))
         return
     _finish(tenant, action, at)
 

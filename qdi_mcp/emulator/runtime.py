@@ -200,16 +200,16 @@ def _stopped(task: TaskState, run: TaskRun, at: float) -> None:
         for dataset in task.datasets.values():
             dataset.cdc_base += run_changes(dataset, run, at)
     for dataset_id in run.loading:
-        dataset = task.datasets.get(dataset_id)
+        loading = task.datasets.get(dataset_id)
         # a load that already ended in ERROR keeps its error; only unfinished loads were interrupted
-        if dataset is not None and load_state(task, dataset_id, run) not in (None, "COMPLETED", "ERROR"):
-            dataset.load = FullLoad(
+        if loading is not None and load_state(task, dataset_id, run) not in (None, "COMPLETED", "ERROR"):
+            loading.load = FullLoad(
                 run_number=run.number,
-                rows=dataset.source_rows,
+                rows=loading.source_rows,
                 message="Interrupted: the task stopped before this dataset finished loading; "
                 "the next run loads it again.",
             )
-            dataset.needs_full_load = True
+            loading.needs_full_load = True
 
 
 # --- reload / recreate ----------------------------------------------------------------------------------

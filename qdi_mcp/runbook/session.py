@@ -6,13 +6,14 @@ agent; the runner never calls a handler or the API client directly.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
 from mcp import Client
+from mcp.shared.dispatcher import ProgressFnT
 
 from qdi_mcp import __version__
 from qdi_mcp.api import QlikClient
@@ -20,7 +21,8 @@ from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import ToolSpec
 
-ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
+# (progress, total, message), as the SDK calls it
+ProgressCallback = ProgressFnT
 
 
 @dataclass

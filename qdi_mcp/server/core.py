@@ -144,14 +144,14 @@ class QdiServer:
         try:
             decision = await self.gate.check(spec, arguments, ctx, params, tool_ctx, preview=loaded.build_preview)
         except Exception as exc:  # noqa: BLE001 - a failed preview or refused token is a result, not a crash
-            failure = self._failure_from(exc, spec, arguments)
+            refusal = self._failure_from(exc, spec, arguments)
             # A refused token is audited by the gate; any other failure here (the preview could not read the
             # task, say) still ends a write call, so it is a line too. Nothing was sent to change anything.
-            if spec.safety != "read" and failure.code != "confirmation_invalid":
+            if spec.safety != "read" and refusal.code != "confirmation_invalid":
                 clean = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
-                detail = f"before anything was changed: {failure.message}"
-                self._audit(spec, clean, "failed", detail, None, trace_id=failure.trace_id)
-            return self._error_result(failure)
+                detail = f"before anything was changed: {refusal.message}"
+                self._audit(spec, clean, "failed", detail, None, trace_id=refusal.trace_id)
+            return self._error_result(refusal)
         if decision.result is not None:
             return decision.result
         return await self._execute(spec, arguments, tool_ctx, loaded, confirmed_by=decision.confirmed_by)
@@ -339,15 +339,24 @@ def build_qdi_server(
     return qdi
 
 
-def build_server(settings: Settings, client: QlikClient | None, **kwargs: Any) -> Server[Any]:
+class QdiMcpServer(Server[Any]):
+    """The SDK's low-level server carrying the `QdiServer` it dispatches to, so tests and the CLI reach the
+    specs, settings and audit log through a typed attribute instead of one bolted onto the SDK's object."""
+
+    def __init__(self, qdi: QdiServer, **kwargs: Any) -> None:
+        super().__init__("qdi-mcp", **kwargs)
+        self.qdi = qdi
+
+
+def build_server(settings: Settings, client: QlikClient | None, **kwargs: Any) -> QdiMcpServer:
     """The MCP server for `settings`, calling Qlik through `client` (a real tenant or the emulator).
 
     With `client=None`, pass `connect=`: an async callable that opens the client, awaited by the first tool
     call (so a start that only lists tools never opens it).
     """
     qdi = build_qdi_server(settings, client, **kwargs)
-    server: Server[Any] = Server(
-        "qdi-mcp",
+    server = QdiMcpServer(
+        qdi,
         version=__version__,
         title="Qlik Data Integration",
         instructions=INSTRUCTIONS,
@@ -361,7 +370,6 @@ def build_server(settings: Settings, client: QlikClient | None, **kwargs: Any) -
         # The SDK wraps every request in an OpenTelemetry span. Without an OpenTelemetry SDK installed no span can
         # be recorded, yet the no-op span costs about 18 us a call (3 % of a tool call on the emulator).
         server.middleware = [m for m in server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"]
-    server.qdi = qdi  # type: ignore[attr-defined]  # tests and the CLI reach the audit log and settings here
     return server
 
 
