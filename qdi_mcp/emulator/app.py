@@ -69,7 +69,7 @@ def _routes() -> list[Route]:
     return routes
 
 
-def _dispatcher(methods: dict[str, str]):  # type: ignore[no-untyped-def]
+def _dispatcher(methods: dict[str, str]):
     handlers = {method: _HANDLERS[name] for method, name in methods.items()}
 
     async def dispatch(request: Request) -> Response:

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 
 def emulator_of(request: Request) -> Emulator:
-    return request.app.state.emulator  # type: ignore[no-any-return]
+    emulator: Emulator = request.app.state.emulator
+    return emulator
 
 
 async def json_object(request: Request) -> dict[str, Any]:

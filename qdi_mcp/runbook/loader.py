@@ -110,9 +110,11 @@ def _message(error: ValidationError) -> str:
     if validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "tool":
         return f"{value!r} is not a tool name (they look like qdi_list_projects)"
     if validator == "pattern":
-        return f"{value!r} is not a valid name ({error.schema.get('pattern')})"
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        return f"{value!r} is not a valid name ({schema.get('pattern')})"
     if validator == "enum":
-        return f"{value!r} is not one of {', '.join(map(str, error.validator_value))}"
+        choices = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return f"{value!r} is not one of {', '.join(map(str, choices))}"
     if validator == "type":
         expected = _TYPE_WORDS.get(str(error.validator_value), str(error.validator_value))
         return f"must be {expected}, not {describe(value)}"
