@@ -144,13 +144,11 @@ class ConfirmationGate:
             return Decision(confirmed_by="elicitation")
         action = getattr(response, "action", None) or "no answer"
         self._record(spec, arguments, "declined", detail=f"elicitation {action}")
-        structured = {
-            "status": "declined",
-            "message": f"The person did not confirm ({action}); nothing was done.",
-        }
+        message = f"The person did not confirm ({action}); nothing was done."
+        structured: dict[str, Any] = {"status": "declined", "message": message}
         if preview is not None:
             structured["preview"] = preview
-        return Decision(result=_plain_result(structured, structured["message"]))
+        return Decision(result=_plain_result(structured, message))
 
     async def _require_token(
         self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext, preview_fn: PreviewFn

@@ -145,14 +145,14 @@ class QdiServer:
         try:
             decision = await self.gate.check(spec, arguments, ctx, params, tool_ctx, preview=loaded.build_preview)
         except Exception as exc:  # noqa: BLE001 - a failed preview or refused token is a result, not a crash
-            failure = self._failure_from(exc, spec, arguments)
+            refused = self._failure_from(exc, spec, arguments)
             # A refused token is audited by the gate; any other failure here (the preview could not read the
             # task, say) still ends a write call, so it is a line too. Nothing was sent to change anything.
-            if spec.safety != "read" and failure.code != "confirmation_invalid":
+            if spec.safety != "read" and refused.code != "confirmation_invalid":
                 clean = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
-                detail = f"before anything was changed: {failure.message}"
-                self._audit(spec, clean, "failed", detail, None, trace_id=failure.trace_id)
-            return self._error_result(failure)
+                detail = f"before anything was changed: {refused.message}"
+                self._audit(spec, clean, "failed", detail, None, trace_id=refused.trace_id)
+            return self._error_result(refused)
         if decision.result is not None:
             return decision.result
         return await self._execute(spec, arguments, tool_ctx, loaded, confirmed_by=decision.confirmed_by)

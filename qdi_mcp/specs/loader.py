@@ -331,19 +331,22 @@ def _check_loader_fragments(fragments: Mapping[str, Any], display: str) -> None:
     # Checked once here rather than in every tool they are injected into (schema checks dominate load time).
     token = fragments.get(CONFIRMATION_TOKEN_ARGUMENT)
     if token is not None:
-        where = ["fragments", CONFIRMATION_TOKEN_ARGUMENT]
+        token_path: list[str | int] = ["fragments", CONFIRMATION_TOKEN_ARGUMENT]
         from jsonschema.exceptions import best_match
 
         error = best_match(_input_property_validator().iter_errors(token))
         if error is not None:
-            raise SpecError(display, _dotted([*where, *error.absolute_path]), error.message)
-        _check_input_keys(token, where, display)
-        _check_json_schema(token, display, _dotted(where) or "")
+            raise SpecError(display, _dotted([*token_path, *error.absolute_path]), error.message)
+        _check_input_keys(token, token_path, display)
+        _check_json_schema(token, display, _dotted(token_path) or "")
     confirmation = fragments.get(_CONFIRMATION_RESULT_FRAGMENT)
     if confirmation is not None:
         where = f"fragments.{_CONFIRMATION_RESULT_FRAGMENT}"
         if not isinstance(confirmation, dict) or confirmation.get("type") != "object":
             raise SpecError(display, where, "must be an object schema ('type: object')")
+        if CONFIRMATION_TOKEN_ARGUMENT not in confirmation.get("required", []):
+            # The gate returns the token under the same name the agent passes it back with.
+            raise SpecError(display, f"{where}.required", f"must require {CONFIRMATION_TOKEN_ARGUMENT!r}")
         _check_json_schema(confirmation, display, where)
 
 
