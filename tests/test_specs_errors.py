@@ -38,7 +38,7 @@ def load_error(directory: Path) -> SpecError:
 
 
 def test_copied_specs_load_before_any_edit(spec_dir: Path) -> None:
-    assert len(load_specs(spec_dir)) == 29
+    assert len(load_specs(spec_dir)) == len(list(REPO_TOOL_SPECS.glob("qdi_*.yaml")))
 
 
 def test_undescribed_property_names_file_and_field(spec_dir: Path) -> None:
@@ -231,6 +231,79 @@ BROKEN: dict[str, tuple[str, Edit, str | None, str]] = {
         set_key("endpoint", "operation", value="get_project"),
         "endpoint.operation",
         "already used by qdi_get_project",
+    ),
+    # per-tool facts (preview, hints, resume_with, wraps, confirmation)
+    "destructive tool without a preview": (
+        "qdi_stop_task",
+        delete_key("preview"),
+        "preview",
+        "required for a tool that can be destructive",
+    ),
+    "preview on a read tool": (
+        "qdi_get_task",
+        set_key("preview", value={"action": "look", "target": "task", "consequence": "Nothing at all happens."}),
+        "preview",
+        "only for tools that can be destructive",
+    ),
+    "preview text names an optional argument": (
+        "qdi_request_task_reload",
+        set_key("preview", "consequence", value="Truncates {dataset_ids} on the next run."),
+        "preview.consequence",
+        "required argument",
+    ),
+    "preview text reaches past an argument": (
+        "qdi_stop_task",
+        set_key("preview", "consequence", value="Stops {task_id.__class__} for good."),
+        "preview.consequence",
+        "required argument",
+    ),
+    "task preview of a tool without task_id": (
+        "qdi_import_project",
+        set_key("preview", "target", value="task"),
+        "preview.target",
+        "'task_id'",
+    ),
+    "scope argument that is not a list": (
+        "qdi_request_task_reload",
+        set_key("preview", "scope", "argument", value="reload_strategy"),
+        "preview.scope.argument",
+        "not an array argument",
+    ),
+    "hint names an unknown argument": (
+        "qdi_start_task",
+        set_key("hints", "check_outcome", value="call qdi_get_task_state with {dataset_id} first"),
+        "hints.check_outcome",
+        "required argument",
+    ),
+    "resume_with names no tool": (
+        "qdi_start_task",
+        set_key("resume_with", value="qdi_follow_task"),
+        "resume_with",
+        "not a tool spec",
+    ),
+    "resume_with names a write tool": (
+        "qdi_start_task",
+        set_key("resume_with", value="qdi_stop_task"),
+        "resume_with",
+        "must be a read tool",
+    ),
+    "an endpoint tool wraps another": (
+        "qdi_start_task",
+        set_key("wraps", value="qdi_stop_task"),
+        "wraps",
+        "only a workflow tool wraps",
+    ),
+    "confirmation bound to a missing argument": (
+        "qdi_import_project",
+        set_key("confirmation", "binds_file", value="zip_path"),
+        "confirmation.binds_file",
+        "not a required string argument",
+    ),
+    "confirmation on a tool that never asks": (
+        "qdi_get_task",
+        set_key("confirmation", value={"binds_file": "task_id"}),
+        "confirmation",
+        "only for tools that can be destructive",
     ),
 }
 

@@ -22,7 +22,7 @@ from qdi_mcp import __version__
 from qdi_mcp.cli.backend import check_backend, open_client
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings, SettingsError
-from qdi_mcp.specs import specs_by_name
+from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT, specs_by_name
 
 EXIT_OK = 0
 EXIT_TOOL_FAILED = 1
@@ -59,8 +59,8 @@ def run_call(settings: Settings, tool: str, raw_args: str) -> int:
             # Each `call` is a new server with its own random signing key: the token dies with this process.
             print(
                 "qdi-mcp: nothing was done. To confirm from the shell, set QDI_MCP_SECRET (the same value for both "
-                "calls) and call again with the confirmation_token, or use a runbook step with confirm: true and "
-                "--yes.",
+                f"calls) and call again with the {CONFIRMATION_TOKEN_ARGUMENT}, or use a runbook step with "
+                "confirm: true and --yes.",
                 file=sys.stderr,
             )
         return EXIT_CONFIRMATION_NEEDED

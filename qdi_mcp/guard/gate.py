@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from qdi_mcp.tools import ToolContext
 
 # Builds the preview a person confirms (`guard.previews.build_preview`), handed in by the server with the handlers.
-PreviewFn = Callable[[str, dict[str, Any], "ToolContext"], Awaitable[dict[str, Any]]]
+PreviewFn = Callable[[ToolSpec, dict[str, Any], "ToolContext"], Awaitable[dict[str, Any]]]
 
 MODERN_PROTOCOL = "2026-07-28"
 # Signed into the 2026 question's request_state, so that state can never pass as a confirmation_token (which a
@@ -88,7 +88,7 @@ class ConfirmationGate:
                 self._record(spec, arguments, "refused", detail="confirmation for a file that changed meanwhile")
                 raise ToolFailure(
                     "confirmation_invalid",
-                    "The file to import changed while the person was deciding; nothing was done.",
+                    f"The file named by {spec.binds_file} changed while the person was deciding; nothing was done.",
                     hint=f"call {spec.name} again to confirm the file as it is now",
                 )
             return decision
@@ -102,14 +102,14 @@ class ConfirmationGate:
             hint = (
                 "a person must make the work folder writable (QDI_MCP_WORKDIR), then confirm again"
                 if exc.reason == "unrecorded"
-                else f"call {spec.name} again without confirmation_token to get a new preview and token"
+                else f"call {spec.name} again without {CONFIRMATION_TOKEN_ARGUMENT} to get a new preview and token"
             )
             raise ToolFailure("confirmation_invalid", str(exc), hint=hint) from None
 
     async def _elicit_mid_call(
         self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext, preview: PreviewFn
     ) -> Decision:
-        shown = await preview(spec.name, arguments, tool_ctx)
+        shown = await preview(spec, arguments, tool_ctx)
         response = await ctx.session.elicit_form(_question(shown), ELICIT_SCHEMA, related_request_id=ctx.request_id)
         return self._answer(spec, arguments, shown, response)
 
@@ -127,7 +127,7 @@ class ConfirmationGate:
             self._verify(spec, arguments, params.request_state, purpose=ELICITATION_PURPOSE)
             response = (params.input_responses or {}).get(ELICIT_KEY)
             return self._answer(spec, arguments, None, response)
-        shown = await preview(spec.name, arguments, tool_ctx)
+        shown = await preview(spec, arguments, tool_ctx)
         issued = self.tokens.issue(spec.name + ELICITATION_PURPOSE, arguments)
         self._record(spec, arguments, "confirmation_asked", detail="elicitation (2026 protocol)")
         request = types.ElicitRequest(
@@ -144,18 +144,16 @@ class ConfirmationGate:
             return Decision(confirmed_by="elicitation")
         action = getattr(response, "action", None) or "no answer"
         self._record(spec, arguments, "declined", detail=f"elicitation {action}")
-        structured = {
-            "status": "declined",
-            "message": f"The person did not confirm ({action}); nothing was done.",
-        }
+        message = f"The person did not confirm ({action}); nothing was done."
+        structured: dict[str, Any] = {"status": "declined", "message": message}
         if preview is not None:
             structured["preview"] = preview
-        return Decision(result=_plain_result(structured, structured["message"]))
+        return Decision(result=_plain_result(structured, message))
 
     async def _require_token(
         self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext, preview_fn: PreviewFn
     ) -> Decision:
-        preview = await preview_fn(spec.name, arguments, tool_ctx)
+        preview = await preview_fn(spec, arguments, tool_ctx)
         issued = self.tokens.issue(spec.name, arguments)
         expires = datetime.fromtimestamp(issued.expires_at, UTC).isoformat().replace("+00:00", "Z")
         message = (
@@ -179,17 +177,19 @@ class ConfirmationGate:
 
 
 def signed_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:
-    """What a confirmation is bound to: the arguments, plus for an import the file's content, so a zip swapped
-    after the person saw the preview (an export to the same name, say) cannot ride on their yes."""
-    if spec.name.removesuffix("_and_wait") != "qdi_import_project":
+    """What a confirmation is bound to: the arguments, plus the content of the file the spec's
+    `confirmation.binds_file` argument names, so a zip swapped after the person saw the preview (an export to the
+    same name, say) cannot ride on their yes."""
+    if spec.binds_file is None:
         return arguments
-    data = tool_ctx.workdir.read_import(arguments["path"])
+    data = tool_ctx.workdir.read_import(arguments[spec.binds_file], argument=spec.binds_file)
     return arguments | {"file_sha256": hashlib.sha256(data).hexdigest()}
 
 
 def _question(preview: dict[str, Any]) -> str:
+    scope = f" Scope: {preview['scope']}." if preview.get("scope") else ""
     return (
-        f"Confirm: {preview['action']} on {preview['target']}. Current state: {preview['current_state']}. "
+        f"Confirm: {preview['action']} on {preview['target']}.{scope} Current state: {preview['current_state']}. "
         f"{preview['consequence']}"
     )
 

@@ -1,72 +1,57 @@
-"""What a person is shown before a destructive call: the action, its target, the target's current state, and
-what will happen. Built from live reads so the person confirms against the state as it is now."""
+"""What a person is shown before a destructive call: the action, its target, the target's current state, what will
+happen and, for a call that can be narrowed, its scope. Built from live reads so the person confirms against the
+state as it is now.
+
+The texts and what the preview reads (the project or the task) are the tool spec's `preview:`; this module only
+fills them in, so a new destructive tool needs no code here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from qdi_mcp.specs import PreviewScope, ToolSpec
 from qdi_mcp.tools.base import ToolContext
 
 
-async def build_preview(tool: str, args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-    base = tool.removesuffix("_and_wait")
-    if base == "qdi_import_project":
-        # Refuse a path outside the work folder before asking anyone to confirm an import that cannot happen.
-        ctx.workdir.import_path(args["path"])
-        return await _project_preview(
-            ctx,
-            args["project_id"],
-            action="import project",
-            consequence=f"All tasks of the project are replaced by the contents of {args['path']!r}; "
-            "tasks not in the file are removed and the project must be prepared again.",
-        )
-    if base == "qdi_prepare_project":
-        return await _project_preview(
-            ctx,
-            args["project_id"],
-            action="prepare project with allow_recreate",
-            consequence="Tables whose structure changed may be dropped and recreated; their data is lost and "
-            "must be reloaded.",
-        )
-    consequences = {
-        "qdi_stop_task": ("stop task", "The task stops; a CDC task stops capturing changes until it is started again."),
-        "qdi_recreate_task_datasets": (
-            "recreate task datasets",
-            "The task's datasets are dropped and recreated empty; data must be loaded again by the next run.",
-        ),
-        "qdi_prepare_task": (
-            "prepare task with allow_recreate",
-            "Tables whose structure changed may be dropped and recreated; their data is lost.",
-        ),
-        "qdi_request_task_reload": (
-            "reload with TRUNCATE",
-            "On the next run the selected datasets are truncated and fully reloaded.",
-        ),
+async def build_preview(spec: ToolSpec, args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
+    template = spec.preview
+    if template is None:
+        raise ValueError(f"{spec.name} has no preview in its spec")  # the loader requires one: a bug if reached
+    if spec.binds_file is not None:
+        # Refuse a path outside the work folder before asking anyone to confirm a call that cannot happen.
+        ctx.workdir.import_path(args[spec.binds_file], argument=spec.binds_file)
+    if template.target == "project":
+        target, current_state = await _project(ctx, args["project_id"])
+    else:
+        target, current_state = await _task(ctx, args["project_id"], args["task_id"])
+    preview = {
+        "action": template.action.format_map(args),
+        "target": target,
+        "current_state": current_state,
+        "consequence": template.consequence.format_map(args),
     }
-    action, consequence = consequences[base]
-    return await _task_preview(ctx, args["project_id"], args["task_id"], action=action, consequence=consequence)
+    if template.scope is not None:
+        preview["scope"] = scope_text(template.scope, args)
+    return preview
 
 
-async def _project_preview(ctx: ToolContext, project_id: str, *, action: str, consequence: str) -> dict[str, Any]:
+def scope_text(scope: PreviewScope, args: dict[str, Any]) -> str:
+    """What the token is bound to: the values of the narrowing argument, or what omitting it means."""
+    values = args.get(scope.argument)
+    if not values:
+        return scope.all
+    return f"only {scope.argument} " + ", ".join(str(value) for value in values)
+
+
+async def _project(ctx: ToolContext, project_id: str) -> tuple[str, str]:
     project = await ctx.client.get_project(project_id)
     tasks = await ctx.client.list_tasks(project_id)
-    return {
-        "action": action,
-        "target": f"project {project.name!r} ({project_id})",
-        "current_state": f"{len(tasks)} tasks",
-        "consequence": consequence,
-    }
+    return f"project {project.name!r} ({project_id})", f"{len(tasks)} tasks"
 
 
-async def _task_preview(
-    ctx: ToolContext, project_id: str, task_id: str, *, action: str, consequence: str
-) -> dict[str, Any]:
+async def _task(ctx: ToolContext, project_id: str, task_id: str) -> tuple[str, str]:
     state = await ctx.client.get_task_state(project_id, task_id)
     run = state.last_run.state if state.last_run and state.last_run.state else "never run"
     readiness = state.run_readiness.state if state.run_readiness else "unknown"
-    return {
-        "action": action,
-        "target": f"task {state.name!r} ({task_id}) in project {project_id}",
-        "current_state": f"{run}, readiness {readiness}",
-        "consequence": consequence,
-    }
+    return f"task {state.name!r} ({task_id}) in project {project_id}", f"{run}, readiness {readiness}"

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qdi_mcp.masking import CONFIRMATION_TOKEN_MASK, MASK
+from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT
 
 __all__ = ["CONFIRMATION_TOKEN_MASK", "MASK", "Redactor", "SecretFilter", "is_secret_key"]
 
@@ -35,7 +36,6 @@ _SECRET_KEY_NAMES = frozenset(
     }
 )  # fmt: skip
 _SECRET_KEY_SUFFIXES = ("_secret", "_password", "_api_key", "_access_token", "_refresh_token", "_private_key")
-_CONFIRMATION_TOKEN_KEY = "confirmation_token"  # noqa: S105 (an argument name, not a secret)
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # RFC 6750 token characters; 8+ of them so that prose such as "bearer of bad news" stays untouched.
@@ -129,7 +129,7 @@ class Redactor:
 
     def _redact_value(self, key: Any, value: Any) -> Any:
         if self._by_key_name and isinstance(key, str) and value is not None:
-            if _normalize_key(key) == _CONFIRMATION_TOKEN_KEY:
+            if _normalize_key(key) == CONFIRMATION_TOKEN_ARGUMENT:
                 return CONFIRMATION_TOKEN_MASK
             if is_secret_key(key):
                 return MASK

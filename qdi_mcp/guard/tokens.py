@@ -45,9 +45,9 @@ from typing import Any, Literal, Protocol
 
 from qdi_mcp.guard.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
 from qdi_mcp.settings import MIN_SECRET_BYTES, secret_from_env
+from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT
 
 __all__ = [
-    "CONFIRMATION_TOKEN_ARGUMENT",
     "MIN_SECRET_BYTES",
     "ConfirmationError",
     "ConfirmationTokens",
@@ -58,7 +58,6 @@ __all__ = [
     "secret_from_env",
 ]
 
-CONFIRMATION_TOKEN_ARGUMENT = "confirmation_token"  # noqa: S105 (an argument name, not a secret)
 TOKEN_VERSION = 1
 
 # Tokens travel through agents and chat transcripts; anything far larger than a real token is junk, and
@@ -67,7 +66,7 @@ _MAX_TOKEN_CHARS = 8192
 _KEY_HASH_CHARS = 22  # 16 bytes of keyed hash in base64url: plenty to tell a changed argument
 _MAX_NAMED_ARGUMENTS = 10
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
-_RETRY_HINT = "call the tool again without confirmation_token to get a new one"
+_RETRY_HINT = f"call the tool again without {CONFIRMATION_TOKEN_ARGUMENT} to get a new one"
 
 ConfirmationFailure = Literal[
     "missing", "malformed", "forged", "wrong_tool", "arguments_changed", "expired", "used", "unrecorded"
@@ -187,7 +186,7 @@ class ConfirmationTokens:
         if token is None or (isinstance(token, str) and not token.strip()):
             raise ConfirmationError(
                 "missing",
-                "this call needs confirmation: call the tool without confirmation_token to get a preview "
+                f"this call needs confirmation: call the tool without {CONFIRMATION_TOKEN_ARGUMENT} to get a preview "
                 "and a token, then repeat the same call with that token",
             )
         payload_bytes, signature = _split_token(token)
@@ -282,7 +281,7 @@ def _b64decode(text: str) -> bytes | None:
 def _malformed(problem: str) -> ConfirmationError:
     return ConfirmationError(
         "malformed",
-        f"confirmation_token is malformed ({problem}); pass the token exactly as returned, or {_RETRY_HINT}",
+        f"{CONFIRMATION_TOKEN_ARGUMENT} is malformed ({problem}); pass the token exactly as returned, or {_RETRY_HINT}",
     )
 
 

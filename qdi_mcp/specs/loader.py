@@ -11,7 +11,18 @@ Loading a directory:
 3. validate against the meta-schema (``spec_schema.json``) and the rules JSON Schema cannot express
    (file name = tool name, annotations agree with the safety class, ...);
 4. for tools that can be destructive, add the ``confirmation_token`` argument and let the output be
-   either the normal result or a ``confirmation_required`` result.
+   either the normal result or a ``confirmation_required`` result;
+5. link the specs: a workflow tool that ``wraps`` another takes its per-tool facts (``preview``, ``hints``,
+   ``confirmation``, ``resume_with``) unless it writes its own, and the wrapped tool learns its ``wrapped_by``.
+
+Per-tool facts the guard and the handlers read (written after ``annotations:`` in each file):
+
+- ``preview: {action, target: project|task, consequence, scope: {argument, all}}``: what a person confirms;
+  texts may name required arguments (``{path!r}``); ``scope`` names the argument that narrows the call.
+- ``hints: {bad_request, check_outcome}``: the next step after a rejected call, or after a write whose answer
+  was lost (the code has generic fallbacks).
+- ``resume_with``: the read tool that follows what the tool started.
+- ``confirmation: {binds_file: <argument>}``: the confirmation is bound to that file's content too.
 
 Any problem raises :class:`SpecError` naming the file and the field. This module imports nothing from the
 rest of qdi_mcp (but its own cache): specs know nothing of the code that uses them.
@@ -23,8 +34,10 @@ checking 29 schemas costs more than starting the rest of it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
+import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +56,8 @@ __all__ = [
     "TOOLSETS",
     "DestructiveCondition",
     "EndpointBinding",
+    "PreviewScope",
+    "PreviewTemplate",
     "SpecError",
     "ToolSpec",
     "get_spec",
@@ -120,6 +135,25 @@ class DestructiveCondition:
 
 
 @dataclass(frozen=True)
+class PreviewScope:
+    """The argument that narrows what a destructive call touches, and what omitting it means."""
+
+    argument: str
+    all: str
+
+
+@dataclass(frozen=True)
+class PreviewTemplate:
+    """What a person is shown before a destructive call. ``target`` says what the preview reads live (the project
+    or the task); ``action`` and ``consequence`` may name required arguments (``{path!r}``)."""
+
+    action: str
+    target: str
+    consequence: str
+    scope: PreviewScope | None = None
+
+
+@dataclass(frozen=True)
 class ToolSpec:
     """One tool, as loaded from its spec. Treat the schema dicts as read-only: they are cached and shared."""
 
@@ -139,6 +173,14 @@ class ToolSpec:
     endpoint: EndpointBinding | None = None
     workflow_operation: str | None = None
     polls: tuple[str, ...] = ()
+    # Per-tool facts read by the guard and the handlers (see the module docstring).
+    preview: PreviewTemplate | None = None
+    hints: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    resume_with: str | None = None
+    binds_file: str | None = None
+    wraps: str | None = None
+    # The workflow tool that wraps this one (computed from the other spec's ``wraps``).
+    wrapped_by: str | None = None
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -175,6 +217,12 @@ class ToolSpec:
     def needs_confirmation_for(self, arguments: Mapping[str, Any]) -> bool:
         """Whether the guardrails must ask before running a call with these arguments."""
         return self.is_destructive_for(arguments)
+
+    def hint(self, name: str, arguments: Mapping[str, Any]) -> str | None:
+        """The spec's hint ``name`` (``bad_request``, ``check_outcome``) for this call, or None (then the caller
+        uses its generic one)."""
+        template = self.hints.get(name)
+        return template.format_map(arguments) if template is not None else None
 
 
 def model_visible_size(spec: ToolSpec) -> int:
@@ -223,13 +271,18 @@ def _load_directory(directory: Path) -> tuple[ToolSpec, ...]:
     if cached is not None:
         fragments, documents = cached
         try:
-            return tuple(_build(doc, fragments, directory / f"{doc['name']}.yaml", doc["name"]) for doc in documents)
+            return _linked(
+                [_build(doc, fragments, directory / f"{doc['name']}.yaml", doc["name"]) for doc in documents]
+            )
         except (KeyError, TypeError, ValueError, AttributeError):
             pass  # an entry from another loader version, or damaged: load from the YAML files instead
     fragments = _load_fragments(directory / SHARED_FILE)
     documents = [_validated_document(path, fragments) for path in paths]
-    specs = tuple(_build(doc, fragments, path, _display(path)) for doc, path in zip(documents, paths, strict=True))
-    _check_across_specs(specs)
+    built = [_build(doc, fragments, path, _display(path)) for doc, path in zip(documents, paths, strict=True)]
+    _check_across_specs(built)
+    specs = _linked(built)
+    for spec in specs:
+        _check_tool_facts(spec, specs_by_tool={s.name: s for s in specs})
     cache.write(fragments, documents)
     return specs
 
@@ -278,19 +331,22 @@ def _check_loader_fragments(fragments: Mapping[str, Any], display: str) -> None:
     # Checked once here rather than in every tool they are injected into (schema checks dominate load time).
     token = fragments.get(CONFIRMATION_TOKEN_ARGUMENT)
     if token is not None:
-        where = ["fragments", CONFIRMATION_TOKEN_ARGUMENT]
+        token_path: list[str | int] = ["fragments", CONFIRMATION_TOKEN_ARGUMENT]
         from jsonschema.exceptions import best_match
 
         error = best_match(_input_property_validator().iter_errors(token))
         if error is not None:
-            raise SpecError(display, _dotted([*where, *error.absolute_path]), error.message)
-        _check_input_keys(token, where, display)
-        _check_json_schema(token, display, _dotted(where) or "")
+            raise SpecError(display, _dotted([*token_path, *error.absolute_path]), error.message)
+        _check_input_keys(token, token_path, display)
+        _check_json_schema(token, display, _dotted(token_path) or "")
     confirmation = fragments.get(_CONFIRMATION_RESULT_FRAGMENT)
     if confirmation is not None:
         where = f"fragments.{_CONFIRMATION_RESULT_FRAGMENT}"
         if not isinstance(confirmation, dict) or confirmation.get("type") != "object":
             raise SpecError(display, where, "must be an object schema ('type: object')")
+        if CONFIRMATION_TOKEN_ARGUMENT not in confirmation.get("required", []):
+            # The gate returns the token under the same name the agent passes it back with.
+            raise SpecError(display, f"{where}.required", f"must require {CONFIRMATION_TOKEN_ARGUMENT!r}")
         _check_json_schema(confirmation, display, where)
 
 
@@ -459,6 +515,7 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
         # Top-level "type: object" keeps the result a valid MCP outputSchema (an object schema).
         output_schema = {"type": "object", "anyOf": [copy.deepcopy(result_schema), confirmation, declined]}
     endpoint = document.get("endpoint")
+    preview = document.get("preview")
     return ToolSpec(
         name=document["name"],
         title=document["title"],
@@ -474,7 +531,22 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
         endpoint=EndpointBinding(**endpoint) if endpoint else None,
         workflow_operation=document["workflow"]["operation"] if "workflow" in document else None,
         polls=tuple(document.get("polls", ())),
+        preview=_preview_template(preview) if preview else None,
+        hints=MappingProxyType(dict(document.get("hints", {}))),
+        resume_with=document.get("resume_with"),
+        binds_file=document.get("confirmation", {}).get("binds_file"),
+        wraps=document.get("wraps"),
         source=path,
+    )
+
+
+def _preview_template(preview: Mapping[str, Any]) -> PreviewTemplate:
+    scope = preview.get("scope")
+    return PreviewTemplate(
+        action=preview["action"],
+        target=preview["target"],
+        consequence=preview["consequence"],
+        scope=PreviewScope(argument=scope["argument"], all=scope["all"]) if scope else None,
     )
 
 
@@ -523,3 +595,81 @@ def _claim(seen: dict[Any, ToolSpec], key: Any, spec: ToolSpec, display: str, wh
     if key in seen:
         raise SpecError(display, where, f"{what} {key!r} is already used by {seen[key].name}")
     seen[key] = spec
+
+
+# Taken from the wrapped tool when the wrapping one does not write them: it changes the tenant exactly as the
+# wrapped tool does, so what a person confirms and how to recover cannot drift apart.
+_INHERITED_FACTS: Final = ("preview", "hints", "resume_with", "binds_file")
+
+
+def _linked(specs: Sequence[ToolSpec]) -> tuple[ToolSpec, ...]:
+    """The specs with ``wraps`` resolved (facts inherited) and ``wrapped_by`` set, sorted by name."""
+    by_name = {spec.name: spec for spec in specs}
+    wrapped_by = {spec.wraps: spec.name for spec in specs if spec.wraps}
+    linked = []
+    for spec in specs:
+        inherited: dict[str, Any] = {}
+        wrapped = by_name.get(spec.wraps) if spec.wraps else None
+        if wrapped is not None:
+            for fact in _INHERITED_FACTS:
+                if not getattr(spec, fact):
+                    inherited[fact] = getattr(wrapped, fact)
+        linked.append(dataclasses.replace(spec, wrapped_by=wrapped_by.get(spec.name), **inherited))
+    return tuple(sorted(linked, key=lambda spec: spec.name))
+
+
+def _check_tool_facts(spec: ToolSpec, *, specs_by_tool: Mapping[str, ToolSpec]) -> None:
+    """The per-tool facts name real tools and arguments, and every tool that can be destructive has a preview."""
+    display = _display(spec.source) if spec.source else spec.name
+    properties = spec.input_schema["properties"]
+    required = set(spec.input_schema.get("required", []))
+    for key, tool in (("wraps", spec.wraps), ("resume_with", spec.resume_with)):
+        if tool is not None and tool not in specs_by_tool:
+            raise SpecError(display, key, f"{tool!r} is not a tool spec")
+    if spec.wraps is not None:
+        wrapped = specs_by_tool[spec.wraps]
+        if spec.kind != "workflow" or wrapped.wraps is not None:
+            raise SpecError(display, "wraps", "only a workflow tool wraps, and only a tool that wraps nothing")
+    if spec.resume_with is not None and not specs_by_tool[spec.resume_with].is_read_only:
+        raise SpecError(display, "resume_with", f"{spec.resume_with!r} must be a read tool")
+    if spec.can_be_destructive != (spec.preview is not None):
+        problem = (
+            "required for a tool that can be destructive"
+            if spec.preview is None
+            else "only for tools that can be destructive"
+        )
+        raise SpecError(display, "preview", problem)
+    if spec.binds_file is not None:
+        if not spec.can_be_destructive:
+            raise SpecError(display, "confirmation", "only for tools that can be destructive")
+        if spec.binds_file not in required or properties[spec.binds_file].get("type") != "string":
+            raise SpecError(
+                display, "confirmation.binds_file", f"{spec.binds_file!r} is not a required string argument"
+            )
+    if spec.preview is not None:
+        target_id = f"{spec.preview.target}_id"
+        if target_id not in required:
+            raise SpecError(
+                display, "preview.target", f"a {spec.preview.target} preview needs the argument {target_id!r}"
+            )
+        scope = spec.preview.scope
+        if scope is not None and properties.get(scope.argument, {}).get("type") != "array":
+            raise SpecError(display, "preview.scope.argument", f"{scope.argument!r} is not an array argument")
+        _check_template(spec.preview.action, required, display, "preview.action")
+        _check_template(spec.preview.consequence, required, display, "preview.consequence")
+    for name, template in spec.hints.items():
+        _check_template(template, required, display, f"hints.{name}")
+
+
+def _check_template(template: str, required: set[str], display: str, where: str) -> None:
+    # Only plain {argument} and {argument!r}: the text is formatted with the call's arguments, and a required one
+    # is always there. Attribute or index access would reach past the argument values.
+    try:
+        fields = [
+            (name, conversion) for _, name, _, conversion in string.Formatter().parse(template) if name is not None
+        ]
+    except ValueError as exc:
+        raise SpecError(display, where, f"not a valid text template: {exc}") from exc
+    for name, conversion in fields:
+        if name not in required or conversion not in (None, "r"):
+            raise SpecError(display, where, f"{{{name}}} must name a required argument (optionally with !r)")

@@ -11,11 +11,12 @@ from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 ACTION_FIELDS = ("name", "type", "state", "start_time", "end_time", "error", "task_progress")
 
 
-def _started(action_id: str, what: str, wait_tool: str) -> ToolResult:
-    next_step = f"call qdi_wait_for_action with action_id {action_id!r} (or qdi_get_action to check once)"
+def _started(ctx: ToolContext, action_id: str, what: str) -> ToolResult:
+    next_step = f"call {ctx.tool.resume_with} with action_id {action_id!r} (or qdi_get_action to check once)"
+    tip = f" Tip: {ctx.tool.wrapped_by} does start and wait in one call." if ctx.tool.wrapped_by else ""
     return ToolResult(
         {"action_id": action_id, "status": "started", "next_step": next_step},
-        f"{what} started (action {action_id}). Next: {next_step}. Tip: {wait_tool} does start and wait in one call.",
+        f"{what} started (action {action_id}). Next: {next_step}.{tip}",
     )
 
 
@@ -26,13 +27,13 @@ async def prepare_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         allow_recreate=bool(args.get("allow_recreate", False)),
         selected_task_ids=args.get("selected_task_ids") or None,
     )
-    return _started(ref.action_id, f"Prepare of project {args['project_id']}", "qdi_prepare_project_and_wait")
+    return _started(ctx, ref.action_id, f"Prepare of project {args['project_id']}")
 
 
 @handler("qdi_validate_project")
 async def validate_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.validate_project(args["project_id"], selected_task_ids=args.get("selected_task_ids") or None)
-    return _started(ref.action_id, f"Validation of project {args['project_id']}", "qdi_validate_project_and_wait")
+    return _started(ctx, ref.action_id, f"Validation of project {args['project_id']}")
 
 
 @handler("qdi_prepare_task")
@@ -40,21 +41,19 @@ async def prepare_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.prepare_task(
         args["project_id"], args["task_id"], allow_recreate=bool(args.get("allow_recreate", False))
     )
-    return _started(ref.action_id, f"Prepare of task {args['task_id']}", "qdi_prepare_task_and_wait")
+    return _started(ctx, ref.action_id, f"Prepare of task {args['task_id']}")
 
 
 @handler("qdi_validate_task")
 async def validate_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.validate_task(args["project_id"], args["task_id"])
-    return _started(ref.action_id, f"Validation of task {args['task_id']}", "qdi_validate_task_and_wait")
+    return _started(ctx, ref.action_id, f"Validation of task {args['task_id']}")
 
 
 @handler("qdi_recreate_task_datasets")
 async def recreate_task_datasets(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.recreate_task_datasets(args["project_id"], args["task_id"])
-    return _started(
-        ref.action_id, f"Recreating the datasets of task {args['task_id']}", "qdi_recreate_task_datasets_and_wait"
-    )
+    return _started(ctx, ref.action_id, f"Recreating the datasets of task {args['task_id']}")
 
 
 @handler("qdi_get_action")

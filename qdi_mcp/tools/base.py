@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from qdi_mcp.api import QlikClient
+from qdi_mcp.specs import ToolSpec
 
 if TYPE_CHECKING:
     # The server hands every call its work folder; tools use it and never import the guard.
@@ -26,6 +27,8 @@ async def _no_progress(progress: float, total: float | None, message: str | None
 
 @dataclass
 class ToolContext:
+    # The spec of the tool being called: handlers read its per-tool facts (`resume_with`, `wrapped_by`) from it.
+    tool: ToolSpec
     client: QlikClient
     workdir: Workdir
     progress: ProgressFn = _no_progress

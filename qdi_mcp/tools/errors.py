@@ -10,6 +10,9 @@ Never invite a blind repeat of a change: a write whose answer was lost or unread
 is a "…_and_wait" tool that failed while waiting (raised by the wait itself, which knows the action id or the task):
 it says what was already started and how to check or resume,
 instead of asking to be called again.
+
+Tool-specific next steps are the spec's `hints:` (`bad_request`, `check_outcome`); the texts here are the generic
+ones for tools without them. Not-found hints depend on the argument that named the missing object, not on the tool.
 """
 
 from __future__ import annotations
@@ -20,21 +23,17 @@ from typing import Any
 from qdi_mcp.api import errors as api_errors
 from qdi_mcp.api.retry import is_idempotent
 from qdi_mcp.failures import ToolFailure
+from qdi_mcp.specs import ToolSpec
 
 _MAX_DETAIL = 500
 
 
-def failure_from_api_error(
-    exc: api_errors.QdiApiError,
-    tool: str,
-    arguments: Mapping[str, Any],
-    *,
-    argument_names: Collection[str] = (),
-) -> ToolFailure:
-    """Translate an API exception into a failure whose hint names the tool to call next. `argument_names` are
-    the tool's arguments: a Qlik error pointing at a request field is named as one of them, or not at all."""
+def failure_from_api_error(exc: api_errors.QdiApiError, spec: ToolSpec, arguments: Mapping[str, Any]) -> ToolFailure:
+    """Translate an API exception into a failure whose hint names the tool to call next. A Qlik error pointing at
+    a request field is named as one of the tool's arguments, or not at all."""
+    tool = spec.name
     detail = _first_detail(exc)
-    common = {"http_status": exc.status, "trace_id": exc.trace_id}
+    common: dict[str, Any] = {"http_status": exc.status, "trace_id": exc.trace_id}
     if isinstance(exc, api_errors.InvalidParameterError):
         return ToolFailure(
             "invalid_arguments",
@@ -46,7 +45,7 @@ def failure_from_api_error(
         return ToolFailure(
             "outcome_unknown",
             "The request may or may not have been executed by Qlik (the response was lost). Do not repeat it blindly.",
-            hint=_check_outcome_hint(tool, arguments),
+            hint=spec.hint("check_outcome", arguments) or _CHECK_OUTCOME_HINT,
             retryable=False,
             **common,
         )
@@ -79,11 +78,11 @@ def failure_from_api_error(
             **common,
         )
     if isinstance(exc, api_errors.BadRequestError | api_errors.ConflictError):
-        argument = _argument_pointed_at(exc, argument_names)
+        argument = _argument_pointed_at(exc, spec.input_schema.get("properties", {}))
         return ToolFailure(
             "bad_request",
             detail or "Qlik rejected the request.",
-            hint=_bad_request_hint(tool, argument),
+            hint=_bad_request_hint(spec, arguments, argument),
             field=argument,
             **common,
         )
@@ -157,14 +156,10 @@ def _snake_case(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
-def _bad_request_hint(tool: str, argument: str | None = None) -> str:
+def _bad_request_hint(spec: ToolSpec, arguments: Mapping[str, Any], argument: str | None) -> str:
     if argument is not None:
         return f"Qlik points at the argument {argument}: set or correct it as the message says, then call again"
-    if tool in ("qdi_start_task", "qdi_stop_task", "qdi_start_task_and_wait", "qdi_stop_task_and_wait"):
-        return "call qdi_get_task_state to see whether the task is prepared, running or stopped"
-    if "prepare" in tool or "recreate" in tool:
-        return "call qdi_get_task_state for the task; stop a running task before preparing or recreating it"
-    return "read the message, correct the arguments and call again"
+    return spec.hint("bad_request", arguments) or "read the message, correct the arguments and call again"
 
 
 def _is_lost_write_answer(exc: api_errors.QdiApiError) -> bool:
@@ -180,26 +175,8 @@ def _is_lost_write_answer(exc: api_errors.QdiApiError) -> bool:
     )
 
 
-# The tools that start something (a write) and then poll it with reads.
-def _check_outcome_hint(tool: str, arguments: Mapping[str, Any]) -> str:
-    task = f" with task_id {arguments['task_id']!r}" if "task_id" in arguments else ""
-    base = tool.removesuffix("_and_wait")
-    if base in ("qdi_start_task", "qdi_stop_task"):
-        return f"call qdi_get_task_state{task} to see whether the task started or stopped before trying again"
-    if base == "qdi_update_bindings":
-        return "call qdi_get_bindings to see whether the new bindings are in place before trying again"
-    if base == "qdi_request_task_reload":
-        return f"call qdi_get_task_datasets_state{task} to see whether the reload is registered before trying again"
-    if base == "qdi_create_project":
-        return "call qdi_list_projects to see whether the project was created before trying again"
-    if base == "qdi_import_project":
-        return "call qdi_list_tasks for the project to see whether its tasks were replaced before trying again"
-    if base in ("qdi_prepare_task", "qdi_validate_task", "qdi_recreate_task_datasets"):
-        return (
-            f"the action id was lost: call qdi_get_task_state{task} to see whether the action runs before trying "
-            "again (qdi_get_action if you have an action id)"
-        )
-    return (
-        "the action id (if any) was lost: call qdi_get_project_status (or qdi_get_task_state for each task) to "
-        "see whether it runs before trying again (qdi_get_action if you have an action id)"
-    )
+# For a write whose answer was lost and whose spec names no better check.
+_CHECK_OUTCOME_HINT = (
+    "the action id (if any) was lost: call qdi_get_project_status (or qdi_get_task_state for each task) to see "
+    "whether it runs before trying again (qdi_get_action if you have an action id)"
+)

@@ -18,7 +18,7 @@ async def start_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         option=args.get("option"),
         process_changes_from=args.get("process_changes_from"),
     )
-    next_step = "call qdi_get_task_state to follow the run (or use qdi_start_task_and_wait next time)"
+    next_step = f"call {ctx.tool.resume_with} to follow the run (or use {ctx.tool.wrapped_by} next time)"
     result = {
         "status": "start_requested",
         "project_id": args["project_id"],
@@ -31,7 +31,7 @@ async def start_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 @handler("qdi_stop_task")
 async def stop_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     await ctx.client.stop_task(args["project_id"], args["task_id"])
-    next_step = "call qdi_get_task_state until the state is CANCELED"
+    next_step = f"call {ctx.tool.resume_with} until the state is CANCELED"
     result = {
         "status": "stop_requested",
         "project_id": args["project_id"],

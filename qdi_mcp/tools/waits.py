@@ -130,12 +130,13 @@ def poll_options(ctx: ToolContext) -> dict[str, Any]:
     }
 
 
-async def wait_for_action(
-    ctx: ToolContext, action_id: str, timeout: float, *, kind: str, started_by: str | None
-) -> ToolResult:
-    if started_by is not None:
+async def wait_for_action(ctx: ToolContext, action_id: str, timeout: float, *, kind: str, started: bool) -> ToolResult:
+    """Poll an action to a terminal state. `started`: this call started it, so a failed wait must not invite
+    calling the tool (`ctx.tool`) again; the spec's `resume_with` names the tool that resumes the wait."""
+    started_by, resume_with = ctx.tool.name, ctx.tool.resume_with
+    if started:
         ctx.started = (
-            f"the {kind} was started (action {action_id}); resume with qdi_wait_for_action with action_id "
+            f"the {kind} was started (action {action_id}); resume with {resume_with} with action_id "
             f"{action_id!r}, do not call {started_by} again"
         )
     reporter = ProgressReporter(ctx.progress, timeout)
@@ -150,21 +151,21 @@ async def wait_for_action(
             **poll_options(ctx),
         )
     except QdiApiError as exc:
-        if started_by is None:
+        if not started:
             raise
         # The action runs whatever happened to the wait (a poll, or a token refresh, failed): starting it again
         # would run it twice. Say so, and how to resume.
         raise ToolFailure(
             "outcome_unknown",
             f"The {kind} was started (action {action_id}), but waiting for it failed ({exc.message[:300]}).",
-            hint=f"do not call {started_by} again: resume with qdi_wait_for_action with action_id {action_id!r} "
+            hint=f"do not call {started_by} again: resume with {resume_with} with action_id {action_id!r} "
             "(or check it once with qdi_get_action)",
             http_status=exc.status,
             trace_id=exc.trace_id,
         ) from exc
     if kind == "action":
         kind = _kind_of(outcome.last)
-    return _action_result(action_id, outcome, kind)
+    return _action_result(action_id, outcome, kind, resume_with=resume_with)
 
 
 def _kind_of(action: Any) -> str:
@@ -178,7 +179,7 @@ def _kind_of(action: Any) -> str:
     return "action"
 
 
-def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str) -> ToolResult:
+def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str, *, resume_with: str | None) -> ToolResult:
     action = outcome.last
     tasks = [
         {
@@ -200,7 +201,7 @@ def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str) -> Tool
         "task_progress": dump(action.task_progress) if action.task_progress else None,
         "tasks": tasks,
         "error": error,
-        "hint": _action_hint(action_id, action.state, outcome.timed_out, tasks, error, kind),
+        "hint": _action_hint(action_id, action.state, outcome.timed_out, tasks, error, kind, resume_with),
     }
     done = sum(1 for t in tasks if t["state"] == "COMPLETED")
     wait = f" after {outcome.elapsed:.0f} s" if outcome.elapsed >= 1 else ""
@@ -217,9 +218,10 @@ def _action_hint(
     tasks: list[dict[str, Any]],
     error: dict[str, Any] | None,
     kind: str,
+    resume_with: str | None,
 ) -> str:
     if timed_out:
-        return f"call qdi_wait_for_action with action_id {action_id!r} to keep waiting"
+        return f"call {resume_with} with action_id {action_id!r} to keep waiting"
     if state == "FAILED":
         failed = next((t for t in tasks if t["state"] == "FAILED"), None)
         if failed:
@@ -279,17 +281,24 @@ def started_run_settled(before: str | None, wait_until: str):
 
 
 def run_result(
-    args: dict[str, Any], outcome: WaitOutcome[Any], action: str, *, previous_start: str | None = None
+    args: dict[str, Any],
+    outcome: WaitOutcome[Any],
+    action: str,
+    *,
+    follow_with: str | None,
+    previous_start: str | None = None,
 ) -> ToolResult:
+    """The result of a start or stop wait; `follow_with` is the tool that follows the run on (the spec's
+    `resume_with`)."""
     state = outcome.last
     # After a start, the last state read may still be the previous run's: never report it as the new one.
     unseen = action == "start" and start_time(state) == previous_start and run_state(state) not in ACTIVE_RUN_STATES
     run = None if unseen else state.last_run
     readiness = state.run_readiness.state if state.run_readiness else None
     hint = (
-        "the start was requested but no new run has appeared yet; call qdi_get_task_state to follow it"
+        f"the start was requested but no new run has appeared yet; call {follow_with} to follow it"
         if unseen
-        else _run_hint(args, run_state(state), outcome.timed_out, action)
+        else _run_hint(run_state(state), outcome.timed_out, action, follow_with)
     )
     result = {
         "project_id": args["project_id"],
@@ -310,9 +319,9 @@ def run_result(
     )
 
 
-def _run_hint(args: dict[str, Any], state: str | None, timed_out: bool, action: str) -> str:
+def _run_hint(state: str | None, timed_out: bool, action: str, follow_with: str | None) -> str:
     if timed_out:
-        return "the task is still changing state; call qdi_get_task_state to follow it"
+        return f"the task is still changing state; call {follow_with} to follow it"
     if state == "FAILED":
         return "the run failed: see errors, and qdi_get_task_datasets_state with detail=true for the failing datasets"
     if state == "RUNNING":
@@ -325,7 +334,7 @@ def _run_hint(args: dict[str, Any], state: str | None, timed_out: bool, action: 
 
 
 @asynccontextmanager
-async def following_after_change(args: dict[str, Any], what: str) -> AsyncIterator[None]:
+async def following_after_change(ctx: ToolContext, args: dict[str, Any], what: str) -> AsyncIterator[None]:
     """A failure while following a run that was already asked to change is not a reason to ask again."""
     try:
         yield
@@ -333,7 +342,7 @@ async def following_after_change(args: dict[str, Any], what: str) -> AsyncIterat
         raise ToolFailure(
             "outcome_unknown",
             f"The {what} of task {args['task_id']} was requested, but following it failed ({exc.message[:300]}).",
-            hint=f"do not request the {what} again: call qdi_get_task_state with task_id {args['task_id']!r} to "
+            hint=f"do not request the {what} again: call {ctx.tool.resume_with} with task_id {args['task_id']!r} to "
             "see where the task is",
             http_status=exc.status,
             trace_id=exc.trace_id,

@@ -36,7 +36,7 @@ from qdi_mcp.tools.waits import (
 
 @handler("qdi_wait_for_action")
 async def wait_for_action_tool(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    return await wait_for_action(ctx, args["action_id"], timeout_of(args), kind="action", started_by=None)
+    return await wait_for_action(ctx, args["action_id"], timeout_of(args), kind="action", started=False)
 
 
 @handler("qdi_prepare_project_and_wait")
@@ -46,17 +46,13 @@ async def prepare_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> To
         allow_recreate=bool(args.get("allow_recreate", False)),
         selected_task_ids=args.get("selected_task_ids") or None,
     )
-    return await wait_for_action(
-        ctx, ref.action_id, timeout_of(args), kind="prepare", started_by="qdi_prepare_project_and_wait"
-    )
+    return await wait_for_action(ctx, ref.action_id, timeout_of(args), kind="prepare", started=True)
 
 
 @handler("qdi_validate_project_and_wait")
 async def validate_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.validate_project(args["project_id"], selected_task_ids=args.get("selected_task_ids") or None)
-    return await wait_for_action(
-        ctx, ref.action_id, timeout_of(args), kind="validation", started_by="qdi_validate_project_and_wait"
-    )
+    return await wait_for_action(ctx, ref.action_id, timeout_of(args), kind="validation", started=True)
 
 
 @handler("qdi_prepare_task_and_wait")
@@ -64,25 +60,19 @@ async def prepare_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolR
     ref = await ctx.client.prepare_task(
         args["project_id"], args["task_id"], allow_recreate=bool(args.get("allow_recreate", False))
     )
-    return await wait_for_action(
-        ctx, ref.action_id, timeout_of(args), kind="prepare", started_by="qdi_prepare_task_and_wait"
-    )
+    return await wait_for_action(ctx, ref.action_id, timeout_of(args), kind="prepare", started=True)
 
 
 @handler("qdi_validate_task_and_wait")
 async def validate_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.validate_task(args["project_id"], args["task_id"])
-    return await wait_for_action(
-        ctx, ref.action_id, timeout_of(args), kind="validation", started_by="qdi_validate_task_and_wait"
-    )
+    return await wait_for_action(ctx, ref.action_id, timeout_of(args), kind="validation", started=True)
 
 
 @handler("qdi_recreate_task_datasets_and_wait")
 async def recreate_task_datasets_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     ref = await ctx.client.recreate_task_datasets(args["project_id"], args["task_id"])
-    return await wait_for_action(
-        ctx, ref.action_id, timeout_of(args), kind="recreate", started_by="qdi_recreate_task_datasets_and_wait"
-    )
+    return await wait_for_action(ctx, ref.action_id, timeout_of(args), kind="recreate", started=True)
 
 
 @handler("qdi_start_task_and_wait")
@@ -92,10 +82,10 @@ async def start_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolRes
     await ctx.client.start_task(
         project_id, task_id, option=args.get("option"), process_changes_from=args.get("process_changes_from")
     )
-    ctx.started = f"a run of task {task_id} was started; follow it with qdi_get_task_state, do not start it again"
+    ctx.started = f"a run of task {task_id} was started; follow it with {ctx.tool.resume_with}, do not start it again"
     timeout = timeout_of(args)
     reporter = ProgressReporter(ctx.progress, timeout)
-    async with following_after_change(args, "start"):
+    async with following_after_change(ctx, args, "start"):
         outcome = await poll_until(
             lambda: ctx.client.get_task_state(project_id, task_id),
             started_run_settled(start_time(before), args.get("wait_until", "auto")),
@@ -105,18 +95,18 @@ async def start_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolRes
             progress_of=run_progress,
             **poll_options(ctx),
         )
-    return run_result(args, outcome, "start", previous_start=start_time(before))
+    return run_result(args, outcome, "start", follow_with=ctx.tool.resume_with, previous_start=start_time(before))
 
 
 @handler("qdi_stop_task_and_wait")
 async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     project_id, task_id = args["project_id"], args["task_id"]
     await ctx.client.stop_task(project_id, task_id)
-    ctx.started = f"task {task_id} was asked to stop; follow it with qdi_get_task_state"
+    ctx.started = f"task {task_id} was asked to stop; follow it with {ctx.tool.resume_with}"
     timeout = timeout_of(args)
     # A stop has no count of things done: the run's full-load counters describe the run being stopped.
     reporter = ProgressReporter(ctx.progress, timeout, count_datasets=False)
-    async with following_after_change(args, "stop"):
+    async with following_after_change(ctx, args, "stop"):
         outcome = await poll_until(
             lambda: ctx.client.get_task_state(project_id, task_id),
             lambda state: run_state(state) not in ACTIVE_RUN_STATES,
@@ -125,7 +115,7 @@ async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
             on_heartbeat=reporter.heartbeat,
             **poll_options(ctx),
         )
-    return run_result(args, outcome, "stop")
+    return run_result(args, outcome, "stop", follow_with=ctx.tool.resume_with)
 
 
 MAX_CONCURRENT_READS = 8

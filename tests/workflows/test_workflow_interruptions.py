@@ -63,7 +63,11 @@ def test_a_start_whose_run_never_appeared_does_not_report_the_previous_run() -> 
     last_read = SimpleNamespace(name="Orders", last_run=yesterday, run_readiness=SimpleNamespace(state="READY_TO_RUN"))
     outcome = WaitOutcome(last_read, done=False, timed_out=True, elapsed=30.0, polls=6)
     result = run_result(
-        {"project_id": "p", "task_id": "t"}, outcome, "start", previous_start="2026-11-27T10:00:00Z"
+        {"project_id": "p", "task_id": "t"},
+        outcome,
+        "start",
+        follow_with="qdi_get_task_state",
+        previous_start="2026-11-27T10:00:00Z",
     ).structured
     assert result["state"] is None and result["errors"] == [] and result["full_load"] is None
     assert "no new run" in result["hint"]
