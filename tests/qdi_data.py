@@ -1,14 +1,43 @@
-"""The tests' data: the copies inside the repository (see tests/data/README.md), and zips built on the spot."""
+"""The tests' data: the copies inside the repository (see tests/data/README.md), what the API reference lists,
+and zips built on the spot."""
 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
 FIXTURE_ZIP = DATA / "qlik-export-customer-churn.zip"
 API_REFERENCE = DATA / "qlik-di-projects-api.md"
+
+# The reference's names of the rate tiers -> the API client's (`qdi_mcp.api.RateTier` values).
+_REFERENCE_TIERS = {"Tier 1": "tier1", "Tier 2": "tier2", "Special": "runtime_state"}
+_METHOD = r"(GET|POST|PUT|PATCH|DELETE)"
+
+
+def api_reference_endpoints(text: str | None = None) -> list[tuple[str, str, str]]:
+    """(method, path, rate tier) of each endpoint of the API reference, in its table-of-contents order.
+
+    The tests' one reader of the reference: the table of contents gives the endpoints, each one's own
+    ``### METHOD path`` section its rate tier; an endpoint missing from either is an error, not a skip.
+    """
+    text = API_REFERENCE.read_text(encoding="utf-8") if text is None else text
+    listed = re.findall(rf"^\| `{_METHOD}` \| \[`([^`]+)`\]", text, flags=re.MULTILINE)
+    tiers: dict[tuple[str, str], str] = {}
+    # Split at every "### " heading so a section without a rate limit cannot borrow the next one's.
+    for section in re.split(r"^### ", text, flags=re.MULTILINE)[1:]:
+        heading = re.match(rf"{_METHOD} (\S+)\n", section)
+        if heading is None:
+            continue
+        tier = re.search(r"\*\*Rate Limit:\*\* (Tier 1|Tier 2|Special)", section)
+        if tier is None:
+            raise ValueError(f"no Rate Limit line in the section of {heading[1]} {heading[2]}")
+        tiers[(heading[1], heading[2])] = _REFERENCE_TIERS[tier[1]]
+    if set(listed) != set(tiers) or len(listed) != len(tiers):
+        raise ValueError(f"contents and sections disagree: {sorted(set(listed) ^ set(tiers))}")
+    return [(method, path, tiers[(method, path)]) for method, path in listed]
 
 
 def build_zip(entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:

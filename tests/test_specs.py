@@ -12,7 +12,6 @@ import mcp.types
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
-from qdi_data import API_REFERENCE
 
 import qdi_mcp.specs.loader as specs_module
 from qdi_mcp.specs import (
@@ -26,72 +25,6 @@ from qdi_mcp.specs import (
 )
 
 REPO_TOOL_SPECS = Path(__file__).resolve().parents[1] / "tool_specs"
-# CI clones the repo beside ../shared/; locally it is /work/shared. The written table below is the fallback.
-SEED = API_REFERENCE
-
-# (method, path, rate tier, tool) for the 20 endpoints of the seed, in its table-of-contents order.
-ENDPOINTS: list[tuple[str, str, str, str]] = [
-    ("GET", "/api/v1/di-projects", "tier1", "qdi_list_projects"),
-    ("POST", "/api/v1/di-projects", "tier2", "qdi_create_project"),
-    ("GET", "/api/v1/di-projects/{projectId}", "tier1", "qdi_get_project"),
-    ("POST", "/api/v1/di-projects/{projectId}/actions/export", "tier2", "qdi_export_project"),
-    ("POST", "/api/v1/di-projects/{projectId}/actions/import", "tier2", "qdi_import_project"),
-    ("POST", "/api/v1/di-projects/{projectId}/actions/prepare", "tier2", "qdi_prepare_project"),
-    ("POST", "/api/v1/di-projects/{projectId}/actions/validate", "tier2", "qdi_validate_project"),
-    ("GET", "/api/v1/di-projects/{projectId}/bindings", "tier1", "qdi_get_bindings"),
-    ("PUT", "/api/v1/di-projects/{projectId}/bindings", "tier2", "qdi_update_bindings"),
-    ("GET", "/api/v1/di-projects/{projectId}/di-tasks", "tier1", "qdi_list_tasks"),
-    ("GET", "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}", "tier1", "qdi_get_task"),
-    (
-        "POST",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/actions/prepare",
-        "tier2",
-        "qdi_prepare_task",
-    ),
-    (
-        "POST",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/actions/recreate-datasets",
-        "tier2",
-        "qdi_recreate_task_datasets",
-    ),
-    (
-        "POST",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/actions/request-reload",
-        "tier2",
-        "qdi_request_task_reload",
-    ),
-    (
-        "POST",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/actions/validate",
-        "tier2",
-        "qdi_validate_task",
-    ),
-    (
-        "POST",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/runtime/actions/start",
-        "tier2",
-        "qdi_start_task",
-    ),
-    (
-        "POST",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/runtime/actions/stop",
-        "tier2",
-        "qdi_stop_task",
-    ),
-    (
-        "GET",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/runtime/state",
-        "runtime_state",
-        "qdi_get_task_state",
-    ),
-    (
-        "GET",
-        "/api/v1/di-projects/{projectId}/di-tasks/{dataTaskId}/runtime/state/datasets",
-        "runtime_state",
-        "qdi_get_task_datasets_state",
-    ),
-    ("GET", "/api/v1/di-projects/actions/{actionId}", "tier1", "qdi_get_action"),
-]
 
 TOOLSETS: dict[str, set[str]] = {
     "projects": {
@@ -209,53 +142,6 @@ def test_toolsets_group_the_tools_as_designed() -> None:
     for spec in ALL_SPECS:
         actual.setdefault(spec.toolset, set()).add(spec.name)
     assert actual == TOOLSETS
-
-
-def test_endpoint_specs_bind_the_20_seed_endpoints_exactly_once_each() -> None:
-    bound = [
-        (spec.endpoint.method, spec.endpoint.path, spec.endpoint.rate_tier, spec.name)
-        for spec in ALL_SPECS
-        if spec.endpoint is not None
-    ]
-    assert sorted(bound) == sorted(ENDPOINTS)
-    assert len({(method, path) for method, path, _, _ in bound}) == 20
-
-
-def test_endpoint_operations_are_the_api_client_method_names() -> None:
-    operations = {spec.endpoint.operation for spec in ALL_SPECS if spec.endpoint}
-    assert operations == {name.removeprefix("qdi_") for *_, name in ENDPOINTS}
-
-
-def parse_seed(text: str) -> list[tuple[str, str, str]]:
-    """(method, path, rate tier) for each endpoint of the seed's table of contents."""
-    contents = re.findall(r"^\| `(GET|POST|PUT|PATCH|DELETE)` \| \[`([^`]+)`\]", text, flags=re.MULTILINE)
-    tiers = {"Tier 1": "tier1", "Tier 2": "tier2", "Special": "runtime_state"}
-    result = []
-    for method, path in contents:
-        section = re.search(
-            rf"^### {method} {re.escape(path)}\n.*?\*\*Rate Limit:\*\* (Tier 1|Tier 2|Special)",
-            text,
-            flags=re.MULTILINE | re.DOTALL,
-        )
-        assert section is not None, f"no Rate Limit line for {method} {path}"
-        result.append((method, path, tiers[section.group(1)]))
-    return result
-
-
-def test_written_endpoint_table_matches_the_seed_when_it_is_beside_the_repo() -> None:
-    # In every layout the specs are checked against ENDPOINTS above; where the seed is present, ENDPOINTS
-    # is itself checked against it, so neither can drift from the contract unnoticed.
-    if SEED.is_file():
-        assert parse_seed(SEED.read_text(encoding="utf-8")) == [(m, p, t) for m, p, t, _ in ENDPOINTS]
-
-
-def test_seed_parser_reads_methods_paths_and_rate_tiers() -> None:
-    text = (
-        "| `GET` | [`/api/v1/x/{id}`](#a) | d |\n| `POST` | [`/api/v1/x`](#b) | d |\n\n"
-        "### GET /api/v1/x/{id}\n\nGet.\n\n- **Rate Limit:** Special (120 requests per minute)\n\n"
-        "### POST /api/v1/x\n\n- **Rate Limit:** Tier 2 (100 requests per minute)\n"
-    )
-    assert parse_seed(text) == [("GET", "/api/v1/x/{id}", "runtime_state"), ("POST", "/api/v1/x", "tier2")]
 
 
 def test_workflow_specs_name_their_operation_and_the_endpoint_operations_they_call() -> None:

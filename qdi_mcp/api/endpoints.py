@@ -1,7 +1,8 @@
 """The 20 endpoints of the Qlik Data Integration projects API, as written in the API reference.
 
-`ENDPOINTS` is the single table of method, path template and rate tier per client operation; tool specs
-are checked against it.
+`ENDPOINTS` is the single table of method, path template, rate tier and repeatability per client operation.
+A tool spec names only its operation (`endpoint: {operation: stop_task}`); tests/test_endpoint_table.py checks
+this table against the specs, the API reference and the emulator's own, independent route table.
 """
 
 from __future__ import annotations

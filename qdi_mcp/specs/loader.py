@@ -118,12 +118,12 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class EndpointBinding:
-    """The API endpoint an endpoint tool wraps (``operation`` is the API client's method name)."""
+    """The API endpoint an endpoint tool wraps: ``operation`` is the API client's method name and its key in
+    the client's endpoint table (``qdi_mcp.api.endpoints.ENDPOINTS``), the one place its method, path and rate
+    tier are written. Specs do not import the client (same layer, and listing tools must not load it); a test
+    checks that every operation named here is in that table and every operation of the table has a tool."""
 
     operation: str
-    method: str
-    path: str
-    rate_tier: str
 
 
 @dataclass(frozen=True)
@@ -572,14 +572,12 @@ def _same_json_value(value: Any, expected: Any) -> bool:
 
 def _check_across_specs(specs: Sequence[ToolSpec]) -> None:
     seen_names: dict[str, ToolSpec] = {}
-    seen_endpoints: dict[tuple[str, str], ToolSpec] = {}
     seen_operations: dict[str, ToolSpec] = {}
     for spec in specs:
         display = _display(spec.source) if spec.source else spec.name
         _claim(seen_names, spec.name, spec, display, "name", "tool name")
         if spec.endpoint is not None:
-            route = (spec.endpoint.method, spec.endpoint.path)
-            _claim(seen_endpoints, route, spec, display, "endpoint", "endpoint")
+            # One tool per operation; the operation's route is the endpoint table's, so routes cannot clash.
             _claim(seen_operations, spec.endpoint.operation, spec, display, "endpoint.operation", "operation")
     for spec in specs:
         for index, operation in enumerate(spec.polls):

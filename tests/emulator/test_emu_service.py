@@ -18,7 +18,6 @@ from qdi_mcp.emulator import (
     check_bind_host,
     emulator_from_env,
 )
-from qdi_mcp.emulator.operations import OPERATIONS
 
 
 async def token(http: httpx.AsyncClient, client_id: str, secret: str) -> httpx.Response:
@@ -127,31 +126,6 @@ def test_demo_false_keeps_spaces_and_connections_but_no_projects() -> None:
     emu = Emulator(clock=ManualClock(), demo=False)
     snapshot = emu.snapshot()
     assert snapshot["projects"] == [] and len(snapshot["spaces"]) >= 2 and snapshot["connections"]
-
-
-def test_operations_table_matches_the_seed_operation_names() -> None:
-    assert {op.name for op in OPERATIONS} == {
-        "list_projects",
-        "create_project",
-        "get_project",
-        "export_project",
-        "import_project",
-        "prepare_project",
-        "validate_project",
-        "get_bindings",
-        "update_bindings",
-        "list_tasks",
-        "get_task",
-        "prepare_task",
-        "recreate_task_datasets",
-        "request_task_reload",
-        "validate_task",
-        "start_task",
-        "stop_task",
-        "get_task_state",
-        "get_task_datasets_state",
-        "get_action",
-    }
 
 
 def test_emulator_from_env_reads_key_and_speed() -> None:
