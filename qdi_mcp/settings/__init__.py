@@ -1,4 +1,4 @@
-"""Configuration: environment variables, overridden by CLI flags.
+"""Configuration: environment variables, overridden by CLI flags, each declared once in `declared.OPTIONS`.
 
 Every public name here is part of the contract in DESIGN.md. Settings are parsed once, validated, and frozen;
 secrets are kept out of `repr` so a settings object can be logged safely.
@@ -6,113 +6,123 @@ secrets are kept out of `repr` so a settings object can be logged safely.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
-import math
-import os
-import secrets
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
-CONFIRM_MODES = ("auto", "never")
-# In the home folder, not the current one: desktop hosts (Claude Desktop on macOS) start servers in `/`.
-DEFAULT_WORKDIR = "~/qdi-mcp-work"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")  # Python's names, WARN included
-# A confirmation is a person's yes to what they saw; a day-old yes is not about the state as it is now.
-MAX_CONFIRM_TTL_SECONDS = 86400.0
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+from qdi_mcp.settings.declared import (
+    BY_FIELD,
+    CONFIRM_MODES,
+    DEFAULT_WORKDIR,
+    LOG_LEVELS,
+    MAX_CONFIRM_TTL_SECONDS,
+    OPTIONS,
+    SPEC_CACHE_DIR,
+    TOOLSETS,
+    default_workdir,
+    environ,
+    options_for,
+)
+from qdi_mcp.settings.options import Option, SettingsError, read_option, read_options
+from qdi_mcp.settings.secret import MIN_SECRET_BYTES, secret_from_env
+
+__all__ = [
+    "CONFIRM_MODES",
+    "DEFAULT_WORKDIR",
+    "LOG_LEVELS",
+    "MAX_CONFIRM_TTL_SECONDS",
+    "MIN_SECRET_BYTES",
+    "OPTIONS",
+    "TOOLSETS",
+    "EmulatorSettings",
+    "Option",
+    "Settings",
+    "SettingsError",
+    "check_tool_names",
+    "check_workdir",
+    "default_workdir",
+    "secret_from_env",
+    "spec_cache_dir",
+]
 
 
-class SettingsError(ValueError):
-    """A configuration value is missing or invalid; the message says which and what to set."""
+def _declared(name: str) -> Any:
+    """A dataclass field whose default is the declared one, so defaults are written in one place only."""
+    option = BY_FIELD[name]
+    return field(default_factory=lambda: option.default_value({}))
 
 
-def default_workdir() -> Path:
-    """`~/qdi-mcp-work`, expanded now: the folder must not depend on where a host happens to start the server."""
-    try:
-        return Path(DEFAULT_WORKDIR).expanduser()
-    except RuntimeError:  # no home folder can be determined (no HOME, no passwd entry)
-        return Path(DEFAULT_WORKDIR.removeprefix("~/")).absolute()
+def _masked_repr(obj: Any) -> str:
+    parts = []
+    for item in fields(obj):
+        if not item.repr:
+            continue
+        value = getattr(obj, item.name)
+        option = BY_FIELD.get(item.name)
+        shown = "'***'" if option is not None and option.secret and value else repr(value)
+        parts.append(f"{item.name}={shown}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
 
 
-@dataclass(frozen=True)
+def _read(cls: type, env: Mapping[str, str] | None, flags: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
+    options = options_for({item.name for item in fields(cls)})
+    return read_options(options, environ() if env is None else env, flags or {})
+
+
+@dataclass(frozen=True, repr=False)
 class Settings:
-    tenant_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    allowed_hosts: tuple[str, ...] = ()
-    read_only: bool = False
-    toolsets: tuple[str, ...] = TOOLSETS
-    tools: tuple[str, ...] = ()
-    exclude_tools: tuple[str, ...] = ()
-    workdir: Path = field(default_factory=default_workdir)
-    confirm: str = "auto"
-    confirm_ttl_seconds: float = 300.0
-    secret: str | None = field(default=None, repr=False)
-    audit_log: Path | None = None
-    demo: bool = False
-    emulator_speed: float = 1.0
-    http_token: str | None = field(default=None, repr=False)
-    log_level: str = "INFO"
+    tenant_url: str | None = _declared("tenant_url")
+    api_key: str | None = _declared("api_key")
+    client_id: str | None = _declared("client_id")
+    client_secret: str | None = _declared("client_secret")
+    allowed_hosts: tuple[str, ...] = _declared("allowed_hosts")
+    read_only: bool = _declared("read_only")
+    toolsets: tuple[str, ...] = _declared("toolsets")
+    tools: tuple[str, ...] = _declared("tools")
+    exclude_tools: tuple[str, ...] = _declared("exclude_tools")
+    workdir: Path = _declared("workdir")
+    confirm: str = _declared("confirm")
+    confirm_ttl_seconds: float = _declared("confirm_ttl_seconds")
+    secret: str | None = _declared("secret")
+    audit_log: Path | None = _declared("audit_log")
+    demo: bool = _declared("demo")
+    emulator_speed: float = _declared("emulator_speed")
+    http_token: str | None = _declared("http_token")
+    http_allowed_hosts: tuple[str, ...] = _declared("http_allowed_hosts")
+    http_allowed_origins: tuple[str, ...] = _declared("http_allowed_origins")
+    log_level: str = _declared("log_level")
+    # Which flag or variable set each value (absent: the default), so later checks name what the person set.
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    __repr__ = _masked_repr
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Read `QLIK_*` / `QDI_*` variables; keyword overrides (CLI flags) win when not None."""
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {
-            "tenant_url": env.get("QLIK_TENANT_URL") or None,
-            "api_key": env.get("QLIK_API_KEY") or None,
-            "client_id": env.get("QLIK_CLIENT_ID") or None,
-            "client_secret": env.get("QLIK_CLIENT_SECRET") or None,
-            "allowed_hosts": _csv(env.get("QDI_MCP_ALLOWED_HOSTS", "")),
-            "read_only": _bool("QDI_MCP_READ_ONLY", env.get("QDI_MCP_READ_ONLY", "")),
-            "toolsets": _toolsets(env.get("QDI_MCP_TOOLSETS", "")),
-            "tools": _csv(env.get("QDI_MCP_TOOLS", "")),
-            "exclude_tools": _csv(env.get("QDI_MCP_EXCLUDE_TOOLS", "")),
-            "workdir": Path(env["QDI_MCP_WORKDIR"]) if env.get("QDI_MCP_WORKDIR") else default_workdir(),
-            "confirm": (env.get("QDI_MCP_CONFIRM") or "auto").strip().lower(),
-            "confirm_ttl_seconds": _float("QDI_MCP_CONFIRM_TTL", env.get("QDI_MCP_CONFIRM_TTL", "300")),
-            "secret": env.get("QDI_MCP_SECRET") or None,
-            "audit_log": Path(env["QDI_MCP_AUDIT_LOG"]) if env.get("QDI_MCP_AUDIT_LOG") else None,
-            "emulator_speed": _float("QDI_EMULATOR_SPEED", env.get("QDI_EMULATOR_SPEED", "1.0")),
-            "http_token": env.get("QDI_MCP_HTTP_TOKEN") or None,
-            "log_level": (env.get("QDI_MCP_LOG_LEVEL") or "INFO").upper(),
-        }
-        known = {f.name for f in fields(cls)}
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, flags: Mapping[str, Any] | None = None, **overrides: Any
+    ) -> Settings:
+        """Read `QLIK_*` / `QDI_*` variables; `flags` (argparse's raw values by field) win over them, and
+        keyword overrides (typed values set in code) win over both when not None."""
+        values, sources = _read(cls, env, flags)
         for key, value in overrides.items():
-            if key not in known:
+            if key not in values:
                 raise TypeError(f"unknown setting {key!r}")
             if value is not None:
                 values[key] = value
-        settings = cls(**values)
+                sources.pop(key, None)
+        settings = cls(**values, sources=sources)
         settings.validate()
         return settings
 
+    def source_of(self, name: str) -> str | None:
+        """The flag or variable that set `name`, or None when it has its default (or was set in code)."""
+        return self.sources.get(name)
+
     def validate(self) -> None:
-        if self.confirm not in CONFIRM_MODES:
-            raise SettingsError(f"QDI_MCP_CONFIRM must be one of {', '.join(CONFIRM_MODES)}, not {self.confirm!r}")
-        unknown = [t for t in self.toolsets if t not in TOOLSETS]
-        if unknown:
-            raise SettingsError(
-                f"QDI_MCP_TOOLSETS: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSETS)} or 'all'"
-            )
-        if self.emulator_speed <= 0:
-            raise SettingsError("QDI_EMULATOR_SPEED (--speed) must be greater than 0")
-        if not (0 < self.confirm_ttl_seconds <= MAX_CONFIRM_TTL_SECONDS):
-            raise SettingsError(
-                f"QDI_MCP_CONFIRM_TTL must be a number of seconds between 0 and {MAX_CONFIRM_TTL_SECONDS:g}, "
-                f"not {self.confirm_ttl_seconds!r}"
-            )
-        if not math.isfinite(self.emulator_speed):
-            raise SettingsError("QDI_EMULATOR_SPEED (--speed) must be a finite number")
-        if self.log_level not in LOG_LEVELS:
-            raise SettingsError(f"QDI_MCP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
+        for option in options_for({item.name for item in fields(self)}):
+            if option.check is not None:
+                option.check(getattr(self, option.field), self.source_of(option.field) or option.names)
         if not self.demo and self.api_key and (self.client_id or self.client_secret):
             # Silently preferring one would leave a person debugging the credentials that are not in use.
             raise SettingsError(
@@ -120,11 +130,6 @@ class Settings:
                 "QLIK_API_KEY or the OAuth2 client credentials QLIK_CLIENT_ID and QLIK_CLIENT_SECRET, and unset "
                 "the other"
             )
-        if self.secret:
-            try:
-                secret_from_env(self.secret)
-            except ValueError as exc:
-                raise SettingsError(str(exc)) from None
 
     def require_tenant(self) -> None:
         """Without --demo the server needs a tenant and one kind of credentials; say exactly what is missing."""
@@ -144,13 +149,34 @@ class Settings:
         return self.audit_log if self.audit_log is not None else self.workdir / "audit.jsonl"
 
     def secrets(self) -> list[str]:
-        """Values that must never appear in logs, errors or results."""
-        return [s for s in (self.api_key, self.client_secret, self.secret, self.http_token) if s]
+        """Values that must never appear in logs, errors or results: those of the options declared secret."""
+        return [value for option in OPTIONS if option.secret and (value := getattr(self, option.field, None))]
 
     def with_overrides(self, **changes: Any) -> Settings:
         updated = replace(self, **changes)
         updated.validate()
         return updated
+
+
+@dataclass(frozen=True, repr=False)
+class EmulatorSettings:
+    """What `qdi-mcp emulator` reads: its clock speed and the API key it accepts (None: the emulator's own)."""
+
+    emulator_speed: float = _declared("emulator_speed")
+    emulator_api_key: str | None = _declared("emulator_api_key")
+
+    __repr__ = _masked_repr
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, flags: Mapping[str, Any] | None = None) -> EmulatorSettings:
+        values, _ = _read(cls, env, flags)
+        return cls(**values)
+
+
+def spec_cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """The folder of the spec cache, or None when `QDI_MCP_CACHE_DIR=off`."""
+    value: Path | None = read_option(SPEC_CACHE_DIR, environ() if env is None else env)
+    return value
 
 
 def check_workdir(path: Path, *, source: str) -> None:
@@ -189,63 +215,3 @@ def check_tool_names(names: Iterable[str], known: Collection[str], *, source: st
     raise SettingsError(
         f"{source}: unknown {noun} {', '.join(described)}; `qdi-mcp tools` without {source} lists every name"
     )
-
-
-def _csv(raw: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-
-def _toolsets(raw: str) -> tuple[str, ...]:
-    parts = _csv(raw.lower())
-    if not parts or "all" in parts:
-        return TOOLSETS
-    return parts
-
-
-def _bool(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise SettingsError(f"{name} must be 1/true/yes or 0/false/no, not {raw!r}")
-
-
-def _float(name: str, raw: str) -> float:
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
-
-
-MIN_SECRET_BYTES = 32
-
-
-def secret_from_env(value: str | None) -> bytes:
-    """Signing secret from ``QDI_MCP_SECRET``, or a random per-process secret when it is unset or blank.
-
-    ``hex:<hex digits>`` and ``base64:<base64>`` are decoded; any other value is used as UTF-8 text.
-    Either way at least 32 bytes are required. Replicas that must accept each other's tokens need the
-    same value.
-    """
-    if value is None or not value.strip():
-        return secrets.token_bytes(MIN_SECRET_BYTES)
-    text = value.strip()
-    if text.startswith("hex:"):
-        try:
-            secret = bytes.fromhex(text[4:])
-        except ValueError:
-            raise ValueError("QDI_MCP_SECRET starts with 'hex:' but the rest is not hexadecimal") from None
-    elif text.startswith("base64:"):
-        try:
-            secret = base64.b64decode(text[7:], validate=True)
-        except (binascii.Error, ValueError):
-            raise ValueError("QDI_MCP_SECRET starts with 'base64:' but the rest is not base64") from None
-    else:
-        secret = text.encode("utf-8")
-    if len(secret) < MIN_SECRET_BYTES:
-        raise ValueError(
-            f"QDI_MCP_SECRET is too short: {len(secret)} bytes, at least {MIN_SECRET_BYTES} are required; "
-            'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
-        )
-    return secret
