@@ -11,8 +11,8 @@ import asyncio
 import socket
 import sys
 
-from qdi_mcp.server.transports import TransportConfigError, bind_socket
 from qdi_mcp.cli.flags import flag_values
+from qdi_mcp.server.transports import TransportConfigError, bind_socket
 from qdi_mcp.settings import OPTIONS, EmulatorSettings, SettingsError
 
 

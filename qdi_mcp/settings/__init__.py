@@ -66,7 +66,9 @@ def _masked_repr(obj: Any) -> str:
     return f"{type(obj).__name__}({', '.join(parts)})"
 
 
-def _read(cls: type, env: Mapping[str, str] | None, flags: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, str]]:
+def _read(
+    cls: type, env: Mapping[str, str] | None, flags: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
     options = options_for({item.name for item in fields(cls)})
     return read_options(options, environ() if env is None else env, flags or {})
 
@@ -168,7 +170,9 @@ class EmulatorSettings:
     __repr__ = _masked_repr
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, flags: Mapping[str, Any] | None = None) -> EmulatorSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, flags: Mapping[str, Any] | None = None
+    ) -> EmulatorSettings:
         values, _ = _read(cls, env, flags)
         return cls(**values)
 

@@ -88,7 +88,9 @@ OPTIONS: tuple[Option, ...] = (
         text_or_none,
         secret=True,
     ),
-    Option("client_id", "QLIK_CLIENT_ID", "OAuth2 client id, with QLIK_CLIENT_SECRET, instead of an API key", text_or_none),
+    Option(
+        "client_id", "QLIK_CLIENT_ID", "OAuth2 client id, with QLIK_CLIENT_SECRET, instead of an API key", text_or_none
+    ),
     Option(
         "client_secret",
         "QLIK_CLIENT_SECRET",

@@ -47,11 +47,7 @@ def environment_epilog(options: Iterable[Option], *, width: int = 100) -> str:
         if option.env is None or option.flag:
             continue
         text = option.help + (f" (default {option.default_text})" if option.default_text else "")
-        lines.append(
-            textwrap.fill(
-                text, width=width, initial_indent=f"  {option.env:<29}", subsequent_indent=" " * 31
-            )
-        )
+        lines.append(textwrap.fill(text, width=width, initial_indent=f"  {option.env:<29}", subsequent_indent=" " * 31))
     return "\n".join(lines) + "\n"
 
 
