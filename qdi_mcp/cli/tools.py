@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from qdi_mcp.server import select_specs
 from qdi_mcp.settings import Settings
@@ -11,7 +12,7 @@ from qdi_mcp.specs import load_specs, model_visible_size
 
 def run_tools(settings: Settings, *, json_output: bool) -> int:
     served, _ = select_specs(settings, load_specs())
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": spec.name,
             "toolset": spec.toolset,
