@@ -155,7 +155,9 @@ class Settings:
         return [value for option in OPTIONS if option.secret and (value := getattr(self, option.field, None))]
 
     def with_overrides(self, **changes: Any) -> Settings:
-        updated = replace(self, **changes)
+        # A value set in code no longer comes from the flag or variable that set the one it replaces.
+        sources = {name: source for name, source in self.sources.items() if name not in changes}
+        updated = replace(self, **changes, sources=sources)
         updated.validate()
         return updated
 
