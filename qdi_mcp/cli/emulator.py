@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import sys
 
+from qdi_mcp.cli.flags import flag_values
 from qdi_mcp.server.transports import TransportConfigError, bind_socket
-from qdi_mcp.settings import SettingsError
+from qdi_mcp.settings import OPTIONS, EmulatorSettings, SettingsError
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     from qdi_mcp.emulator import DEFAULT_API_KEY, check_bind_host
 
     try:
-        speed = _speed(args.speed)
+        settings = EmulatorSettings.from_env(flags=flag_values(args, OPTIONS))
         try:
             check_bind_host(args.host, allow_remote=args.allow_remote)
         except ValueError:
@@ -33,25 +33,14 @@ def run_emulator(args: argparse.Namespace) -> int:
     except (ValueError, SettingsError, TransportConfigError) as exc:
         print(f"qdi-mcp emulator: {exc}", file=sys.stderr)
         return 2
-    api_key = os.environ.get("QDI_EMULATOR_API_KEY") or DEFAULT_API_KEY
+    api_key = settings.emulator_api_key or DEFAULT_API_KEY
     try:
-        asyncio.run(_serve(sock, args.host, speed=speed, api_key=api_key))
+        asyncio.run(_serve(sock, args.host, speed=settings.emulator_speed, api_key=api_key))
     except KeyboardInterrupt:
         return 0
     finally:
         sock.close()
     return 0
-
-
-def _speed(flag: float | None) -> float:
-    raw = str(flag) if flag is not None else os.environ.get("QDI_EMULATOR_SPEED", "1.0")
-    try:
-        speed = float(raw)
-    except ValueError:
-        raise SettingsError(f"QDI_EMULATOR_SPEED must be a number, not {raw!r}") from None
-    if not speed > 0:
-        raise SettingsError(f"the emulator speed must be greater than 0, not {raw}")
-    return speed
 
 
 async def _serve(sock: socket.socket, host: str, *, speed: float, api_key: str) -> None:

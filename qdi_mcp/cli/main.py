@@ -11,31 +11,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from qdi_mcp import __version__
-from qdi_mcp.settings import TOOLSETS, Settings, SettingsError, check_tool_names, check_workdir
+from qdi_mcp.cli.flags import add_setting_flags, epilog_for, flag_values
+from qdi_mcp.settings import OPTIONS, Settings, SettingsError, check_tool_names, check_workdir
 
 EXIT_USAGE = 2
 # A closed pipe (`qdi-mcp tools --json | head`): the reader has what it wanted, the rest was not delivered.
 EXIT_BROKEN_PIPE = 1
 
-ENVIRONMENT_EPILOG = """\
-main environment variables (flags win over them):
-  QLIK_TENANT_URL          https://<tenant>.<region>.qlikcloud.com (not needed with --demo)
-  QLIK_API_KEY             API key; or QLIK_CLIENT_ID and QLIK_CLIENT_SECRET (OAuth2), never both ways
-  QDI_MCP_READ_ONLY        1 to serve read tools only (--read-only)
-  QDI_MCP_TOOLSETS         comma list of toolsets, or all (--toolsets)
-  QDI_MCP_TOOLS            serve only these tools (--tools); QDI_MCP_EXCLUDE_TOOLS hides some (--exclude-tools)
-  QDI_MCP_WORKDIR          folder for exports and imports, default ~/qdi-mcp-work (--workdir)
-  QDI_MCP_AUDIT_LOG        audit log, default <workdir>/audit.jsonl (--audit-log)
-  QDI_MCP_SECRET           key that signs confirmation tokens (default: random per process)
-  QDI_MCP_LOG_LEVEL        DEBUG, INFO (default), WARNING, ERROR or CRITICAL; logs go to stderr
-  QDI_EMULATOR_SPEED       demo clock multiplier, default 1.0 (--speed)
-"""
-
-CALL_EPILOG = (
-    """\
+CALL_EXIT_CODES = """\
 exit codes:
   0  the tool succeeded
   1  the tool failed or was refused by policy (the structured error is printed on stdout)
@@ -44,33 +29,7 @@ exit codes:
   3  the call needs a person's confirmation; nothing was changed
 
 """
-    + ENVIRONMENT_EPILOG
-)
-
-
-def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("tool selection and guardrails")
-    group.add_argument("--demo", action="store_true", default=None, help="use the embedded emulator (no tenant needed)")
-    group.add_argument(
-        "--speed",
-        type=float,
-        default=None,
-        help="with --demo: the emulator's clock multiplier, e.g. 10 (QDI_EMULATOR_SPEED, default 1.0)",
-    )
-    group.add_argument(
-        "--read-only", action="store_true", default=None, help="serve read tools only (QDI_MCP_READ_ONLY)"
-    )
-    group.add_argument("--toolsets", help=f"comma list of toolsets: {', '.join(TOOLSETS)}, or all (QDI_MCP_TOOLSETS)")
-    group.add_argument("--tools", help="comma list of tool names to serve (QDI_MCP_TOOLS)")
-    group.add_argument("--exclude-tools", help="comma list of tool names to hide (QDI_MCP_EXCLUDE_TOOLS)")
-    group.add_argument(
-        "--no-confirm",
-        action="store_true",
-        default=None,
-        help="run destructive calls without confirmation, for trusted automation (QDI_MCP_CONFIRM=never)",
-    )
-    group.add_argument("--workdir", help="folder for exports and imports (QDI_MCP_WORKDIR, default ~/qdi-mcp-work)")
-    group.add_argument("--audit-log", help="audit log path, JSON lines (QDI_MCP_AUDIT_LOG)")
+SETTINGS_TITLE = "settings (a flag wins over its environment variable)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,10 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"qdi-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    with_epilog = {"epilog": ENVIRONMENT_EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter}
 
-    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)", **with_epilog)
-    _add_policy_flags(serve)
+    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)", **epilog_for("serve"))
+    add_setting_flags(serve, "serve", title=SETTINGS_TITLE)
     serve.add_argument(
         "--transport",
         choices=("stdio", "http"),
@@ -93,28 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     serve.add_argument("--allow-remote", action="store_true", help="allow a non-loopback HTTP bind (needs a token)")
-    serve.add_argument("--http-token", help="bearer token HTTP clients must send (QDI_MCP_HTTP_TOKEN)")
 
     tools = sub.add_parser(
-        "tools", help="list the tools that would be served, with their model-visible size", **with_epilog
+        "tools", help="list the tools that would be served, with their model-visible size", **epilog_for("tools")
     )
-    _add_policy_flags(tools)
+    add_setting_flags(tools, "tools", title=SETTINGS_TITLE)
     tools.add_argument("--json", action="store_true", help="print JSON")
 
     call = sub.add_parser(
         "call",
         help="run one tool through the server and print its structured result",
-        epilog=CALL_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **epilog_for("call", before=CALL_EXIT_CODES),
     )
-    _add_policy_flags(call)
+    add_setting_flags(call, "call", title=SETTINGS_TITLE)
     call.add_argument("tool", help="tool name, e.g. qdi_list_projects")
     call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
 
     runbook = sub.add_parser(
-        "runbook", help="run a YAML runbook of tool calls through the server (CI automation)", **with_epilog
+        "runbook", help="run a YAML runbook of tool calls through the server (CI automation)", **epilog_for("runbook")
     )
-    _add_policy_flags(runbook)
+    add_setting_flags(runbook, "runbook", title=SETTINGS_TITLE)
     runbook.add_argument("file", help="runbook YAML file, e.g. examples/runbooks/health-check.yaml")
     runbook.add_argument(
         "--var", action="append", default=[], metavar="NAME=VALUE", help="set a runbook var (repeatable)"
@@ -125,43 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runbook.add_argument("--json", action="store_true", help="print a machine-readable JSON report")
 
-    emulator = sub.add_parser("emulator", help="serve the emulated Qlik tenant over HTTP on loopback")
+    emulator = sub.add_parser(
+        "emulator", help="serve the emulated Qlik tenant over HTTP on loopback", **epilog_for("emulator")
+    )
     emulator.add_argument(
         "--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --allow-remote)"
     )
     emulator.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    emulator.add_argument("--speed", type=float, default=None, help="clock multiplier (QDI_EMULATOR_SPEED)")
     emulator.add_argument("--allow-remote", action="store_true", help="allow binding to a non-loopback address")
+    add_setting_flags(emulator, "emulator", title=SETTINGS_TITLE)
     return parser
 
 
-def _csv(value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(p.strip() for p in value.split(",") if p.strip())
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    raw_toolsets = getattr(args, "toolsets", None)
-    # As for QDI_MCP_TOOLSETS: toolset names are case-insensitive.
-    toolsets = _csv(raw_toolsets.lower()) if raw_toolsets is not None else None
-    if toolsets is not None and (not toolsets or "all" in toolsets):
-        toolsets = TOOLSETS
-    unknown = [t for t in toolsets or () if t not in TOOLSETS]
-    if unknown:
-        raise SettingsError(f"--toolsets: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSETS)} or 'all'")
-    workdir = getattr(args, "workdir", None)
-    audit_log = getattr(args, "audit_log", None)
-    return Settings.from_env(
-        demo=getattr(args, "demo", None),
-        read_only=getattr(args, "read_only", None),
-        toolsets=toolsets,
-        tools=_csv(getattr(args, "tools", None)),
-        exclude_tools=_csv(getattr(args, "exclude_tools", None)),
-        confirm="never" if getattr(args, "no_confirm", None) else None,
-        workdir=Path(workdir) if workdir else None,
-        audit_log=Path(audit_log) if audit_log else None,
-        http_token=getattr(args, "http_token", None),
-        emulator_speed=getattr(args, "speed", None),
-    )
+    return Settings.from_env(flags=flag_values(args, OPTIONS))
 
 
 def check_start(settings: Settings, args: argparse.Namespace) -> None:
@@ -171,23 +104,13 @@ def check_start(settings: Settings, args: argparse.Namespace) -> None:
         from qdi_mcp.specs import load_specs
 
         known = {spec.name for spec in load_specs()}
-        check_tool_names(settings.tools, known, source="--tools" if args.tools is not None else "QDI_MCP_TOOLS")
+        check_tool_names(settings.tools, known, source=settings.source_of("tools") or "QDI_MCP_TOOLS")
         check_tool_names(
-            settings.exclude_tools,
-            known,
-            source="--exclude-tools" if args.exclude_tools is not None else "QDI_MCP_EXCLUDE_TOOLS",
+            settings.exclude_tools, known, source=settings.source_of("exclude_tools") or "QDI_MCP_EXCLUDE_TOOLS"
         )
     if args.command in ("serve", "call", "runbook"):
-        check_workdir(settings.workdir, source=_workdir_source(args))
-
-
-def _workdir_source(args: argparse.Namespace) -> str:
-    """Where the work folder came from, so an error points at what the person set (or did not)."""
-    if getattr(args, "workdir", None):
-        return "--workdir"
-    if os.environ.get("QDI_MCP_WORKDIR"):
-        return "QDI_MCP_WORKDIR"
-    return "the default work folder"
+        # Where the work folder came from, so an error points at what the person set (or did not).
+        check_workdir(settings.workdir, source=settings.source_of("workdir") or "the default work folder")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,9 +85,10 @@ async def run_runbook_file(
     reporter = reporter or make_reporter(json_output=json_output, stream=stdout, is_terminal=is_terminal)
     options = RunOptions(variables, dry_run=dry_run, yes=yes)
     async with AsyncExitStack() as stack:
-        if client is None:
-            client = await stack.enter_async_context(open_client(settings, emulator=emulator))
-        session = await stack.enter_async_context(open_session(settings, client, context_options=context_options))
+        qlik = (
+            client if client is not None else await stack.enter_async_context(open_client(settings, emulator=emulator))
+        )
+        session = await stack.enter_async_context(open_session(settings, qlik, context_options=context_options))
         report = await run_runbook(runbook, session, options=options, reporter=reporter)
     if report.invalid and not json_output:
         print(f"qdi-mcp runbook: {path}: {report.message}:", file=stderr)

@@ -24,11 +24,6 @@ from qdi_mcp.settings import Settings, SettingsError
 
 logger = logging.getLogger("qdi_mcp.serve")
 
-# Extra Host / Origin values the HTTP transport accepts besides loopback: a remote bind is reached by the
-# machine's name or address, which DNS-rebinding protection would otherwise refuse (421).
-ALLOWED_HTTP_HOSTS_ENV = "QDI_MCP_HTTP_ALLOWED_HOSTS"
-ALLOWED_HTTP_ORIGINS_ENV = "QDI_MCP_HTTP_ALLOWED_ORIGINS"
-
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     sock: socket.socket | None = None
@@ -64,7 +59,8 @@ async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.sock
     async with client_on_demand(settings) as clients:
         server = build_server(settings, None, connect=clients.get)
         backend = "the embedded demo emulator" if settings.demo else "the configured Qlik tenant"
-        logger.info("qdi-mcp serving %d tools against %s", len(server.qdi.specs), backend)
+        served = len(server.qdi.specs)  # type: ignore[attr-defined]  # build_server attaches its state here
+        logger.info("qdi-mcp serving %d tools against %s", served, backend)
         if args.transport == "http":
             await run_http(
                 server,
@@ -73,8 +69,10 @@ async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.sock
                 token=settings.http_token,
                 allow_remote=args.allow_remote,
                 sock=sock,
-                allowed_hosts=_env_list(ALLOWED_HTTP_HOSTS_ENV),
-                allowed_origins=_env_list(ALLOWED_HTTP_ORIGINS_ENV),
+                # A remote bind is reached by the machine's name or address, which DNS-rebinding protection
+                # would otherwise refuse (421).
+                allowed_hosts=list(settings.http_allowed_hosts),
+                allowed_origins=list(settings.http_allowed_origins),
             )
         else:
             await run_stdio(server)
@@ -146,10 +144,6 @@ def _unappendable_file(path: Path) -> str | None:
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
-
-
-def _env_list(name: str) -> list[str]:
-    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
 
 
 def connection_help(settings: Settings, args: argparse.Namespace, *, port: int | None = None) -> str:

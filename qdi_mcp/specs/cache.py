@@ -5,8 +5,8 @@ and the loader's own source. Change any of them and the key changes, so a stale 
 an entry is only written after full validation passed. Any problem with the cache (unwritable home, a
 corrupt file) falls back to loading and validating from the YAML files: the cache is an optimisation only.
 
-`QDI_MCP_CACHE_DIR` picks the folder (default `$XDG_CACHE_HOME/qdi-mcp` or `~/.cache/qdi-mcp`);
-`QDI_MCP_CACHE_DIR=off` disables it.
+`QDI_MCP_CACHE_DIR` (declared with the other settings) picks the folder, default `$XDG_CACHE_HOME/qdi-mcp` or
+`~/.cache/qdi-mcp`; `QDI_MCP_CACHE_DIR=off` disables it.
 """
 
 from __future__ import annotations
@@ -20,18 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qdi_mcp.settings import TOOLSETS, spec_cache_dir
+
 _FORMAT = 1
 _LOADER_FILES = ("loader.py", "spec_schema.json", "cache.py")
 
 
 def cache_root() -> Path | None:
-    configured = os.environ.get("QDI_MCP_CACHE_DIR", "")
-    if configured.lower() == "off":
-        return None
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qdi-mcp"
+    return spec_cache_dir()
 
 
 @dataclass(frozen=True)
@@ -45,6 +41,8 @@ class SpecCache:
             return cls(None)
         digest = hashlib.sha256(f"format {_FORMAT}\n".encode())
         package = Path(__file__).resolve().parent
+        # The meta-schema's toolset list comes from settings: a change there must not serve a stale entry.
+        digest.update(("toolsets " + ",".join(TOOLSETS) + "\n").encode())
         for name in _LOADER_FILES:
             digest.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
         for path in (directory / "_shared.yaml", *spec_paths):

@@ -44,6 +44,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
+from qdi_mcp.settings import TOOLSETS
 from qdi_mcp.specs.cache import SpecCache
 
 # yaml and jsonschema load only when specs are checked: a start served from the spec cache needs neither.
@@ -97,8 +98,9 @@ def _input_property_validator() -> Draft202012Validator:
     return Draft202012Validator({"$ref": "#/$defs/describedInputNode", "$defs": _META_SCHEMA["$defs"]})
 
 
-# The meta-schema is the one list of these values; Python reads them from it.
-TOOLSETS: Final[tuple[str, ...]] = tuple(_META_SCHEMA["properties"]["toolset"]["enum"])
+# Settings (the lower layer) hold the one list of toolsets, since QDI_MCP_TOOLSETS is checked against it;
+# the meta-schema gets it here. The meta-schema is the one list of safety classes; Python reads it from there.
+_META_SCHEMA["properties"]["toolset"]["enum"] = list(TOOLSETS)
 SAFETY_CLASSES: Final[tuple[str, ...]] = tuple(_META_SCHEMA["properties"]["safety"]["enum"])
 
 
