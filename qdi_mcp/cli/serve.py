@@ -59,7 +59,7 @@ async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.sock
     async with client_on_demand(settings) as clients:
         server = build_server(settings, None, connect=clients.get)
         backend = "the embedded demo emulator" if settings.demo else "the configured Qlik tenant"
-        served = len(server.qdi.specs)  # type: ignore[attr-defined]  # build_server attaches its state here
+        served = len(server.qdi.specs)
         logger.info("qdi-mcp serving %d tools against %s", served, backend)
         if args.transport == "http":
             await run_http(
