@@ -9,7 +9,8 @@ import pytest
 import respx
 from qdi_data import API_REFERENCE
 
-from qdi_mcp.api import ENDPOINTS, ApiKeyAuth, ManualClock, QlikClient, RateTier
+from qdi_mcp.api import ENDPOINTS, ApiKeyAuth, QlikClient, RateTier
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 SEED = API_REFERENCE

@@ -19,12 +19,12 @@ from qdi_mcp.api import (
     QlikClient,
 )
 from qdi_mcp.api.errors import AuthError
+from qdi_mcp.clock import ManualClock
 from qdi_mcp.emulator import (
     DEFAULT_API_KEY,
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     Emulator,
-    ManualClock,
 )
 
 pytestmark = pytest.mark.anyio
