@@ -2,8 +2,8 @@
 
     emulator (manual clock) → httpx transport → QlikClient → build_server(settings, client) → mcp.Client
 
-Waits poll on a `VirtualClock` that moves the emulator's manual clock, so a 300 s prepare runs in
-milliseconds and nothing sleeps for real.
+The client's waits poll on the emulator's own `ManualClock` (one instance, shared), so a wait moves the
+tenant's state machines, a 300 s prepare runs in milliseconds and nothing sleeps for real.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 from mcp import Client
 
-from evals.harness.virtual_clock import VirtualClock
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import Clock, ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.server import QdiServer, build_server
 from qdi_mcp.settings import Settings
 from qdi_mcp.tools.polling import PollSchedule
@@ -37,7 +37,7 @@ class Stack:
     emulator: Emulator
     qdi: QdiServer
     client: QlikClient
-    clock: VirtualClock
+    clock: Clock
 
     @property
     def audit(self) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ async def open_stack(
     **settings_overrides: Any,
 ) -> AsyncIterator[Stack]:
     emulator = emulator or Emulator(clock=ManualClock(), rate_limits=rate_limits)
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = emulator.clock  # shared with the client: its waits move the emulator's state machines
     settings = make_settings(tmp_path, **settings_overrides)
     client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
     options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(7)}

@@ -48,3 +48,18 @@ def test_an_upward_import_breaks_the_layer_contract(tmp_path: Path) -> None:
 
     assert run.returncode != 0
     assert "qdi_mcp.api is not allowed to import qdi_mcp.tools" in run.stdout
+
+
+def test_the_emulator_may_import_the_clock_and_nothing_else_of_the_package() -> None:
+    # import-linter's forbidden contract lists modules, so a new module of the package must join the list
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    emulator_contract = next(c for c in contracts if c.get("source_modules") == ["qdi_mcp.emulator"])
+    package = ROOT / "qdi_mcp"
+    modules = {
+        f"qdi_mcp.{path.stem if path.is_file() else path.name}"
+        for path in package.iterdir()
+        if (path.suffix == ".py" and path.stem not in ("__init__", "__main__")) or (path / "__init__.py").is_file()
+    }
+    assert set(emulator_contract["forbidden_modules"]) == modules - {"qdi_mcp.emulator", "qdi_mcp.clock"}

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from qdi_mcp.api import QlikClient
-from qdi_mcp.emulator import Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import Emulator
 
 ORDERS = "Orders replication"
 ORDERS_TASK = "ORDERS REPLICATION"

@@ -18,8 +18,10 @@ from evals.harness.checks import CheckContext, run_check
 from evals.harness.stack import EvalStack, open_eval_stack
 from evals.harness.state import picture
 from evals.harness.tasks import EvalTask, Step
-from evals.harness.templates import TemplateError, resolve
+from evals.harness.trajectory_templates import new_scope, record_confirmation, record_result, render
 from evals.harness.transcript import CONFIRMATION_TOKEN, CallRecord, Transcript, call_tool
+from qdi_mcp.runbook.errors import TemplateError
+from qdi_mcp.runbook.templates import Scope
 
 
 @dataclass
@@ -67,27 +69,27 @@ def _unexpected(step: Step, record: CallRecord) -> str | None:
     return None
 
 
-async def _run_step(step: Step, stack: EvalStack, scope: dict[str, Any], transcript: Transcript) -> None:
+async def _run_step(step: Step, stack: EvalStack, scope: Scope, transcript: Transcript) -> None:
     if step.wait_seconds is not None:
         stack.advance(step.wait_seconds)
         return
     if step.answer is not None:
-        transcript.answer = str(resolve(step.answer, scope))
+        transcript.answer = str(render(step.answer, scope))
         return
     assert step.tool is not None
-    arguments = resolve(step.args, scope)
+    arguments = render(step.args, scope)
     record = await call_tool(stack.mcp, step.tool, arguments)
     transcript.calls.append(record)
     if record.confirmation_required:
         if step.id:
-            scope["confirmations"][step.id] = record.structured
+            record_confirmation(scope, step.id, record.structured)
         if step.confirm == "user_agrees":
             # The preview was shown to the user and they agreed: the same call, plus the token.
             token = record.structured[CONFIRMATION_TOKEN]
             record = await call_tool(stack.mcp, step.tool, {**arguments, CONFIRMATION_TOKEN: token}, user_agreed=True)
             transcript.calls.append(record)
     if step.id:
-        scope["steps"][step.id] = record.structured
+        record_result(scope, step.id, record.structured)
     problem = _unexpected(step, record)
     if problem:
         raise StepFailed(problem)
@@ -99,7 +101,7 @@ async def run_reference(task: EvalTask, scratch: Path) -> TaskOutcome:
     failures: list[str] = []
     async with open_eval_stack(task.start, scratch) as stack:
         start = picture(stack.emulator)
-        scope: dict[str, Any] = {"steps": {}, "confirmations": {}}
+        scope = new_scope()
         for index, step in enumerate(task.trajectory, 1):
             try:
                 await _run_step(step, stack, scope, transcript)

@@ -2,8 +2,8 @@
 
     emulator (manual clock) -> httpx transport -> QlikClient -> build_server(...) -> mcp.Client
 
-A fresh emulator per task keeps tasks independent; the virtual clock makes a 300 s prepare take
-milliseconds and every run reproducible.
+A fresh emulator per task keeps tasks independent; the emulator and the client share one manual clock, so
+a wait moves the tenant's state machines, a 300 s prepare takes milliseconds and every run is reproducible.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 from mcp import Client
 
 from evals.harness.fixtures import get_fixture
-from evals.harness.virtual_clock import VirtualClock
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.guard.tokens import ConfirmationTokens
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
@@ -53,14 +53,13 @@ async def open_eval_stack(start: str, scratch: Path) -> AsyncIterator[EvalStack]
     fixture = get_fixture(start)
     clock = ManualClock()
     emulator = Emulator(clock=clock, demo=fixture.demo)
-    virtual = VirtualClock(clock)
     workdir = scratch / "work"
     settings = Settings.from_env({}, workdir=workdir, audit_log=scratch / "audit.jsonl", demo=True)
     # Tokens expire in emulator time, so "the user answered ten minutes later" can be rehearsed.
     tokens = ConfirmationTokens(secrets.token_bytes(32), ttl_seconds=settings.confirm_ttl_seconds, clock=clock.now)
-    client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=virtual)
+    client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
     options: dict[str, Any] = {
-        "clock": virtual,
+        "clock": clock,
         "schedule": PollSchedule(),
         "rng": random.Random(POLL_JITTER_SEED),  # noqa: S311 - jitter, not security
     }

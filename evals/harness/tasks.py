@@ -10,7 +10,7 @@
       - id: projects                             # name a step to reference its result later
         tool: qdi_list_projects
       - tool: qdi_stop_task_and_wait
-        args: {project_id: "${steps.projects.projects[name=Orders replication].id}", task_id: ...}
+        args: {project_id: "${steps.projects.result.projects[name=Orders replication].id}", task_id: ...}
         confirm: user_agrees                     # on confirmation_required: repeat with the token
         expect: ok                               # ok (default) | error | confirmation_required
       - wait_seconds: 60                         # time passes
@@ -18,7 +18,8 @@
     checks:                                      # on the emulator's end state
       - task_state: {project: Orders replication, task: ORDERS REPLICATION, state: CANCELED}
 
-Template syntax: see `templates.py`. Problems name the file, the step or check, and the field.
+Template syntax: the runbook's (`qdi_mcp.runbook.templates`), plus `trajectory_templates.py`. Problems name
+the file, the step or check, and the field.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from jsonschema.exceptions import best_match
 
 from evals.harness.checks import CHECKS
 from evals.harness.fixtures import FIXTURES
-from evals.harness.templates import references_in
+from evals.harness.trajectory_templates import CONFIRMATIONS, references
+from qdi_mcp.runbook.templates import TemplateSyntaxError
 from qdi_mcp.specs import specs_by_name
 
 TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
@@ -176,11 +178,14 @@ def parse_task(document: Any, source: Path) -> EvalTask:
         if "tool" in raw:
             if raw["tool"] not in tools:
                 raise fail(f"{where}.tool", f"no tool named {raw['tool']!r}")
-            for reference in references_in(raw.get("args", {})):
-                root, _, rest = reference.partition(".")
-                step_id = rest.split(".", 1)[0].split("[", 1)[0].split("|", 1)[0]
-                if root.strip() in ("steps", "confirmations") and step_id not in earlier_ids:
-                    raise fail(f"{where}.args", f"${{{reference}}} refers to no earlier step {step_id!r}")
+            try:
+                found = references(raw.get("args", {}))
+            except TemplateSyntaxError as exc:
+                raise fail(f"{where}.args", str(exc)) from None
+            for reference in found:
+                step_id = reference.segments[0]
+                if reference.root in ("steps", CONFIRMATIONS) and step_id not in earlier_ids:
+                    raise fail(f"{where}.args", f"${{{reference.text}}} refers to no earlier step {step_id!r}")
             if raw.get("id") in earlier_ids:
                 raise fail(f"{where}.id", f"step id {raw['id']!r} is used twice")
             if "id" in raw:
@@ -198,6 +203,10 @@ def parse_task(document: Any, source: Path) -> EvalTask:
         elif "wait_seconds" in raw:
             steps.append(Step(wait_seconds=float(raw["wait_seconds"])))
         else:
+            try:
+                references(raw["answer"])
+            except TemplateSyntaxError as exc:
+                raise fail(f"{where}.answer", str(exc)) from None
             steps.append(Step(answer=raw["answer"]))
 
     checks: list[Check] = []

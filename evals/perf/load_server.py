@@ -29,7 +29,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.cli.logs import configure_logging
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, SpeedClock
+from qdi_mcp.clock import SpeedClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.emulator.operations import OPERATIONS, match_operation
 from qdi_mcp.emulator.ratelimit import WINDOW_SECONDS
 from qdi_mcp.server import build_server
@@ -40,19 +41,6 @@ HOST = "127.0.0.1"
 TENANT_URL = "http://127.0.0.1:8765"  # only builds request URLs: the emulator answers in process
 COUNTERS_PATH = "/perf/counters"
 TIER_LIMITS = {op.tier.name: op.tier.per_minute for op in OPERATIONS}
-
-
-class EmulatorTime:
-    """The API client's clock protocol in emulator time: a sleep of s emulator seconds takes s / speed."""
-
-    def __init__(self, clock: SpeedClock) -> None:
-        self.clock = clock
-
-    def monotonic(self) -> float:
-        return self.clock.now()
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(max(seconds, 0.0) / self.clock.speed)
 
 
 class TierRecorder(httpx.AsyncBaseTransport):
@@ -106,17 +94,16 @@ def with_counters(app: ASGIApp, emulator: Emulator, recorder: TierRecorder) -> A
 async def serve(speed: float, workdir: Path) -> None:
     import uvicorn
 
-    emulator = Emulator(rate_limits=True, clock=SpeedClock(speed))
-    clock = emulator.clock
-    assert isinstance(clock, SpeedClock)
-    emulator_time = EmulatorTime(clock)
+    # one clock for the emulator and the server's side of the API: both run `speed` times faster than real time
+    clock = SpeedClock(speed)
+    emulator = Emulator(rate_limits=True, clock=clock)
     recorder = TierRecorder(emulator.transport(), clock)
     settings = Settings.from_env({}, demo=True, workdir=workdir / "work", audit_log=workdir / "audit.jsonl")
     sock = bind_socket(HOST, 0)
     port = sock.getsockname()[1]
-    client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=recorder, clock=emulator_time)
+    client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=recorder, clock=clock)
     async with client:
-        server = build_server(settings, client, context_options={"clock": emulator_time})
+        server = build_server(settings, client, context_options={"clock": clock})
         app = with_counters(build_http_app(server, host=HOST, port=port), emulator, recorder)
         config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on")
         print(f"port {port}", flush=True)

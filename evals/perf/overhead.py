@@ -37,7 +37,8 @@ from mcp.server import Server
 
 from evals.perf.report import goal, mark
 from qdi_mcp.api import ApiKeyAuth, QlikClient, RateTier, TierLimiter
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.guard.audit import AuditLog
 from qdi_mcp.guard.redact import Redactor
 from qdi_mcp.server import build_server, tracing_can_record

@@ -21,10 +21,10 @@ from typing import Any, TextIO
 import anyio
 from mcp import Client
 
-from evals.harness.virtual_clock import VirtualClock
 from evals.perf.report import goal, mark
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import load_specs, model_visible_size
@@ -64,8 +64,8 @@ def _result_size(result: Any) -> tuple[int, int]:
 
 
 async def measure_results() -> list[dict[str, Any]]:
-    emulator = Emulator(clock=ManualClock())
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = ManualClock()  # shared: the client's waits move the emulator's state machines
+    emulator = Emulator(clock=clock)
     project_id = emulator.project_id(PROJECT)
     task_id = emulator.task_id(project_id, TASK)
     rows: list[dict[str, Any]] = []

@@ -23,10 +23,10 @@ import anyio
 import anyio.lowlevel
 from mcp import Client
 
-from evals.harness.virtual_clock import VirtualClock
 from evals.perf.report import mark
 from qdi_mcp.api import ApiKeyAuth, CreateProjectRequest, QlikClient
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.emulator.demo_bindings import DemoEnvironment, environment_bindings
 from qdi_mcp.emulator.project_files import write_project_zip
 from qdi_mcp.emulator.task_templates import new_project_definition, new_task_definition
@@ -115,7 +115,7 @@ class Sample:
 
 
 async def _measure_one(
-    mcp_client: Client, emulator: Emulator, clock: VirtualClock, project: BenchProject, seconds: float
+    mcp_client: Client, emulator: Emulator, clock: ManualClock, project: BenchProject, seconds: float
 ) -> Sample:
     arguments = {
         "project_id": project.project_id,
@@ -141,8 +141,8 @@ async def _measure_one(
 async def measure(
     durations: tuple[float, ...] = DURATIONS, seeds: tuple[int, ...] = SEEDS, schedule: PollSchedule | None = None
 ) -> list[dict[str, Any]]:
-    emulator = Emulator(clock=ManualClock())
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = ManualClock()  # shared: the client's waits move the emulator's state machines
+    emulator = Emulator(clock=clock)
     settings = Settings.from_env({}, demo=True, workdir=Path("qdi-mcp-work"), audit_log=None)
     client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
     storages = int((max(durations) - BASE_SECONDS) / SECONDS_PER_STORAGE)

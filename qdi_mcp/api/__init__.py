@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .auth import ApiKeyAuth, Auth, AuthContext, OAuthClientCredentials
     from .client import USER_AGENT, QlikClient
-    from .clock import Clock, ManualClock, MonotonicClock
     from .endpoints import ENDPOINTS, Endpoint
     from .errors import (
         ApiStatusError,
@@ -74,9 +73,6 @@ __all__ = [
     "RetryPolicy",
     "TierLimiter",
     "RateTier",
-    "Clock",
-    "MonotonicClock",
-    "ManualClock",
     "ENDPOINTS",
     "Endpoint",
     "validate_tenant_url",
@@ -137,9 +133,6 @@ _HOMES: dict[str, str] = {
     "OAuthClientCredentials": "auth",
     "USER_AGENT": "client",
     "QlikClient": "client",
-    "Clock": "clock",
-    "ManualClock": "clock",
-    "MonotonicClock": "clock",
     "ENDPOINTS": "endpoints",
     "Endpoint": "endpoints",
     "ApiStatusError": "errors",

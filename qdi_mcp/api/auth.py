@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from .clock import Clock
+from qdi_mcp.clock import Clock
+
 from .errors import AuthError, TransportError, format_message, parse_error_envelope, redact_items
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password

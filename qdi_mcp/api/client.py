@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from qdi_mcp.clock import Clock, SystemClock
+
 from .. import __version__
 from .auth import Auth
-from .clock import Clock, MonotonicClock
 from .errors import ResponseFormatError, ResponseTooLargeError, format_message
 from .models import (
     Action,
@@ -68,7 +69,7 @@ class QlikClient:
             raise ValueError(f"max_export_bytes must be positive, got {max_export_bytes}")
         self.tenant_url = validate_tenant_url(tenant_url, allow_hosts=allow_hosts)
         self.max_export_bytes = max_export_bytes
-        clock = clock or MonotonicClock()
+        clock = clock or SystemClock()
         timeout = timeout or Timeouts()
         http = httpx.AsyncClient(
             transport=transport,

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Mapping
 from enum import StrEnum
 
-from .clock import Clock, MonotonicClock
+from qdi_mcp.clock import Clock, SystemClock
 
 WINDOW_SECONDS = 60.0
 # Requests admitted here reach Qlik up to a network round trip later, so a burst at the edge of our window
@@ -54,7 +54,7 @@ class SlidingWindowLimiter:
             raise ValueError(f"rate limit window must be positive, got {window}")
         self.limit = limit
         self.window = window
-        self._clock = clock or MonotonicClock()
+        self._clock = clock or SystemClock()
         self._admitted: deque[float] = deque()
         # waiters queue on this lock (FIFO) so a burst of newcomers cannot overtake callers already waiting
         self._queue = asyncio.Lock()
@@ -95,7 +95,7 @@ class TierLimiter:
         limits: Mapping[RateTier, int] | None = None,
         window: float = TIER_WINDOW_SECONDS,
     ) -> None:
-        clock = clock or MonotonicClock()
+        clock = clock or SystemClock()
         per_tier = {tier: tier.requests_per_minute for tier in RateTier}
         per_tier.update(limits or {})
         self._limiters = {

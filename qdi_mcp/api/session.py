@@ -15,8 +15,9 @@ from typing import Any
 import anyio
 import httpx
 
+from qdi_mcp.clock import Clock
+
 from .auth import Auth, AuthContext
-from .clock import Clock
 from .endpoints import ENDPOINTS, Endpoint
 from .errors import (
     OutcomeUnknownError,

@@ -114,6 +114,7 @@ async def client_on_demand(settings: Settings, *, emulator: Any | None = None) -
 
 def make_demo_emulator(settings: Settings) -> Any:
     # Imported here: the emulator (and its YAML/zip machinery) costs start-up time a real tenant never needs.
-    from qdi_mcp.emulator import Emulator, SpeedClock
+    from qdi_mcp.clock import SpeedClock
+    from qdi_mcp.emulator import Emulator
 
     return Emulator(api_key=DEMO_API_KEY, clock=SpeedClock(settings.emulator_speed))

@@ -46,7 +46,8 @@ def run_emulator(args: argparse.Namespace) -> int:
 async def _serve(sock: socket.socket, host: str, *, speed: float, api_key: str) -> None:
     import uvicorn
 
-    from qdi_mcp.emulator import Emulator, SpeedClock
+    from qdi_mcp.clock import SpeedClock
+    from qdi_mcp.emulator import Emulator
     from qdi_mcp.emulator.serve import tenant_url
 
     emulator = Emulator(api_key=api_key, clock=SpeedClock(speed))

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import timings
 from .bindings import BindingProblem, binding_problems
-from .clock import iso_time
+from .qlik_time import iso_time
 from .runtime import reset_datasets
 from .state import ProjectState, TaskState, Tenant, dataset_signature
 

@@ -8,15 +8,17 @@ from typing import Any
 
 import httpx
 
+from qdi_mcp.clock import Clock, SpeedClock
+
 from .actions import Action
 from .app import EmulatorApp
 from .auth import DEFAULT_API_KEY, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Authenticator
 from .bindings import name_to_id_map
-from .clock import Clock, SpeedClock, iso_time
 from .demo import demo_tenant
 from .faults import FaultPlan
 from .operations import MUTATING_OPERATIONS
 from .projects import project_wire, task_wire
+from .qlik_time import iso_time
 from .ratelimit import RateLimiter
 from .runtime import readiness
 from .runtime_views import datasets_state, runtime_state

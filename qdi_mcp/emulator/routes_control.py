@@ -9,9 +9,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .clock import ManualClock, iso_time
+from qdi_mcp.clock import ManualClock
+
 from .errors import ApiError, bad_request
 from .inputs import emulator_of, json_object
+from .qlik_time import iso_time
 
 
 async def oauth_token(request: Request) -> Response:

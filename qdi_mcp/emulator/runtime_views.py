@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import timings
-from .clock import hms_duration, iso_time
+from .qlik_time import hms_duration, iso_time
 from .runtime import cdc_seconds, latency_seconds, load_state, readiness, run_changes
 from .state import DatasetRuntime, FullLoad, TaskRun, TaskState, Tenant
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import ipaddress
 import sys
 
+from qdi_mcp.clock import SpeedClock
+
 from .auth import DEFAULT_API_KEY
-from .clock import SpeedClock
 from .emulator import Emulator
 
 

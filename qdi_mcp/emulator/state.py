@@ -12,7 +12,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .clock import Clock
+from qdi_mcp.clock import Clock
+
 from .errors import not_found
 from .project_files import DatasetDefinition, TaskDefinition
 from .scheduler import Effect, EventQueue

@@ -19,7 +19,6 @@ from qdi_mcp.runbook.model import Step
 from qdi_mcp.runbook.schema_paths import Schema
 from qdi_mcp.runbook.templates import (
     Reference,
-    Template,
     TemplateSyntaxError,
     compile_value,
     is_literal,
@@ -137,8 +136,8 @@ class _ReferenceContext:
 
 def argument_problems(args: Any, spec: ToolSpec) -> list[str]:
     """What is wrong with a step's arguments that can be known before it runs."""
-    if isinstance(args, Template):
-        return []  # one reference for all the arguments: checked by the server when the step runs
+    if not isinstance(args, Mapping):
+        return []  # a reference for all the arguments, or templated names: checked by the server when it runs
     schema = spec.input_schema
     properties: Mapping[str, Any] = schema.get("properties", {})
     problems: list[str] = []

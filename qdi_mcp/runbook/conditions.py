@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from qdi_mcp.runbook.paths import MISSING, THROUGH_NULL, lookup_through_null, missing_reason, split_path
-from qdi_mcp.runbook.templates import Merge, Template
+from qdi_mcp.runbook.templates import KeyedMapping, Merge, Template
 
 LIST_OPERATORS = frozenset({"all", "any", "none"})
 MATCHER_OPERATORS = frozenset({"length", "not"}) | LIST_OPERATORS
@@ -104,7 +104,7 @@ def _check_matcher(matcher: Any, where: str) -> list[tuple[str, str]]:
 
 
 def _operand_problem(operator: str, operand: Any) -> str | None:
-    if isinstance(operand, Template | Merge):
+    if isinstance(operand, Template | Merge | KeyedMapping):
         return None  # known only at run time
     if operator in ("in", "not_in") and not isinstance(operand, list):
         return "takes a list, e.g. {in: [COMPLETED, RUNNING]}"

@@ -2,6 +2,8 @@
 
 Keys may contain dots themselves (binding names such as `task.crm_landing-xqm0.sourceConnection`): at each
 mapping the longest run of segments that is a key wins, so such keys are reachable without any quoting.
+A segment `[field=value]` selects the first item of a list whose `field` reads `value`
+(`projects[name=Customer 360 (prod)].id`): ids are known only at run time, names are what people write.
 """
 
 from __future__ import annotations
@@ -42,7 +44,51 @@ THROUGH_NULL: Final = _ThroughNull()
 
 
 def split_path(path: str) -> list[str]:
-    return [part.strip() for part in path.split(".")] if path.strip() else []
+    """`a.b[name=x.y].c` -> ["a", "b", "[name=x.y]", "c"]: dots inside a selection belong to its value."""
+    if not path.strip():
+        return []
+    segments: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in path:
+        if char == "[" and depth == 0:
+            segments.append("".join(current))
+            current = [char]
+            depth = 1
+        elif char == "]" and depth == 1:
+            current.append(char)
+            segments.append("".join(current))
+            current = []
+            depth = 0
+        elif char == "." and depth == 0:
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    segments.append("".join(current))
+    # a selection is glued to what precedes it (`b[name=x]`) and may be followed by a dot: drop the empty
+    # pieces that leaves, but keep every other empty segment so the caller can report `a..b`
+    kept = [part.strip() for index, part in enumerate(segments) if part or not _beside_selection(segments, index)]
+    return kept
+
+
+def _beside_selection(segments: list[str], index: int) -> bool:
+    before = segments[index - 1] if index > 0 else ""
+    after = segments[index + 1] if index + 1 < len(segments) else ""
+    return is_selection(before) or is_selection(after)
+
+
+def is_selection(segment: str) -> bool:
+    return segment.startswith("[") and segment.endswith("]") and "=" in segment
+
+
+def selection(segment: str) -> tuple[str, str]:
+    field, _, wanted = segment[1:-1].partition("=")
+    return field.strip(), wanted.strip()
+
+
+def join_path(segments: Sequence[str]) -> str:
+    return "".join(part if is_selection(part) else f".{part}" for part in segments).lstrip(".")
 
 
 def lookup(value: Any, segments: Sequence[str]) -> Any:
@@ -67,8 +113,12 @@ def missing_reason(value: Any, segments: Sequence[str]) -> str:
     parent, consumed = _walk(value, segments)
     if consumed == len(segments):
         return "there is a value"
-    where = ".".join(segments[:consumed]) or "the value"
+    where = join_path(segments[:consumed]) or "the value"
     segment = segments[consumed]
+    if isinstance(parent, list) and is_selection(segment):
+        field, wanted = selection(segment)
+        seen = ", ".join(repr(item.get(field)) for item in parent if isinstance(item, Mapping))
+        return f"no item of {where} has {field} = {wanted!r} (seen: {seen or 'none'})"
     if isinstance(parent, Mapping):
         keys = ", ".join(sorted(map(str, parent))[:12]) or "none"
         return f"no key {segment!r} in {where} (keys: {keys})"
@@ -91,6 +141,12 @@ def _walk(value: Any, segments: Sequence[str]) -> tuple[Any, int]:
                     break
             else:
                 return current, index
+        elif isinstance(current, list) and is_selection(segments[index]):
+            found = _select(current, *selection(segments[index]))
+            if found is MISSING:
+                return current, index
+            current = found
+            index += 1
         elif isinstance(current, list):
             position = _list_index(segments[index], len(current))
             if position is None:
@@ -100,6 +156,13 @@ def _walk(value: Any, segments: Sequence[str]) -> tuple[Any, int]:
         else:
             return current, index
     return current, index
+
+
+def _select(items: list[Any], field: str, wanted: str) -> Any:
+    for item in items:
+        if isinstance(item, Mapping) and field in item and str(item[field]) == wanted:
+            return item
+    return MISSING
 
 
 def describe(value: Any) -> str:

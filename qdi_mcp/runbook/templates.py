@@ -5,10 +5,15 @@
     ${item.<path>}                       the current item of a `for_each` step
     ${... | length}  ${... | map(id)}  ${... | join(", ")}  ${... | default("x")}  ${... | json}
 
-Paths are dotted; list items by position (`tasks.0.id`, `tasks.-1.id`). A string that is exactly one
-reference keeps the JSON type of the value (a list stays a list, `true` stays a boolean); a reference inside
-a longer string is rendered as text. `$${` writes a literal `${`. A mapping `{$merge: [a, b, ...]}` is the
-shallow merge of the mappings a, b, ... (later wins): how a runbook edits a full map such as bindings.
+Paths are dotted; list items by position (`tasks.0.id`, `tasks.-1.id`) or by a field's value
+(`tasks[name=CRM STORAGE].id`). A string that is exactly one reference keeps the JSON type of the value (a
+list stays a list, `true` stays a boolean); a reference inside a longer string is rendered as text. `$${`
+writes a literal `${`. Mapping keys may hold references too (`task.${item.id}.sourceConnection`). A mapping
+`{$merge: [a, b, ...]}` is the shallow merge of the mappings a, b, ... (later wins): how a runbook edits a full
+map such as bindings.
+
+Another user of the language (the evals' trajectories) may add roots and argument-less filters with
+`Extensions`; the runbook uses none.
 
 Strings are compiled once, when the runbook is checked, so syntax errors and bad references are reported
 before any step runs.
@@ -17,7 +22,7 @@ before any step runs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +41,22 @@ class TemplateSyntaxError(ValueError):
 
 
 @dataclass(frozen=True)
+class Extensions:
+    """What a user of the language adds to it: more roots (looked up in `Scope.extra`) and argument-less
+    filters (a function of the value; it raises TemplateError for a value it cannot take)."""
+
+    roots: tuple[str, ...] = ()
+    filters: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+
+
+NO_EXTENSIONS = Extensions()
+
+
+@dataclass(frozen=True)
 class Filter:
     name: str
     argument: Any = None
+    function: Callable[[Any], Any] | None = field(default=None, compare=False)  # an extension's filter
 
 
 @dataclass(frozen=True)
@@ -63,10 +81,22 @@ class Template:
     def whole(self) -> Reference | None:
         return self.parts[0] if len(self.parts) == 1 and isinstance(self.parts[0], Reference) else None
 
+    @property
+    def text(self) -> str:
+        """The string as written (escapes aside)."""
+        return "".join(part if isinstance(part, str) else "${" + part.text + "}" for part in self.parts)
+
 
 @dataclass(frozen=True)
 class Merge:
     items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class KeyedMapping:
+    """A mapping with at least one templated key: (key, value) pairs, in order."""
+
+    pairs: tuple[tuple[str | Template, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -85,15 +115,17 @@ class Scope:
     steps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # steps that ran: result/status/error
     item: Any = MISSING
     partial: bool = False  # dry run: unknown step values become Unresolved instead of failing
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the values of an Extensions' roots
 
 
 # --- compiling ----------------------------------------------------------------------------------------------
 
 
-def compile_value(value: Any) -> Any:
-    """`value` with every template string replaced by a Template and every `$merge` by a Merge."""
+def compile_value(value: Any, extensions: Extensions = NO_EXTENSIONS) -> Any:
+    """`value` with every template string replaced by a Template, every `$merge` by a Merge, and every mapping
+    with a templated key by a KeyedMapping."""
     if isinstance(value, str):
-        return compile_string(value)
+        return compile_string(value, extensions)
     if isinstance(value, Mapping):
         if MERGE_KEY in value:
             if len(value) != 1:
@@ -101,14 +133,20 @@ def compile_value(value: Any) -> Any:
             items = value[MERGE_KEY]
             if not isinstance(items, list) or not items:
                 raise TemplateSyntaxError(f"{MERGE_KEY} takes a non-empty list of mappings to merge")
-            return Merge(tuple(compile_value(item) for item in items))
-        return {key: compile_value(item) for key, item in value.items()}
+            return Merge(tuple(compile_value(item, extensions) for item in items))
+        pairs = tuple(
+            (compile_string(key, extensions) if isinstance(key, str) else key, compile_value(item, extensions))
+            for key, item in value.items()
+        )
+        if any(isinstance(key, Template) for key, _ in pairs):
+            return KeyedMapping(pairs)
+        return dict(pairs)
     if isinstance(value, list):
-        return [compile_value(item) for item in value]
+        return [compile_value(item, extensions) for item in value]
     return value
 
 
-def compile_string(text: str) -> str | Template:
+def compile_string(text: str, extensions: Extensions = NO_EXTENSIONS) -> str | Template:
     parts: list[str | Reference] = []
     literal: list[str] = []
     position = 0
@@ -122,7 +160,7 @@ def compile_string(text: str) -> str | Template:
             if literal:
                 parts.append("".join(literal))
                 literal = []
-            parts.append(parse_reference(text[position + 2 : end]))
+            parts.append(parse_reference(text[position + 2 : end], extensions))
             position = end + 1
             continue
         literal.append(text[position])
@@ -145,7 +183,7 @@ def _closing_brace(text: str, start: int) -> int:
     raise TemplateSyntaxError(f"unclosed '${{' in {text!r}: add the closing '}}'")
 
 
-def parse_reference(expression: str) -> Reference:
+def parse_reference(expression: str, extensions: Extensions = NO_EXTENSIONS) -> Reference:
     pieces = _split_pipes(expression)
     path = pieces[0].strip()
     if not path:
@@ -154,17 +192,19 @@ def parse_reference(expression: str) -> Reference:
     if any(not segment for segment in segments):
         raise TemplateSyntaxError(f"empty segment in '${{{path}}}' (two dots, or a dot at an end)")
     root = segments[0]
-    if root not in ROOTS:
-        raise TemplateSyntaxError(f"'${{{path}}}' must start with one of {', '.join(ROOTS)}, not {root!r}")
+    roots = (*ROOTS, *extensions.roots)
+    if root not in roots:
+        raise TemplateSyntaxError(f"'${{{path}}}' must start with one of {', '.join(roots)}, not {root!r}")
     rest = tuple(segments[1:])
-    if root in ("vars", "steps") and not rest:
+    if root != "item" and not rest:
         raise TemplateSyntaxError(f"'${{{path}}}' needs a name after {root!r}, e.g. ${{{root}.<name>}}")
     if root == "steps" and (len(rest) < 2 or rest[1] not in STEP_FIELDS):
         raise TemplateSyntaxError(
             f"'${{{path}}}': after the step name comes one of {', '.join(STEP_FIELDS)}, "
             "e.g. ${steps.<step name>.result.<path>}"
         )
-    return Reference(expression.strip(), root, rest, tuple(_parse_filter(piece) for piece in pieces[1:]))
+    filters = tuple(_parse_filter(piece, extensions) for piece in pieces[1:])
+    return Reference(expression.strip(), root, rest, filters)
 
 
 def _split_pipes(expression: str) -> list[str]:
@@ -172,9 +212,9 @@ def _split_pipes(expression: str) -> list[str]:
     for index, char in enumerate(expression):
         if char == '"' and (index == 0 or expression[index - 1] != "\\"):
             in_string = not in_string
-        elif not in_string and char == "(":
+        elif not in_string and char in "([":
             depth += 1
-        elif not in_string and char == ")":
+        elif not in_string and char in ")]":
             depth -= 1
         if char == "|" and not in_string and depth == 0:
             pieces.append("".join(current))
@@ -185,12 +225,15 @@ def _split_pipes(expression: str) -> list[str]:
     return pieces
 
 
-def _parse_filter(piece: str) -> Filter:
+def _parse_filter(piece: str, extensions: Extensions) -> Filter:
     text = piece.strip()
     name, _, rest = text.partition("(")
     name = name.strip()
+    if name in extensions.filters and not rest:
+        return Filter(name, function=extensions.filters[name])
     if name not in FILTERS:
-        raise TemplateSyntaxError(f"unknown filter {name!r}; filters: {', '.join(FILTERS)}")
+        known = ", ".join((*FILTERS, *extensions.filters))
+        raise TemplateSyntaxError(f"unknown filter {name!r}; filters: {known}")
     has_argument = bool(rest)
     if has_argument and not rest.rstrip().endswith(")"):
         raise TemplateSyntaxError(f"filter {name!r}: missing ')' in {text!r}")
@@ -223,6 +266,10 @@ def iter_references(value: Any) -> Iterator[Reference]:
     elif isinstance(value, Merge):
         for item in value.items:
             yield from iter_references(item)
+    elif isinstance(value, KeyedMapping):
+        for key, item in value.pairs:
+            yield from iter_references(key)
+            yield from iter_references(item)
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from iter_references(item)
@@ -233,7 +280,7 @@ def iter_references(value: Any) -> Iterator[Reference]:
 
 def is_literal(value: Any) -> bool:
     """True when `value` holds no template and no $merge (it is what it says)."""
-    if isinstance(value, Template | Merge):
+    if isinstance(value, Template | Merge | KeyedMapping):
         return False
     if isinstance(value, Mapping):
         return all(is_literal(item) for item in value.values())
@@ -251,6 +298,8 @@ def resolve(value: Any, scope: Scope) -> Any:
         return _resolve_template(value, scope)
     if isinstance(value, Merge):
         return _resolve_merge(value, scope)
+    if isinstance(value, KeyedMapping):
+        return _resolve_keyed(value, scope)
     if isinstance(value, Mapping):
         return {key: resolve(item, scope) for key, item in value.items()}
     if isinstance(value, list):
@@ -279,7 +328,7 @@ def _resolve_template(template: Template, scope: Scope) -> Any:
             continue
         value = resolve_reference(part, scope)
         if isinstance(value, Unresolved):
-            return Unresolved("".join(str(p) if isinstance(p, str) else "${" + p.text + "}" for p in template.parts))
+            return Unresolved(template.text)
         rendered.append(render_text(value))
     return "".join(rendered)
 
@@ -296,6 +345,19 @@ def _resolve_merge(merge: Merge, scope: Scope) -> Any:
     return merged
 
 
+def _resolve_keyed(mapping: KeyedMapping, scope: Scope) -> Any:
+    resolved: dict[Any, Any] = {}
+    for key, item in mapping.pairs:
+        name = resolve(key, scope)
+        if isinstance(name, Unresolved):
+            return Unresolved(f"a mapping with the key {name.text}")
+        if not isinstance(name, str):
+            written = key.text if isinstance(key, Template) else key
+            raise TemplateError(f"the mapping key {written!r} must give text, it gave {describe(name)}")
+        resolved[name] = resolve(item, scope)
+    return resolved
+
+
 def resolve_reference(reference: Reference, scope: Scope) -> Any:
     value = _base_value(reference, scope)
     if isinstance(value, Unresolved):
@@ -310,6 +372,8 @@ def resolve_reference(reference: Reference, scope: Scope) -> Any:
 def _base_value(reference: Reference, scope: Scope) -> Any:
     if reference.root == "vars":
         return lookup(scope.variables, reference.segments)
+    if reference.root in scope.extra:
+        return lookup(scope.extra[reference.root], reference.segments)
     if reference.root == "item":
         if scope.item is MISSING:
             raise TemplateError(f"${{{reference.text}}}: 'item' exists only in a for_each step")
@@ -329,6 +393,9 @@ def _missing_detail(reference: Reference, scope: Scope) -> str:
         return missing_reason({"vars": scope.variables}, ("vars", *reference.segments))
     if reference.root == "item":
         return missing_reason({"item": scope.item}, ("item", *reference.segments))
+    if reference.root in scope.extra:
+        root = reference.root
+        return missing_reason({root: scope.extra[root]}, (root, *reference.segments))
     name = reference.segments[0]
     step = scope.steps[name]
     if reference.segments[1] == "result" and step.get("result") is None:
@@ -341,6 +408,8 @@ def _apply_filter(flt: Filter, value: Any, reference: Reference) -> Any:
         return flt.argument if value is MISSING or value is None else value
     if value is MISSING:
         return value
+    if flt.function is not None:
+        return flt.function(value)
     if flt.name == "length":
         if not isinstance(value, list | Mapping | str):
             raise TemplateError(

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from qdi_mcp.api import Clock, MonotonicClock
+from qdi_mcp.clock import Clock, SystemClock
 
 T = TypeVar("T")
 
@@ -151,7 +151,7 @@ async def poll_until(
     prediction. `on_heartbeat(elapsed)` runs at least every `schedule.heartbeat` seconds between polls.
     `first_value`, when given, counts as the first poll's answer (a caller that already fetched once).
     """
-    clock = clock or MonotonicClock()
+    clock = clock or SystemClock()
     schedule = schedule or PollSchedule()
     rng = rng or random.Random()  # noqa: S311 - jitter, not security
     estimate = CompletionEstimate()

@@ -12,12 +12,12 @@ import respx
 from qdi_mcp.api import (
     ApiKeyAuth,
     AuthError,
-    ManualClock,
     OAuthClientCredentials,
     QlikClient,
     RetryPolicy,
     TransportError,
 )
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 CLIENT_ID = "client-id-abc"

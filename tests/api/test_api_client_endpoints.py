@@ -22,7 +22,6 @@ from qdi_mcp.api import (
     CreateProjectRequest,
     DatasetState,
     DataTask,
-    ManualClock,
     NotFoundError,
     Project,
     QlikClient,
@@ -30,6 +29,7 @@ from qdi_mcp.api import (
     RetryPolicy,
     TaskRuntimeState,
 )
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 API_KEY = "test-api-key-0123456789"

@@ -12,7 +12,6 @@ from qdi_mcp.api import (
     AuthError,
     BadRequestError,
     ConflictError,
-    ManualClock,
     NotFoundError,
     OutcomeUnknownError,
     QdiApiError,
@@ -24,6 +23,7 @@ from qdi_mcp.api import (
     TransportError,
 )
 from qdi_mcp.api.errors import sanitised_excerpt
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 PROJECT = "/api/v1/di-projects/p1"

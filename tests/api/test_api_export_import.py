@@ -10,7 +10,8 @@ import pytest
 import respx
 from qdi_data import FIXTURE_ZIP
 
-from qdi_mcp.api import ApiKeyAuth, ManualClock, QlikClient, ResponseTooLargeError, RetryPolicy
+from qdi_mcp.api import ApiKeyAuth, QlikClient, ResponseTooLargeError, RetryPolicy
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 EXPORT = "/api/v1/di-projects/p1/actions/export"

@@ -8,7 +8,8 @@ import httpx
 import pytest
 import respx
 
-from qdi_mcp.api import ApiKeyAuth, ManualClock, QlikClient
+from qdi_mcp.api import ApiKeyAuth, QlikClient
+from qdi_mcp.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 TENANT = "https://acme.eu.qlikcloud.com"

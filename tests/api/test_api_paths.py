@@ -7,7 +7,8 @@ import httpx
 import pytest
 import respx
 
-from qdi_mcp.api import ApiKeyAuth, ManualClock, QlikClient
+from qdi_mcp.api import ApiKeyAuth, QlikClient
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 

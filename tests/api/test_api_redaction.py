@@ -10,12 +10,12 @@ import respx
 
 from qdi_mcp.api import (
     ApiKeyAuth,
-    ManualClock,
     OAuthClientCredentials,
     QdiApiError,
     QlikClient,
     RetryPolicy,
 )
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 PROJECT = "/api/v1/di-projects/p1"

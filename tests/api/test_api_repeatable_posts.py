@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from qdi_mcp.api import ApiKeyAuth, ManualClock, OutcomeUnknownError, QlikClient
+from qdi_mcp.api import ApiKeyAuth, OutcomeUnknownError, QlikClient
+from qdi_mcp.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,8 @@ import httpx
 import pytest
 import respx
 
-from qdi_mcp.api import ApiKeyAuth, ManualClock, QlikClient, Timeouts
+from qdi_mcp.api import ApiKeyAuth, QlikClient, Timeouts
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 T = "/api/v1/di-projects/p1/di-tasks/t1"

@@ -13,7 +13,6 @@ import respx
 from qdi_mcp.api import (
     ApiKeyAuth,
     BadRequestError,
-    ManualClock,
     OutcomeUnknownError,
     QlikClient,
     RateLimitedError,
@@ -22,6 +21,7 @@ from qdi_mcp.api import (
     TransportError,
 )
 from qdi_mcp.api.retry import parse_retry_after
+from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 PROJECT = "/api/v1/di-projects/p1"

@@ -9,7 +9,8 @@ import anyio
 import httpx
 import pytest
 
-from qdi_mcp.api import ApiKeyAuth, ManualClock, OutcomeUnknownError, QlikClient, Timeouts
+from qdi_mcp.api import ApiKeyAuth, OutcomeUnknownError, QlikClient, Timeouts
+from qdi_mcp.clock import ManualClock
 
 pytestmark = pytest.mark.anyio
 

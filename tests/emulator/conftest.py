@@ -1,6 +1,7 @@
 import pytest
 
-from qdi_mcp.emulator import Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import Emulator
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import httpx
 import pytest
 from emulator_http import API, client_for
 
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock, SpeedClock
+from qdi_mcp.clock import ManualClock, SpeedClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 
 DEV_SPACE = "6650f0c1a2b3c4d5e6f7d001"
 

@@ -8,13 +8,12 @@ import httpx
 import pytest
 from emulator_http import API, client_for
 
+from qdi_mcp.clock import ManualClock, SpeedClock
 from qdi_mcp.emulator import (
     DEFAULT_API_KEY,
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     Emulator,
-    ManualClock,
-    SpeedClock,
     check_bind_host,
     emulator_from_env,
 )

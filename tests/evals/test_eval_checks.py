@@ -13,14 +13,15 @@ from evals.harness.runner import TaskOutcome, run_reference
 from evals.harness.state import picture
 from evals.harness.tasks import parse_task
 from evals.harness.transcript import CallRecord, Transcript
-from qdi_mcp.emulator import Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import Emulator
 from qdi_mcp.guard.fence import render_text
 
 pytestmark = pytest.mark.anyio
 
 ORDERS_ID = "6650f0c1a2b3c4d5e6f70003"
 ORDERS_TASKS = {"id": "tasks", "tool": "qdi_list_tasks", "args": {"project_id": ORDERS_ID}}
-ORDERS_TASK = {"project_id": ORDERS_ID, "task_id": "${steps.tasks.tasks[name=ORDERS REPLICATION].id}"}
+ORDERS_TASK = {"project_id": ORDERS_ID, "task_id": "${steps.tasks.result.tasks[name=ORDERS REPLICATION].id}"}
 
 
 async def run(
@@ -156,18 +157,18 @@ async def test_change_detectors_notice_a_created_project_and_changed_bindings(tm
         {"id": "projects", "tool": "qdi_list_projects"},
         {
             "tool": "qdi_create_project",
-            "args": {"name": "N", "type": "DATA_MOVEMENT", "space_id": "${steps.projects.projects.0.space_id}"},
+            "args": {"name": "N", "type": "DATA_MOVEMENT", "space_id": "${steps.projects.result.projects.0.space_id}"},
         },
         {
             "id": "bindings",
             "tool": "qdi_get_bindings",
-            "args": {"project_id": "${steps.projects.projects[name=Sales QVD].id}"},
+            "args": {"project_id": "${steps.projects.result.projects[name=Sales QVD].id}"},
         },
         {
             "tool": "qdi_update_bindings",
             "args": {
-                "project_id": "${steps.projects.projects[name=Sales QVD].id}",
-                "variables": {"$merge": ["${steps.bindings.variables}", {"projectName": "renamed"}]},
+                "project_id": "${steps.projects.result.projects[name=Sales QVD].id}",
+                "variables": {"$merge": ["${steps.bindings.result.variables}", {"projectName": "renamed"}]},
             },
         },
     ]

@@ -40,9 +40,14 @@ def test_a_valid_task_parses_with_defaults() -> None:
         ({"start": "nowhere"}, "start: unknown start state 'nowhere'"),
         ({"trajectory": [{"tool": "qdi_nope"}]}, "trajectory[0].tool: no tool named 'qdi_nope'"),
         (
-            {"trajectory": [{"tool": "qdi_get_project", "args": {"project_id": "${steps.later.id}"}}]},
-            "trajectory[0].args: ${steps.later.id} refers to no earlier step 'later'",
+            {"trajectory": [{"tool": "qdi_get_project", "args": {"project_id": "${steps.later.result.id}"}}]},
+            "trajectory[0].args: ${steps.later.result.id} refers to no earlier step 'later'",
         ),
+        (
+            {"trajectory": [{"tool": "qdi_get_project", "args": {"project_id": "${steps.later.id}"}}]},
+            "trajectory[0].args: '${steps.later.id}': after the step name comes one of result, status, error",
+        ),
+        ({"trajectory": [{"answer": "It is ${steps.x.result.id"}]}, "trajectory[0].answer: unclosed '${'"),
         (
             {"trajectory": [{"id": "a", "tool": "qdi_list_projects"}, {"id": "a", "tool": "qdi_list_projects"}]},
             "trajectory[1].id: step id 'a' is used twice",

@@ -4,6 +4,7 @@ This is the contract between the two halves written from the same seed."""
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 from collections.abc import AsyncIterator
 
@@ -19,13 +20,14 @@ from qdi_mcp.api import (
     QlikClient,
 )
 from qdi_mcp.api.errors import AuthError
+from qdi_mcp.clock import ManualClock
 from qdi_mcp.emulator import (
     DEFAULT_API_KEY,
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     Emulator,
-    ManualClock,
 )
+from qdi_mcp.tools.polling import poll_until
 
 pytestmark = pytest.mark.anyio
 URL = "http://127.0.0.1:8765"
@@ -163,3 +165,26 @@ async def test_a_wrong_key_is_refused_and_oauth_client_credentials_work(emulator
     oauth = OAuthClientCredentials(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
     async with QlikClient(URL, auth=oauth, transport=emulator.transport()) as qlik:
         assert len(await qlik.list_projects()) >= 4
+
+
+async def test_a_client_wait_on_the_clock_it_shares_with_the_emulator_moves_the_tenant() -> None:
+    clock = ManualClock()
+    emulator = Emulator(clock=clock)
+    pid = emulator.project_id("Customer 360")
+    async with QlikClient(URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock) as qlik:
+        ref = await qlik.prepare_project(pid)
+        assert (await qlik.get_action(ref.action_id)).state != "COMPLETED"
+        started = clock.now()
+
+        # nobody advances the clock: only the wait's own sleeps move the tenant's time
+        outcome = await poll_until(
+            lambda: qlik.get_action(ref.action_id),
+            lambda action: action.state == "COMPLETED",
+            timeout=600,
+            clock=clock,
+            rng=random.Random(1),
+        )
+
+    assert outcome.done and outcome.polls > 1
+    assert emulator.tenant.now() == clock.now() > started
+    assert emulator.tenant.actions[ref.action_id].end is not None

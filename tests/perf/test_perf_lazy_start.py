@@ -18,7 +18,8 @@ from mcp import Client
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.cli.backend import DEMO_API_KEY, client_on_demand
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import load_specs

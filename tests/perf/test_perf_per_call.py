@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.guard.fence import DATA_CLOSE, DATA_OPEN
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings

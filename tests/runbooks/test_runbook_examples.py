@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, TENANT_URL, VirtualClock, make_settings
+from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, TENANT_URL, make_settings
 
 from qdi_mcp import __version__
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.cli.runbook import run_runbook_file
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.settings import Settings
 from qdi_mcp.tools.polling import PollSchedule
 
@@ -70,7 +71,7 @@ class Rehearsal:
 @asynccontextmanager
 async def rehearsal(tmp_path: Path) -> AsyncIterator[Rehearsal]:
     emulator = Emulator(clock=ManualClock())
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = emulator.clock  # shared with the client: its waits move the emulator's state machines
     client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
     options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(7)}
     settings = make_settings(tmp_path)

@@ -9,6 +9,7 @@ import pytest
 
 from qdi_mcp.runbook.errors import TemplateError
 from qdi_mcp.runbook.templates import (
+    Extensions,
     Scope,
     TemplateSyntaxError,
     Unresolved,
@@ -156,3 +157,29 @@ def test_merge_must_be_the_only_key_and_hold_a_list() -> None:
 
 def test_a_string_without_references_is_left_alone() -> None:
     assert compile_value("{{id(connection, PROD_SPACE.MySQL_PROD)}}") == "{{id(connection, PROD_SPACE.MySQL_PROD)}}"
+
+
+def test_a_list_item_is_selected_by_a_field_value_even_with_dots_spaces_and_parentheses() -> None:
+    tasks = [{"id": "t1", "name": "CRM LANDING"}, {"id": "t2", "name": "ERP v1.2 (old)"}]
+    steps = {"list": {"result": {"tasks": tasks}, "status": "passed", "error": None}}
+    assert render("${steps.list.result.tasks[name=ERP v1.2 (old)].id}", steps=steps) == "t2"
+    assert render("${steps.list.result.tasks[name=CRM LANDING]}", steps=steps) == tasks[0]
+    with pytest.raises(TemplateError, match=r"no item of steps\.list\.result\.tasks has name = 'SALES MART'"):
+        render("${steps.list.result.tasks[name=SALES MART].id}", steps=steps)
+
+
+def test_a_mapping_key_may_hold_a_reference() -> None:
+    value = {"$merge": ["${steps.export.result.variables}", {"task.${steps.export.result.tasks.0.id}.x": "y"}]}
+    assert render(value) == {**RESULT["variables"], "task.t1.x": "y"}
+    with pytest.raises(TemplateError, match="must give text"):
+        render({"${steps.export.result.count}": 1})
+
+
+def test_extensions_add_roots_and_filters_only_where_they_are_given() -> None:
+    extensions = Extensions(roots=("extra",), filters={"shout": lambda value: str(value).upper()})
+    compiled = compile_value("${extra.word|shout}", extensions)
+    assert resolve(compiled, Scope(variables={}, extra={"extra": {"word": "hi"}})) == "HI"
+    with pytest.raises(TemplateSyntaxError, match="must start with one of vars, steps, item, not 'extra'"):
+        compile_value("${extra.word}")
+    with pytest.raises(TemplateSyntaxError, match="unknown filter 'shout'"):
+        compile_value("${vars.project|shout}")

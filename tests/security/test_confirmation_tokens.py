@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from qdi_testkit import CUSTOMER_360, TENANT_URL, VirtualClock
+from qdi_testkit import CUSTOMER_360, TENANT_URL
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.guard.tokens import ConfirmationTokens, MemoryUsedTokenStore, secret_from_env
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
@@ -58,7 +59,7 @@ async def replica(
     """One server process of a deployment: its own API client and server, configured from the environment."""
     env = {"QDI_MCP_SECRET": secret, "QDI_MCP_WORKDIR": str(tmp_path / "work")}
     settings = Settings.from_env(env, audit_log=tmp_path / "audit.jsonl")
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = emulator.clock  # shared with the client: its waits move the emulator's state machines
     client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock)
     options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(3)}
     async with client:

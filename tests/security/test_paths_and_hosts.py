@@ -16,11 +16,12 @@ from urllib.parse import unquote
 import httpx
 import pytest
 from mcp import Client
-from qdi_testkit import CUSTOMER_360, TENANT_URL, VirtualClock, make_settings, open_stack
+from qdi_testkit import CUSTOMER_360, TENANT_URL, make_settings, open_stack
 
 from qdi_mcp.api import InvalidTenantUrl, OAuthClientCredentials, QlikClient
 from qdi_mcp.cli.backend import open_client
-from qdi_mcp.emulator import Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import Emulator
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
 from qdi_mcp.tools.polling import PollSchedule
@@ -223,7 +224,7 @@ async def test_a_redirect_is_not_followed_so_the_api_key_never_reaches_another_h
 
 @asynccontextmanager
 async def oauth_stack(tmp_path: Path, emulator: RecordingEmulator) -> AsyncIterator[Client]:
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = emulator.clock  # shared with the client: its waits move the emulator's state machines
     auth = OAuthClientCredentials("ci-client", "ci-client-secret-0123456789")
     client = QlikClient(TENANT_URL, auth=auth, transport=emulator.transport(), clock=clock)
     options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(7)}

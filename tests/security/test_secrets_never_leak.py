@@ -25,11 +25,12 @@ import httpx
 import pytest
 import uvicorn
 from mcp import Client
-from qdi_testkit import CUSTOMER_360, ORDERS, TENANT_URL, VirtualClock, make_settings
+from qdi_testkit import CUSTOMER_360, ORDERS, TENANT_URL, make_settings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qdi_mcp.api import ApiKeyAuth, Auth, OAuthClientCredentials, QdiApiError, QlikClient
-from qdi_mcp.emulator import Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import Emulator
 from qdi_mcp.server import build_server
 from qdi_mcp.tools.polling import PollSchedule
 
@@ -69,7 +70,7 @@ class EchoingProxy(httpx.AsyncBaseTransport):
 
 @asynccontextmanager
 async def stack_with(tmp_path: Path, auth: Auth, emulator: Emulator, **settings: Any) -> AsyncIterator[Client]:
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = emulator.clock  # shared with the client: its waits move the emulator's state machines
     proxy = EchoingProxy(emulator.transport())
     client = QlikClient(TENANT_URL, auth=auth, transport=proxy, clock=clock)
     options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(5)}

@@ -15,7 +15,8 @@ from qdi_testkit import make_settings
 
 import qdi_mcp.server.core as server_module
 from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.server import build_server, tracing_can_record
 
 pytestmark = pytest.mark.anyio

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from qdi_mcp.api import ManualClock
+from qdi_mcp.clock import ManualClock
 from qdi_mcp.tools.polling import CompletionEstimate, PollSchedule, poll_until
 
 pytestmark = pytest.mark.anyio
@@ -122,7 +122,7 @@ def test_the_estimate_ignores_work_without_a_total() -> None:
 
 
 async def test_poll_until_returns_the_first_value_that_is_done() -> None:
-    clock = ManualClock()
+    clock = ManualClock(start=0.0)
     job = Job(clock, duration=3.0)
     outcome = await poll_until(job.fetch, job.done, timeout=60, clock=clock, rng=random.Random(1))
     assert outcome.done and not outcome.timed_out
@@ -132,7 +132,7 @@ async def test_poll_until_returns_the_first_value_that_is_done() -> None:
 
 
 async def test_poll_until_rechecks_at_the_deadline_itself() -> None:
-    clock = ManualClock()
+    clock = ManualClock(start=0.0)
     job = Job(clock, duration=20.0)
     outcome = await poll_until(job.fetch, job.done, timeout=20, clock=clock, rng=random.Random(1))
     assert clock.monotonic() == 20.0
@@ -140,7 +140,7 @@ async def test_poll_until_rechecks_at_the_deadline_itself() -> None:
 
 
 async def test_poll_until_times_out_with_the_last_value_seen() -> None:
-    clock = ManualClock()
+    clock = ManualClock(start=0.0)
     job = Job(clock, duration=100.0, steps=10)
     outcome = await poll_until(job.fetch, job.done, timeout=30, clock=clock, rng=random.Random(1))
     assert outcome.timed_out and not outcome.done
@@ -149,7 +149,7 @@ async def test_poll_until_times_out_with_the_last_value_seen() -> None:
 
 
 async def test_first_value_counts_as_the_first_answer() -> None:
-    clock = ManualClock()
+    clock = ManualClock(start=0.0)
     job = Job(clock, duration=0.0)
     outcome = await poll_until(job.fetch, job.done, timeout=5, clock=clock, first_value=(1, 1.0))
     assert outcome.done and outcome.polls == 0 and job.reads == 0
@@ -158,7 +158,7 @@ async def test_first_value_counts_as_the_first_answer() -> None:
 async def test_with_progress_the_wait_looks_less_often_than_without() -> None:
     looks = {}
     for name, progress_of in (("blind", None), ("informed", lambda value: value)):
-        clock = ManualClock()
+        clock = ManualClock(start=0.0)
         job = Job(clock, duration=300.0, steps=150)
         outcome = await poll_until(
             job.fetch, job.done, timeout=600, clock=clock, rng=random.Random(4), progress_of=progress_of
@@ -169,7 +169,7 @@ async def test_with_progress_the_wait_looks_less_often_than_without() -> None:
 
 
 async def test_heartbeats_fill_the_time_between_rare_polls() -> None:
-    clock = ManualClock()
+    clock = ManualClock(start=0.0)
     job = Job(clock, duration=100.0)
     beats: list[float] = []
     polls: list[float] = []

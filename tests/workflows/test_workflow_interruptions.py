@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 from mcp import Client
-from qdi_testkit import CUSTOMER_360, TENANT_URL, VirtualClock, make_settings, open_stack
+from qdi_testkit import CUSTOMER_360, TENANT_URL, make_settings, open_stack
 
 from qdi_mcp.api import OAuthClientCredentials, QlikClient
-from qdi_mcp.emulator import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Emulator
 from qdi_mcp.server import build_server
 from qdi_mcp.tools.polling import PollSchedule, WaitOutcome
 from qdi_mcp.tools.waits import run_result
@@ -25,7 +26,7 @@ async def test_a_failed_token_refresh_mid_wait_names_the_started_action_instead_
 ) -> None:
     # Tokens live 20 s on the emulator clock: the prepare (about 25 s) outlives the first one.
     emulator = Emulator(clock=ManualClock(), token_lifetime=20)
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = emulator.clock  # shared with the client: its waits move the emulator's state machines
     auth = OAuthClientCredentials(DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET)
     client = QlikClient(TENANT_URL, auth=auth, transport=emulator.transport(), clock=clock)
     options = {"clock": clock, "schedule": PollSchedule(), "rng": random.Random(3)}

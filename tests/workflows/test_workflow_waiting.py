@@ -12,11 +12,12 @@ import anyio.lowlevel
 import httpx
 import pytest
 from mcp import Client
-from qdi_testkit import CUSTOMER_360, ORDERS, TENANT_URL, Stack, VirtualClock, make_settings, open_stack
+from qdi_testkit import CUSTOMER_360, ORDERS, TENANT_URL, Stack, make_settings, open_stack
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
 from qdi_mcp.api.ratelimit import RateTier, TierLimiter
-from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator, ManualClock
+from qdi_mcp.clock import ManualClock
+from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.server import build_server
 from qdi_mcp.tools.polling import PollSchedule
 
@@ -122,15 +123,16 @@ async def test_a_stop_reports_its_state_without_counting_the_stopped_runs_datase
 # --- cancellation ---------------------------------------------------------------------------------------
 
 
-class GatedClock(VirtualClock):
-    """Lets the first `free_sleeps` sleeps through, then holds every sleep until `release()`.
+class GatedClock:
+    """The stack's clock, except that it lets the first `free_sleeps` sleeps through, then holds every sleep
+    until `release()`.
 
     The wait is thereby parked mid-sleep, in real time, exactly when the test cancels it; `cancelled` is set
     when the parked sleep is cancelled.
     """
 
     def __init__(self, stack: Stack, free_sleeps: int = 2) -> None:
-        super().__init__(stack.emulator.clock)  # type: ignore[arg-type]
+        self.inner = stack.emulator.clock
         self.free_sleeps = free_sleeps
         self.parked = anyio.Event()
         self.released = anyio.Event()
@@ -146,7 +148,13 @@ class GatedClock(VirtualClock):
             except anyio.get_cancelled_exc_class():
                 self.cancelled.set()
                 raise
-        await super().sleep(seconds)
+        await self.inner.sleep(seconds)
+
+    def now(self) -> float:
+        return self.inner.now()
+
+    def monotonic(self) -> float:
+        return self.inner.monotonic()
 
     def release(self) -> None:
         self.released.set()
@@ -309,7 +317,7 @@ async def test_fifty_concurrent_waits_share_the_tier_budget_and_never_earn_a_429
 async def test_without_the_clients_limiter_the_same_waits_earn_429s(tmp_path: Path) -> None:
     # The control for the test above: it shows that load really exceeds what the tenant accepts.
     emulator = Emulator(clock=ManualClock(), rate_limits=True)
-    clock = VirtualClock(emulator.clock)  # type: ignore[arg-type]
+    clock = emulator.clock  # shared with the client: its waits move the emulator's state machines
     unlimited = TierLimiter(clock=clock, limits={tier: 10**6 for tier in RateTier})
     client = QlikClient(
         TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=emulator.transport(), clock=clock, limiter=unlimited
