@@ -1,7 +1,8 @@
-"""The layers of DESIGN.md hold: the import-linter contracts in pyproject.toml, run inside the test suite.
+"""The layers of DESIGN.md hold: the import-linter contracts in pyproject.toml, run inside the test suite; and
+mypy finds no error in the package, with the configuration of pyproject.toml.
 
-A second test plants an upward import in a copy of the package and checks the contracts catch it, so the
-check itself is known to bite.
+A second test of each plants a fault (an upward import in a copy of the package; a wrong type in a snippet
+checked with the same configuration) and checks it is caught, so each check is known to bite.
 """
 
 from __future__ import annotations
@@ -63,3 +64,29 @@ def test_the_emulator_may_import_the_clock_and_nothing_else_of_the_package() -> 
         if (path.suffix == ".py" and path.stem not in ("__init__", "__main__")) or (path / "__init__.py").is_file()
     }
     assert set(emulator_contract["forbidden_modules"]) == modules - {"qdi_mcp.emulator", "qdi_mcp.clock"}
+
+
+def _mypy(*arguments: str) -> subprocess.CompletedProcess[str]:
+    # A subprocess with the project's own [tool.mypy] configuration; its cache lives in the repository's
+    # .mypy_cache (ignored by git), so a second run takes seconds.
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_mypy_finds_no_error_in_the_package() -> None:
+    run = _mypy()
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "Success: no issues found" in run.stdout
+
+
+def test_mypy_with_the_project_configuration_reports_a_wrong_type(tmp_path: Path) -> None:
+    snippet = tmp_path / "wrong.py"
+    snippet.write_text("count: int = 'three'\n")
+    run = _mypy(str(snippet))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Incompatible types in assignment" in run.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from qdi_mcp.specs import load_specs
 from qdi_mcp.specs.docs_table import END, START, replace_table, tools_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,7 +14,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 def test_the_tools_table_is_the_one_generated_from_the_specs() -> None:
     assert replace_table(README, tools_markdown()) == README, "run: python -m qdi_mcp.specs.docs_table --write"
-    assert README.count("| `qdi_") == 29
+    table = README.split(START, 1)[1].split(END, 1)[0]
+    assert sorted(re.findall(r"^\| `(qdi_\w+)`", table, re.M)) == sorted(spec.name for spec in load_specs())
 
 
 def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None:

@@ -16,7 +16,7 @@ formats); content (project files, zip format, demo tenant) in `project_files` an
 from __future__ import annotations
 
 from .auth import DEFAULT_API_KEY, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET
-from .emulator import Emulator, emulator_from_env
+from .emulator import Emulator
 from .faults import FAULT_KINDS, Fault, FaultPlan
 from .serve import check_bind_host, serve
 
@@ -29,6 +29,5 @@ __all__ = [
     "Fault",
     "FaultPlan",
     "check_bind_host",
-    "emulator_from_env",
     "serve",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from typing import Any
 
@@ -236,15 +235,3 @@ class Emulator:
                 for task in project.tasks.values()
             ],
         }
-
-
-def emulator_from_env(environ: dict[str, str] | None = None) -> Emulator:
-    """An emulator configured by QDI_EMULATOR_API_KEY and QDI_EMULATOR_SPEED (default 1.0)."""
-    env = os.environ if environ is None else environ
-    raw_speed = env.get("QDI_EMULATOR_SPEED", "1.0")
-    try:
-        speed = float(raw_speed)
-    except ValueError:
-        raise ValueError(f"QDI_EMULATOR_SPEED must be a positive number, got {raw_speed!r}") from None
-    api_key = env.get("QDI_EMULATOR_API_KEY") or DEFAULT_API_KEY
-    return Emulator(api_key=api_key, clock=SpeedClock(speed))

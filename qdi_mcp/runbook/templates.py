@@ -208,7 +208,9 @@ def parse_reference(expression: str, extensions: Extensions = NO_EXTENSIONS) -> 
 
 
 def _split_pipes(expression: str) -> list[str]:
-    pieces, current, depth, in_string = [], [], 0, False
+    pieces: list[str] = []
+    current: list[str] = []
+    depth, in_string = 0, False
     for index, char in enumerate(expression):
         if char == '"' and (index == 0 or expression[index - 1] != "\\"):
             in_string = not in_string

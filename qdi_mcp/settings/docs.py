@@ -64,7 +64,13 @@ def flag_help(option: Option) -> str:
 
 
 def replace_table(readme: str, table: str) -> str:
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    return replace_between_markers(readme, table, start=START, end=END)
+
+
+def replace_between_markers(readme: str, table: str, *, start: str, end: str) -> str:
+    """`readme` with what lies between the `start` and `end` markers replaced by `table` (the README's generated
+    tables: this one, and the tool table of `qdi_mcp.specs.docs_table`)."""
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(readme):
-        raise ValueError(f"README has no {START} ... {END} markers")
-    return pattern.sub(lambda _: f"{START}\n{table}\n{END}", readme)
+        raise ValueError(f"README has no {start} ... {end} markers")
+    return pattern.sub(lambda _: f"{start}\n{table}\n{end}", readme)

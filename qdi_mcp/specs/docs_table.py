@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+from qdi_mcp.settings.docs import replace_between_markers
 from qdi_mcp.specs import ToolSpec, load_specs
 
 START = "<!-- tools-table:start -->"
@@ -43,10 +44,7 @@ def tools_markdown(specs: tuple[ToolSpec, ...] | None = None) -> str:
 
 
 def replace_table(readme: str, table: str) -> str:
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if not pattern.search(readme):
-        raise ValueError(f"README has no {START} ... {END} markers")
-    return pattern.sub(lambda _: f"{START}\n{table}\n{END}", readme)
+    return replace_between_markers(readme, table, start=START, end=END)
 
 
 def main(argv: list[str]) -> int:

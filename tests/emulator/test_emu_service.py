@@ -10,12 +10,10 @@ from emulator_http import API, client_for
 
 from qdi_mcp.clock import ManualClock, SpeedClock
 from qdi_mcp.emulator import (
-    DEFAULT_API_KEY,
     DEFAULT_OAUTH_CLIENT_ID,
     DEFAULT_OAUTH_CLIENT_SECRET,
     Emulator,
     check_bind_host,
-    emulator_from_env,
 )
 
 
@@ -125,19 +123,6 @@ def test_demo_false_keeps_spaces_and_connections_but_no_projects() -> None:
     emu = Emulator(clock=ManualClock(), demo=False)
     snapshot = emu.snapshot()
     assert snapshot["projects"] == [] and len(snapshot["spaces"]) >= 2 and snapshot["connections"]
-
-
-def test_emulator_from_env_reads_key_and_speed() -> None:
-    emu = emulator_from_env({"QDI_EMULATOR_API_KEY": "env-key", "QDI_EMULATOR_SPEED": "20"})
-    assert isinstance(emu.clock, SpeedClock) and emu.clock.speed == 20.0
-    assert emu.auth.caller("Bearer env-key", 0.0) == "api-key"
-    assert emu.auth.caller(f"Bearer {DEFAULT_API_KEY}", 0.0) is None
-    default = emulator_from_env({})
-    assert default.clock.speed == 1.0 and default.auth.caller(f"Bearer {DEFAULT_API_KEY}", 0.0) == "api-key"
-    with pytest.raises(ValueError, match="QDI_EMULATOR_SPEED"):
-        emulator_from_env({"QDI_EMULATOR_SPEED": "fast"})
-    with pytest.raises(ValueError):
-        emulator_from_env({"QDI_EMULATOR_SPEED": "0"})
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])
