@@ -120,9 +120,8 @@ def walk_schema(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any
             yield from walk_schema(child, f"{where}.{keyword}[{index}]")
 
 
-def test_the_29_designed_tools_have_a_spec_each() -> None:
+def test_the_designed_tools_have_a_spec_each() -> None:
     assert sorted(spec.name for spec in ALL_SPECS) == sorted(SAFETY)
-    assert len(ALL_SPECS) == 29
 
 
 def test_names_are_unique_and_short_enough_for_prefixing_clients() -> None:

@@ -37,8 +37,7 @@ def test_tools_json_lists_every_tool_with_safety_and_size(capsys: pytest.Capture
 
     expected_names = {spec["name"] for spec in spec_files()}
     names = [row["name"] for row in listing["tools"]]
-    assert len(expected_names) == 29
-    assert listing["count"] == 29
+    assert listing["count"] == len(expected_names) > 0
     assert sorted(names) == sorted(expected_names)
     for row in listing["tools"]:
         assert row["safety"].split(" ")[0] in {"read", "write", "destructive"}
@@ -78,7 +77,7 @@ def test_tools_read_only_lists_only_the_read_tools(capsys: pytest.CaptureFixture
     expected = {spec["name"] for spec in spec_files() if spec["safety"] == "read"}
     assert {row["name"] for row in listing["tools"]} == expected
     assert all(row["safety"] == "read" for row in listing["tools"])
-    assert "qdi_stop_task" not in expected and listing["count"] == len(expected) < 29
+    assert "qdi_stop_task" not in expected and listing["count"] == len(expected) < len(spec_files())
 
 
 def test_tools_read_only_from_the_environment_also_applies(
@@ -123,7 +122,7 @@ def test_tools_table_ends_with_the_same_total_as_the_json(capsys: pytest.Capture
     lines = capsys.readouterr().out.splitlines()
 
     assert exit_code == 0
-    assert lines[-1].startswith(f"29 tools, {total} model-visible bytes")
+    assert lines[-1].startswith(f"{len(spec_files())} tools, {total} model-visible bytes")
     assert any(line.startswith("qdi_stop_task ") and line.endswith("destructive") for line in lines)
 
 

@@ -28,6 +28,7 @@ from evals.harness.models import (
 )
 from evals.harness.tasks import load_tasks
 from qdi_mcp.guard.fence import DATA_CLOSE, DATA_OPEN
+from qdi_mcp.specs import load_specs
 
 TASKS = {task.id: task for task in load_tasks()}
 ORDERS_ID = "6650f0c1a2b3c4d5e6f70003"
@@ -101,7 +102,7 @@ async def test_openai_compatible_model_runs_a_task_through_the_loop_and_passes(t
     first = server.requests[0]
     assert first["model"] == "fake-model" and first["messages"][0]["role"] == "system"
     assert "confirmation_required" in first["messages"][0]["content"], "the server's instructions reach the model"
-    assert len(first["tools"]) == 29 and all(t["type"] == "function" for t in first["tools"])
+    assert len(first["tools"]) == len(load_specs()) and all(t["type"] == "function" for t in first["tools"])
     assert server.headers[0]["authorization"] == "Bearer sk-test-key"
     assert "sk-test-key" not in repr(model)
     answer = server.requests[4]["messages"]
@@ -248,7 +249,7 @@ async def test_anthropic_model_runs_a_task_with_an_injected_client(tmp_path: Pat
     assert result.passed, result.failures
     assert (result.input_tokens, result.output_tokens, result.tool_calls) == (22, 10, 1)
     first = messages.calls[0]
-    assert first["model"] == "claude-test" and len(first["tools"]) == 29
+    assert first["model"] == "claude-test" and len(first["tools"]) == len(load_specs())
     assert set(first["tools"][0]) == {"name", "description", "input_schema"}
 
 

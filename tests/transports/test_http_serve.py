@@ -23,9 +23,10 @@ from mcp.client.streamable_http import streamable_http_client
 from qdi_processes import QdiProcess, base_env, start_http_server
 
 from qdi_mcp.server.transports import MAX_REQUEST_BODY_BYTES
+from qdi_mcp.specs import load_specs
 
 CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
-ALL_TOOLS = 29
+ALL_TOOLS = len(load_specs())
 HTTP_TOKEN = "test-token-0123456789abcdef"
 EXTRA_HOST = "qdi.example"
 EXTRA_ORIGIN = "https://console.qdi.example"

@@ -19,9 +19,11 @@ from mcp import Client
 from mcp.client.stdio import stdio_client
 from qdi_processes import base_env, stdio_server_params
 
+from qdi_mcp.specs import load_specs
+
 CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
 DEMO_PROJECT_NAMES = {"Customer 360", "Customer 360 (prod)", "Orders replication", "Sales QVD"}
-ALL_TOOLS = 29
+ALL_TOOLS = len(load_specs())
 CALL_TIMEOUT_SECONDS = 30
 STARTUP_TIMEOUT_SECONDS = 20
 
@@ -71,7 +73,7 @@ async def test_stdio_workflow_reports_progress_and_logs_go_to_stderr(tmp_path: P
     assert any(message and "CRM LANDING" in message for _, _, message in progress)
 
     stderr = stderr_path.read_text(encoding="utf-8")
-    assert "qdi-mcp serving 29 tools against the embedded demo emulator" in stderr
+    assert f"qdi-mcp serving {ALL_TOOLS} tools against the embedded demo emulator" in stderr
     # The audit log went where the environment said, not into the working directory.
     audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(r["tool"], r["outcome"]) for r in audit] == [("qdi_prepare_project_and_wait", "executed")]
@@ -135,7 +137,7 @@ def test_stdio_stdout_carries_only_json_rpc_messages(tmp_path: Path) -> None:
     by_id = {m["id"]: m for m in messages if "id" in m}
     assert len(by_id[2]["result"]["tools"]) == ALL_TOOLS
     assert {p["name"] for p in by_id[3]["result"]["structuredContent"]["projects"]} == DEMO_PROJECT_NAMES
-    assert "INFO qdi_mcp.serve: qdi-mcp serving 29 tools" in stderr
+    assert f"INFO qdi_mcp.serve: qdi-mcp serving {ALL_TOOLS} tools" in stderr
     assert exit_code == 0
 
 
