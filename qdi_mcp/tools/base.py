@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from qdi_mcp.api import QlikClient
 from qdi_mcp.specs import ToolSpec
 
@@ -62,6 +64,6 @@ def handler(name: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def dump(model: Any) -> dict[str, Any]:
+def dump(model: BaseModel) -> dict[str, Any]:
     """A wire model as the snake_case dict tools return (unset fields dropped)."""
     return model.model_dump(mode="json", exclude_none=True, by_alias=False)

@@ -7,13 +7,13 @@ import io
 import zipfile
 from typing import Any
 
-from qdi_mcp.api import CreateProjectRequest
+from qdi_mcp.api import CreateProjectRequest, Project
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.masking import MASK
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 
 
-def project_dict(project: Any) -> dict[str, Any]:
+def project_dict(project: Project) -> dict[str, Any]:
     return dump(project)
 
 

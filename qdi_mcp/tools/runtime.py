@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from qdi_mcp.api import TaskRuntimeState
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 
 READINESS_VALUES = ("READY", "NOT_READY", "ERROR")
@@ -58,7 +59,7 @@ async def request_task_reload(ctx: ToolContext, args: dict[str, Any]) -> ToolRes
     return ToolResult(result, f"Reload of {which} registered for task {args['task_id']}. Next: {next_step}.")
 
 
-def task_state_dict(project_id: str, task_id: str, state: Any) -> dict[str, Any]:
+def task_state_dict(project_id: str, task_id: str, state: TaskRuntimeState) -> dict[str, Any]:
     data = dump(state)
     last_run = data.get("last_run")
     readiness = data.get("run_readiness") or {}

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from qdi_mcp.api import QdiApiError
+from qdi_mcp.api import Action, QdiApiError, TaskRuntimeState
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.tools.base import ProgressFn, ToolContext, ToolResult, dump
 from qdi_mcp.tools.polling import PollSchedule, WaitOutcome, poll_until
@@ -30,7 +30,7 @@ _MIN_STEP = 1e-3
 _TIME_SHARE = 0.9
 
 
-def action_progress(action: Any) -> tuple[float, float] | None:
+def action_progress(action: Action) -> tuple[float, float] | None:
     """(finished tasks, tasks) of an action, or None when it does not say."""
     progress = action.task_progress
     if progress is None:
@@ -40,7 +40,7 @@ def action_progress(action: Any) -> tuple[float, float] | None:
     return (float(finished), float(total)) if total else None
 
 
-def run_progress(state: Any) -> tuple[float, float] | None:
+def run_progress(state: TaskRuntimeState) -> tuple[float, float] | None:
     """(datasets loaded or failed, datasets to load) of a run's full load, or None when there is none."""
     full_load = state.last_run.full_load if state.last_run else None
     if full_load is None:
@@ -79,7 +79,7 @@ class ProgressReporter:
         message = f"waiting for the {self._subject} ({seen}), {elapsed:.0f} s so far{self._suffix}"
         await self.report(self._finished, self._total, message, elapsed)
 
-    async def on_action(self, action: Any, elapsed: float) -> None:
+    async def on_action(self, action: Action, elapsed: float) -> None:
         finished, total = action_progress(action) or (0.0, 0.0)
         moved = []
         for detail in action.task_details or []:
@@ -97,7 +97,7 @@ class ProgressReporter:
         self._suffix = f" ({finished:g}/{total:g} tasks done)"
         await self.report(finished, total or None, message + self._suffix, elapsed)
 
-    async def on_task_run(self, state: Any, elapsed: float) -> None:
+    async def on_task_run(self, state: TaskRuntimeState, elapsed: float) -> None:
         run = state.last_run
         run_state = run.state if run and run.state else "not started"
         done, total = (run_progress(state) if self._count_datasets else None) or (0.0, 0.0)
@@ -168,7 +168,7 @@ async def wait_for_action(ctx: ToolContext, action_id: str, timeout: float, *, k
     return _action_result(action_id, outcome, kind, resume_with=resume_with)
 
 
-def _kind_of(action: Any) -> str:
+def _kind_of(action: Action) -> str:
     """What a resumed wait was waiting for, from the action itself (its hint depends on it)."""
     if "recreate" in (action.name or "").lower():
         return "recreate"
@@ -241,29 +241,29 @@ def _action_hint(
     return f"the action ended {state}; qdi_get_action with detailed=true shows each task"
 
 
-def run_state(state: Any) -> str | None:
+def run_state(state: TaskRuntimeState) -> str | None:
     return state.last_run.state if state.last_run else None
 
 
-def start_time(state: Any) -> str | None:
+def start_time(state: TaskRuntimeState) -> str | None:
     return state.last_run.start_time if state.last_run else None
 
 
-def _full_load_done(state: Any) -> bool:
+def _full_load_done(state: TaskRuntimeState) -> bool:
     full_load = state.last_run.full_load if state.last_run else None
     if full_load is None:
         return False
     return not (full_load.queued_count or 0) and not (full_load.loading_count or 0)
 
 
-def _is_cdc_run(state: Any) -> bool:
+def _is_cdc_run(state: TaskRuntimeState) -> bool:
     return bool(state.last_run and state.last_run.cdc_status is not None)
 
 
 def started_run_settled(before: str | None, wait_until: str):
     """The done-predicate for a start: this run (not the previous one) has settled as `wait_until` says."""
 
-    def settled(state: Any) -> bool:
+    def settled(state: TaskRuntimeState) -> bool:
         run = run_state(state)
         is_new_run = start_time(state) != before or run in ACTIVE_RUN_STATES
         if not is_new_run:

@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 
+from qdi_mcp.api import DataTask, TaskRuntimeState
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.polling import poll_until
 from qdi_mcp.tools.waits import (
@@ -123,7 +124,7 @@ MAX_CONCURRENT_READS = 8
 STATUS_ORDER = ("failed", "running", "starting", "stopping", "completed", "stopped", "not prepared", "idle")
 
 
-def classify(state: Any) -> str:
+def classify(state: TaskRuntimeState) -> str:
     readiness = state.run_readiness.state if state.run_readiness else None
     run = state.last_run.state if state.last_run else None
     if run == "FAILED":
@@ -140,16 +141,17 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
     project_id = args["project_id"]
     detail = bool(args.get("detail", False))
     project = await ctx.client.get_project(project_id)
-    tasks = await ctx.client.list_tasks(project_id)
+    # A task is read by its id; Qlik lists every task with one, and one without could not be read anyway.
+    tasks = [(task.id, task) for task in await ctx.client.list_tasks(project_id) if task.id]
     rows: list[dict[str, Any]] = [{} for _ in tasks]
     limiter = anyio.CapacityLimiter(MAX_CONCURRENT_READS)
 
-    async def read(index: int, task: Any) -> None:
+    async def read(index: int, task_id: str, task: DataTask) -> None:
         async with limiter:
-            state = await ctx.client.get_task_state(project_id, task.id)
+            state = await ctx.client.get_task_state(project_id, task_id)
             general = state.last_run.general if state.last_run and state.last_run.general else None
-            row = {
-                "task_id": task.id,
+            row: dict[str, Any] = {
+                "task_id": task_id,
                 "name": task.name,
                 "type": task.type,
                 "state": state.last_run.state if state.last_run else None,
@@ -158,14 +160,14 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
                 "datasets_in_error": int(general.datasets_in_error_count or 0) if general else 0,
             }
             if detail:
-                datasets = [dump(d) for d in await ctx.client.get_task_datasets_state(project_id, task.id)]
+                datasets = [dump(d) for d in await ctx.client.get_task_datasets_state(project_id, task_id)]
                 row["datasets"] = datasets
             rows[index] = row
 
     try:
         async with anyio.create_task_group() as group:
-            for index, task in enumerate(tasks):
-                group.start_soon(read, index, task)
+            for index, (task_id, task) in enumerate(tasks):
+                group.start_soon(read, index, task_id, task)
     except BaseExceptionGroup as group_error:
         # The first read that failed stands for the call (its code, status and traceId reach the agent); a
         # group would otherwise surface as an internal error.
