@@ -16,6 +16,8 @@ from jsonschema import Draft202012Validator
 import qdi_mcp.specs.loader as specs_module
 from qdi_mcp.specs import (
     CONFIRMATION_TOKEN_ARGUMENT,
+    MODEL_VISIBLE_BUDGET,
+    MODEL_VISIBLE_PER_TOOL,
     ToolSpec,
     get_spec,
     load_specs,
@@ -302,9 +304,9 @@ def test_model_visible_size_counts_name_description_and_compact_input_schema() -
 
 def test_all_tools_together_fit_the_model_visible_size_budget() -> None:
     sizes = {spec.name: model_visible_size(spec) for spec in ALL_SPECS}
-    assert sum(sizes.values()) <= 20_000
-    # No single tool may eat the budget: the largest stays near twice the average.
-    assert max(sizes.values()) <= 1_200, max(sizes, key=sizes.__getitem__)
+    assert sum(sizes.values()) <= MODEL_VISIBLE_BUDGET
+    # No single tool may eat the budget.
+    assert max(sizes.values()) <= MODEL_VISIBLE_PER_TOOL, max(sizes, key=sizes.__getitem__)
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=spec_ids)

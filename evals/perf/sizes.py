@@ -1,7 +1,8 @@
 """What agents read: the model-visible size of every tool definition, and the size of a typical result.
 
 Definitions: `qdi_mcp.specs.model_visible_size` (name + description + input schema), per tool and in total;
-every host puts all of them in the model's context on every turn. Goal: at most 20,000 in total.
+every host puts all of them in the model's context on every turn. Goal: the design budget,
+`qdi_mcp.specs.MODEL_VISIBLE_BUDGET` bytes in total.
 
 Results: every read tool called once through an in-memory MCP client on the demo tenant, with its default
 arguments (the summary form), on the Customer 360 project and its CRM STORAGE task (a task with a completed
@@ -27,10 +28,10 @@ from qdi_mcp.clock import ManualClock
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.server import build_server
 from qdi_mcp.settings import Settings
-from qdi_mcp.specs import load_specs, model_visible_size
+from qdi_mcp.specs import MODEL_VISIBLE_BUDGET, load_specs, model_visible_size
 from qdi_mcp.tools.polling import PollSchedule
 
-TOTAL_GOAL = 20_000
+TOTAL_GOAL = MODEL_VISIBLE_BUDGET
 TENANT_URL = "http://127.0.0.1:8765"
 PROJECT = "Customer 360"
 TASK = "CRM STORAGE"

@@ -6,6 +6,8 @@ file and nowhere else; everything in the package reads them through `load_specs(
 
 from qdi_mcp.specs.loader import (
     CONFIRMATION_TOKEN_ARGUMENT,
+    MODEL_VISIBLE_BUDGET,
+    MODEL_VISIBLE_PER_TOOL,
     SAFETY_CLASSES,
     TOOLSETS,
     DestructiveCondition,
@@ -23,6 +25,8 @@ from qdi_mcp.specs.loader import (
 
 __all__ = [
     "CONFIRMATION_TOKEN_ARGUMENT",
+    "MODEL_VISIBLE_BUDGET",
+    "MODEL_VISIBLE_PER_TOOL",
     "SAFETY_CLASSES",
     "TOOLSETS",
     "DestructiveCondition",

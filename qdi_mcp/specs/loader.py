@@ -227,6 +227,12 @@ class ToolSpec:
         return template.format_map(arguments) if template is not None else None
 
 
+# The design's budget of what agents read: every tool's name, description and input schema, with every toolset
+# on, fits MODEL_VISIBLE_BUDGET bytes, and no tool takes more than MODEL_VISIBLE_PER_TOOL.
+MODEL_VISIBLE_BUDGET = 24_000
+MODEL_VISIBLE_PER_TOOL = 900
+
+
 def model_visible_size(spec: ToolSpec) -> int:
     """UTF-8 bytes of a tool's definition that land in the model's context (name, description, input schema
     as compact JSON): the figure the size budget is written in."""

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from qdi_mcp.cli import main
+from qdi_mcp.specs import MODEL_VISIBLE_BUDGET
 
 REPO = Path(__file__).resolve().parents[2]
-BUDGET_BYTES = 20_000
+BUDGET_BYTES = MODEL_VISIBLE_BUDGET
 COMMANDS = ("serve", "tools", "call", "emulator")
 
 
