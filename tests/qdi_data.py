@@ -3,9 +3,12 @@ and zips built on the spot."""
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -38,6 +41,27 @@ def api_reference_endpoints(text: str | None = None) -> list[tuple[str, str, str
     if set(listed) != set(tiers) or len(listed) != len(tiers):
         raise ValueError(f"contents and sections disagree: {sorted(set(listed) ^ set(tiers))}")
     return [(method, path, tiers[(method, path)]) for method, path in listed]
+
+
+@functools.cache
+def lying_zip_bomb(declared: int = 1000, real: int = 150 * 1024 * 1024) -> bytes:
+    """The red team's bomb: a project zip whose `bomb.yaml` declares `declared` bytes (central directory and local
+    header) with the CRC of its first `declared` bytes, and inflates to `real` bytes. Python's zip module reads it
+    "fine": it stops at the declared size and the checksum matches."""
+    content = b"\0" * real
+    data = bytearray(build_zip([("qtcp_project.yaml", b"name: x\n"), ("bomb.yaml", content)]))
+    crc = zlib.crc32(content[:declared])
+    for signature, crc_at, size_at in ((b"PK\x03\x04", 14, 22), (b"PK\x01\x02", 16, 24)):
+        offset = data.find(signature)
+        while offset >= 0:
+            name_at = offset + (26 if signature == b"PK\x03\x04" else 28)
+            name_length = int.from_bytes(data[name_at : name_at + 2], "little")
+            name_start = offset + (30 if signature == b"PK\x03\x04" else 46)
+            if bytes(data[name_start : name_start + name_length]) == b"bomb.yaml":
+                struct.pack_into("<I", data, offset + crc_at, crc)
+                struct.pack_into("<I", data, offset + size_at, declared)
+            offset = data.find(signature, offset + 4)
+    return bytes(data)
 
 
 def build_zip(entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> bytes:

@@ -1,9 +1,11 @@
 """Checks a project zip before it is uploaded (or read): size, entry count, zip bombs, zip slip, symlinks,
 encryption.
 
-:func:`check_zip` reads only the central directory, so it costs the same for a 1 KiB archive and for a
-zip bomb. Sizes there are declared by whoever built the archive; :func:`read_zip_entry` therefore streams an
-entry's decompression with a cap, and the zip module's CRC check catches a size that lied.
+:func:`check_zip` first refuses on what the central directory declares (entry count, names, kinds, sizes), then
+inflates every entry for real, with a hard cap on bytes and ratio, because the declared sizes come from whoever
+built the archive: an entry that declares 1,000 bytes and inflates to 150 MiB is a bomb for the unpacker (Qlik),
+even though Python's zip module stops reading at the declared size and finds a checksum that matches the first
+bytes. Inflating costs at most the cap plus one chunk, whatever the archive holds.
 
 Exceptions::
 
@@ -18,6 +20,7 @@ import re
 import stat
 import unicodedata
 import zipfile
+import zlib
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -45,6 +48,8 @@ _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _FLAG_ENCRYPTED = 0x1
 _MAX_SHOWN_CHARS = 100
 _READ_CHUNK = 64 * 1024
+_LOCAL_HEADER = b"PK\x03\x04"
+_LOCAL_HEADER_SIZE = 30
 
 
 class UnsafeZipError(ValueError):
@@ -90,6 +95,9 @@ def check_zip(
                 f"{_show(info.filename)})"
             )
         names.append(info.filename)
+    inflated_total = 0
+    for info in infos:
+        inflated_total += _inflate_entry(data, info, max_uncompressed - inflated_total, max_ratio, ratio_min_size)
     return names
 
 
@@ -118,6 +126,73 @@ def read_zip_entry(data: bytes, name: str, *, max_bytes: int = DEFAULT_MAX_UNCOM
                 raise
             raise UnsafeZipError(f"zip entry {_show(name)} is corrupt: {error}") from None
     return b"".join(chunks)
+
+
+def _inflate_entry(data: bytes, info: zipfile.ZipInfo, budget: int, max_ratio: float, ratio_min_size: int) -> int:
+    """Inflate one entry's stored bytes, counting (never keeping) the output, and return its real size. Refuses
+    an entry that inflates past the archive's remaining `budget`, past the ratio limit, or to another size than
+    its header declares (a lying header is the bomb's signature)."""
+    if info.is_dir():
+        return 0
+    stored = _stored_bytes(data, info)
+    if info.compress_type == zipfile.ZIP_STORED:
+        produced = len(stored)
+    elif info.compress_type == zipfile.ZIP_DEFLATED:
+        produced = _count_inflated(stored, info, budget)
+    else:
+        raise UnsafeZipError(
+            f"zip entry {_show(info.filename)} uses compression method {info.compress_type}; only stored and "
+            "deflated entries are accepted (the zip Qlik exports)"
+        )
+    if produced > budget:
+        raise UnsafeZipError(
+            f"the zip archive unpacks to more than the limit (reached at entry {_show(info.filename)})"
+        )
+    if produced != info.file_size:
+        more = "more than " if produced > info.file_size else ""
+        raise UnsafeZipError(
+            f"zip entry {_show(info.filename)} declares {info.file_size} bytes but unpacks to {more}{produced}: "
+            "its header lies, as a zip bomb's does"
+        )
+    ratio = produced / max(len(stored), 1)
+    if produced >= ratio_min_size and ratio > max_ratio:
+        raise UnsafeZipError(
+            f"zip entry {_show(info.filename)} expands {ratio:.0f} times, more than the {max_ratio:g}× limit: "
+            "it looks like a zip bomb"
+        )
+    return produced
+
+
+def _stored_bytes(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """The entry's compressed bytes, found through its local header (whose name and extra field lengths may
+    differ from the central directory's)."""
+    start = info.header_offset
+    header = data[start : start + _LOCAL_HEADER_SIZE]
+    if len(header) < _LOCAL_HEADER_SIZE or not header.startswith(_LOCAL_HEADER):
+        raise UnsafeZipError(f"zip entry {_show(info.filename)} has no valid local header")
+    name_length = int.from_bytes(header[26:28], "little")
+    extra_length = int.from_bytes(header[28:30], "little")
+    begin = start + _LOCAL_HEADER_SIZE + name_length + extra_length
+    end = begin + info.compress_size
+    if end > len(data):
+        raise UnsafeZipError(f"zip entry {_show(info.filename)} is cut short: the archive ends inside it")
+    return data[begin:end]
+
+
+def _count_inflated(stored: bytes, info: zipfile.ZipInfo, budget: int) -> int:
+    """Bytes the raw deflate stream inflates to, stopping as soon as they pass `budget`; output is dropped."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as zip entries hold it
+    produced = 0
+    pending = stored
+    try:
+        while pending and produced <= budget:
+            produced += len(inflater.decompress(pending, _READ_CHUNK))
+            pending = inflater.unconsumed_tail
+        if produced <= budget:
+            produced += len(inflater.flush())
+    except zlib.error as error:
+        raise UnsafeZipError(f"zip entry {_show(info.filename)} is corrupt: {error}") from None
+    return produced
 
 
 def _declared_entry_count(data: bytes) -> int | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qdi_data import build_zip
+from qdi_data import build_zip, lying_zip_bomb
 from qdi_testkit import CUSTOMER_360, Stack, open_stack
 
 pytestmark = pytest.mark.anyio
@@ -192,6 +192,30 @@ async def test_unsafe_zips_are_refused_before_upload_with_a_clear_error(tmp_path
         assert outcome["error"]["code"] == "unsafe_zip", outcome["error"]
         assert explanation in outcome["error"]["message"]
         assert import_requests(stack) == 0
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_a_zip_bomb_with_lying_headers_is_refused_before_anyone_is_asked_to_confirm(
+    tmp_path: Path, mode: str
+) -> None:
+    # issue 15, break 2: the check inflates for real, and runs before the preview: no question, no token.
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    (workdir / "lying.zip").write_bytes(lying_zip_bomb())
+    asked: list[str] = []
+
+    async def elicitation(context: Any, params: Any) -> Any:
+        asked.append(params.message)
+        raise AssertionError("nobody may be asked to confirm an import of a zip bomb")
+
+    async with open_stack(tmp_path, mode=mode, elicitation_callback=elicitation) as stack:
+        outcome = await call(
+            stack, "qdi_import_project", {"project_id": stack.project_id(CUSTOMER_360), "path": "lying.zip"}
+        )
+        assert outcome["is_error"] and outcome["error"]["code"] == "unsafe_zip", outcome
+        assert "declares 1000 bytes but unpacks to more than" in outcome["error"]["message"]
+        assert "confirmation_token" not in str(outcome)
+        assert asked == [] and import_requests(stack) == 0
 
 
 def sparse_file(path: Path, size: int) -> Path:

@@ -6,7 +6,7 @@ import struct
 import zipfile
 
 import pytest
-from qdi_data import FIXTURE_ZIP, build_zip
+from qdi_data import FIXTURE_ZIP, build_zip, lying_zip_bomb
 
 from qdi_mcp.guard.zipcheck import UnsafeZipError, check_zip, read_zip_entry
 
@@ -145,3 +145,38 @@ def test_read_zip_entry_catches_a_header_that_lies_about_its_size() -> None:
 
     with pytest.raises(UnsafeZipError, match="corrupt"):
         read_zip_entry(bytes(data), "lie.yaml")
+
+
+def test_an_entry_whose_header_lies_about_its_size_is_refused_by_inflating_it() -> None:
+    # issue 15, break 2: 1,000 bytes declared, 150 MiB inside (1029:1 against the declared size, under every
+    # declared-size limit). Python's zip module is fooled: it stops at 1,000 bytes and the checksum matches.
+    bomb = lying_zip_bomb()
+    with zipfile.ZipFile(io.BytesIO(bomb)) as archive:
+        assert archive.read("bomb.yaml") == b"\0" * 1000  # the attack: the reader sees nothing wrong
+
+    with pytest.raises(UnsafeZipError, match="'bomb.yaml' declares 1000 bytes but unpacks to more than"):
+        check_zip(bomb)
+
+
+def test_inflating_stops_at_the_cap_instead_of_unpacking_everything() -> None:
+    bomb = lying_zip_bomb(declared=10, real=8 * 1024 * 1024)
+
+    with pytest.raises(UnsafeZipError, match="unpacks to more than the limit"):
+        check_zip(bomb, max_uncompressed=1024 * 1024)
+
+
+def test_a_stored_entry_and_the_real_export_pass_the_inflation_check() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("qtcp_project.yaml", b"name: x\n")
+    assert check_zip(buffer.getvalue()) == ["qtcp_project.yaml"]
+    assert len(check_zip(FIXTURE_ZIP.read_bytes())) == 63
+
+
+def test_an_unsupported_compression_method_is_refused() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("qtcp_project.yaml", b"name: x\n")
+
+    with pytest.raises(UnsafeZipError, match="compression method 12"):
+        check_zip(buffer.getvalue())
