@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 
 from qdi_mcp.clock import Clock
+from qdi_mcp.masking import RUNTIME_SECRETS
 
 from .errors import AuthError, TransportError, format_message, parse_error_envelope, redact_items
 
@@ -149,6 +150,8 @@ class OAuthClientCredentials(Auth):
         self._token = token
         self._token_tenant = context.tenant_url
         self._recent_tokens.append(token)
+        # Masked by value everywhere from now on (results, audit, logs), not only after the word "Bearer".
+        RUNTIME_SECRETS.add(token)
         self._refresh_at = requested_at + lifetime - min(REFRESH_MARGIN, 0.1 * lifetime)
         return token
 

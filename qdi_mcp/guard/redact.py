@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from qdi_mcp.masking import CONFIRMATION_TOKEN_MASK, MASK
+from qdi_mcp.masking import CONFIRMATION_TOKEN_MASK, MASK, RUNTIME_SECRETS
 from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT
 
 __all__ = ["CONFIRMATION_TOKEN_MASK", "MASK", "Redactor", "SecretFilter", "is_secret_key"]
@@ -83,6 +83,8 @@ class Redactor:
         self._lock = threading.Lock()
         for value in secrets:
             self.add_secret(value)
+        # Secrets the client obtains at run time (OAuth access tokens) are hidden by value as soon as they exist.
+        RUNTIME_SECRETS.subscribe(self.add_secret)
 
     def __repr__(self) -> str:
         return f"Redactor({len(self._secrets)} secrets)"

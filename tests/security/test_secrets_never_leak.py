@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from qdi_mcp.api import ApiKeyAuth, Auth, OAuthClientCredentials, QdiApiError, QlikClient
 from qdi_mcp.clock import ManualClock
 from qdi_mcp.emulator import Emulator
+from qdi_mcp.guard.redact import Redactor, SecretFilter
 from qdi_mcp.server import build_server
 from qdi_mcp.tools.polling import PollSchedule
 
@@ -258,3 +259,37 @@ def test_cli_tools_and_call_never_print_credentials(tmp_path: Path, credentials:
     assert bool(tokens) == (credentials == "oauth")  # the OAuth runs really used access tokens
     audit = (tmp_path / "audit.jsonl").read_text(encoding="utf-8")
     assert_nowhere({API_KEY, CLIENT_SECRET, *tokens}, cli_output=joined, audit=audit)
+
+
+# --- issue 15: runtime access tokens are secrets by value, and the bare-Bearer rule is tested ----------------
+
+
+def test_a_bearer_value_quoted_without_the_word_authorization_is_masked() -> None:
+    # The rule alone, with nothing registered: a Qlik error body or log line quoting the header's value.
+    token = "eyJ" + secrets.token_urlsafe(30)
+    for redactor in (Redactor(), Redactor(by_key_name=False)):
+        masked = redactor.redact_text(f"upstream refused Bearer {token} (expired)")
+        assert token not in masked and "Bearer ***" in masked
+
+
+@pytest.mark.anyio
+async def test_an_access_token_obtained_at_run_time_is_masked_by_value_in_results_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A tenant that echoes the token in its own data (no "Bearer" before it, no "Authorization" near it): only
+    # masking by value can hide it, so the token must be registered the moment the client obtains it.
+    caplog.set_level(logging.INFO)
+    log_redactor = Redactor()
+    caplog.handler.addFilter(SecretFilter(log_redactor))
+    emulator = Emulator(clock=ManualClock(), oauth_clients={CLIENT_ID: CLIENT_SECRET})
+    auth = OAuthClientCredentials(CLIENT_ID, CLIENT_SECRET)
+    async with stack_with(tmp_path, auth, emulator, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as mcp_client:
+        pid = emulator.project_id(CUSTOMER_360)
+        await mcp_client.call_tool("qdi_list_projects", {})
+        (token,) = mcp_client.proxy.access_tokens()  # type: ignore[attr-defined]
+        emulator.tenant.projects[pid].description = f"copied from the session {token} by a careless script"
+        result = await mcp_client.call_tool("qdi_get_project", {"project_id": pid})
+        logging.getLogger("qdi_mcp.test").info("the tenant answered with %s", token)
+    shown = result.model_dump_json(by_alias=True)
+    assert "copied from the session *** by a careless script" in shown  # the description did come back
+    assert_nowhere({token}, results=shown, logs=captured_logs(caplog))

@@ -153,3 +153,23 @@ def test_logging_filter_survives_a_bad_format_string(redactor: Redactor) -> None
 
     assert SecretFilter(redactor).filter(record) is True
     assert API_KEY not in str(record.msg) and API_KEY not in str(record.args)
+
+
+def test_the_runtime_secret_registry_reaches_earlier_and_later_redactors_and_forgets_dropped_ones() -> None:
+    import gc
+
+    from qdi_mcp.masking import SecretRegistry
+
+    registry = SecretRegistry()
+    registry.add("first-secret-value")
+    redactor = Redactor()
+    registry.subscribe(redactor.add_secret)
+    registry.add("later-secret-value")
+    assert redactor.redact_text("first-secret-value and later-secret-value") == "*** and ***"
+
+    dropped = Redactor()
+    registry.subscribe(dropped.add_secret)
+    del dropped
+    gc.collect()
+    registry.add("third-secret-value")  # a dead subscriber is skipped, not called
+    assert redactor.redact_text("third-secret-value") == "***"
