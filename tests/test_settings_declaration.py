@@ -88,6 +88,8 @@ def test_a_flag_wins_over_its_variable_and_the_source_is_recorded() -> None:
         ({}, {"QDI_EMULATOR_SPEED": "nan"}, "QDI_EMULATOR_SPEED must be greater than 0"),
         ({"toolsets": "tasks,nope"}, {}, "--toolsets: unknown toolset 'nope'"),
         ({}, {"QDI_MCP_CONFIRM_TTL": "soon"}, "QDI_MCP_CONFIRM_TTL must be a number, not 'soon'"),
+        ({}, {"QDI_MCP_HTTP_MAX_SESSIONS": "0"}, "QDI_MCP_HTTP_MAX_SESSIONS must be at least 1, not 0"),
+        ({}, {"QDI_MCP_HTTP_MAX_SESSIONS": "many"}, "QDI_MCP_HTTP_MAX_SESSIONS must be a whole number, not 'many'"),
     ],
 )
 def test_a_bad_value_is_refused_naming_where_it_was_set(

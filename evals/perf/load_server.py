@@ -104,7 +104,9 @@ async def serve(speed: float, workdir: Path) -> None:
     client = QlikClient(TENANT_URL, auth=ApiKeyAuth(DEFAULT_API_KEY), transport=recorder, clock=clock)
     async with client:
         server = build_server(settings, client, context_options={"clock": clock})
-        app = with_counters(build_http_app(server, host=HOST, port=port), emulator, recorder)
+        # The benchmark opens up to 100 sessions at once and measures throughput, not admission: room to spare
+        # over the default cap (whose refusals tests/transports/test_http_serve.py checks).
+        app = with_counters(build_http_app(server, host=HOST, port=port, max_sessions=500), emulator, recorder)
         config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on")
         print(f"port {port}", flush=True)
         await uvicorn.Server(config).serve(sockets=[sock])

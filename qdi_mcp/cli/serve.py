@@ -73,6 +73,8 @@ async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.sock
                 # would otherwise refuse (421).
                 allowed_hosts=list(settings.http_allowed_hosts),
                 allowed_origins=list(settings.http_allowed_origins),
+                max_sessions=settings.http_max_sessions,
+                session_idle_seconds=settings.http_session_idle_seconds,
             )
         else:
             await run_stdio(server)

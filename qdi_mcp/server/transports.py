@@ -21,6 +21,8 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from qdi_mcp.settings.declared import HTTP_MAX_SESSIONS, HTTP_SESSION_IDLE_SECONDS
+
 logger = logging.getLogger("qdi_mcp.server.transports")
 
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
@@ -121,6 +123,8 @@ def build_http_app(
     allowed_hosts: list[str] | None = None,
     allowed_origins: list[str] | None = None,
     json_response: bool = False,
+    max_sessions: int = HTTP_MAX_SESSIONS,
+    session_idle_seconds: float = HTTP_SESSION_IDLE_SECONDS,
 ) -> ASGIApp:
     from mcp.server.transport_security import TransportSecuritySettings
 
@@ -139,6 +143,9 @@ def build_http_app(
         host=host,
         json_response=json_response,
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
+        # Bounded, so clients that never close their sessions cannot grow the server's memory without limit.
+        max_sessions=max_sessions,
+        session_idle_timeout=session_idle_seconds,
     )
     if token:
         app = BearerTokenMiddleware(app, token)
@@ -162,6 +169,8 @@ async def run_http(
     sock: socket.socket | None = None,
     allowed_hosts: list[str] | None = None,
     allowed_origins: list[str] | None = None,
+    max_sessions: int = HTTP_MAX_SESSIONS,
+    session_idle_seconds: float = HTTP_SESSION_IDLE_SECONDS,
 ) -> None:
     """Serve until cancelled. Pass `sock` (from `bind_socket`) to bind before the event loop starts."""
     import uvicorn
@@ -171,7 +180,14 @@ async def run_http(
         sock = bind_socket(host, port)
     port = sock.getsockname()[1]  # the real port when 0 asked for any free one
     app = build_http_app(
-        server, host=host, port=port, token=token, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
+        server,
+        host=host,
+        port=port,
+        token=token,
+        allowed_hosts=allowed_hosts,
+        allowed_origins=allowed_origins,
+        max_sessions=max_sessions,
+        session_idle_seconds=session_idle_seconds,
     )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     logger.info("serving MCP over streamable HTTP at http://%s:%d/mcp", url_host(host), port)

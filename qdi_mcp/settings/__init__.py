@@ -94,6 +94,8 @@ class Settings:
     http_token: str | None = _declared("http_token")
     http_allowed_hosts: tuple[str, ...] = _declared("http_allowed_hosts")
     http_allowed_origins: tuple[str, ...] = _declared("http_allowed_origins")
+    http_max_sessions: int = _declared("http_max_sessions")
+    http_session_idle_seconds: float = _declared("http_session_idle_seconds")
     log_level: str = _declared("log_level")
     # Which flag or variable set each value (absent: the default), so later checks name what the person set.
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)

@@ -24,6 +24,7 @@ from qdi_mcp.settings.options import (
     Option,
     SettingsError,
     all_of,
+    at_least,
     boolean,
     csv,
     lowercase,
@@ -35,6 +36,7 @@ from qdi_mcp.settings.options import (
     seconds_up_to,
     text_or_none,
     uppercase,
+    whole_number,
 )
 from qdi_mcp.settings.secret import secret_from_env
 
@@ -46,6 +48,10 @@ DEFAULT_WORKDIR = "~/qdi-mcp-work"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")  # Python's names, WARN included
 # A confirmation is a person's yes to what they saw; a day-old yes is not about the state as it is now.
 MAX_CONFIRM_TTL_SECONDS = 86400.0
+# The SDK's own defaults (10,000 sessions, 30 minutes idle) let a client that never closes its sessions grow the
+# server without bound (the red team: 3,000 sessions took it from 67 to 186 MiB). An agent host opens a handful.
+HTTP_MAX_SESSIONS = 100
+HTTP_SESSION_IDLE_SECONDS = 600.0
 
 
 def default_workdir(env: Mapping[str, str] | None = None) -> Path:
@@ -221,6 +227,26 @@ OPTIONS: tuple[Option, ...] = (
         "extra Origin values the HTTP transport accepts besides loopback (comma list, host:* allowed)",
         csv,
         default=(),
+        commands=("serve",),
+    ),
+    Option(
+        "http_max_sessions",
+        "QDI_MCP_HTTP_MAX_SESSIONS",
+        "most HTTP sessions open at once; a client that would open one more gets 503 until one ends or idles out",
+        whole_number,
+        default=HTTP_MAX_SESSIONS,
+        default_text=str(HTTP_MAX_SESSIONS),
+        check=at_least(1),
+        commands=("serve",),
+    ),
+    Option(
+        "http_session_idle_seconds",
+        "QDI_MCP_HTTP_SESSION_IDLE_SECONDS",
+        "an HTTP session with no request in flight for this long is closed (its id then answers 404)",
+        number,
+        default=HTTP_SESSION_IDLE_SECONDS,
+        default_text=f"{HTTP_SESSION_IDLE_SECONDS:g}",
+        check=seconds_up_to(MAX_CONFIRM_TTL_SECONDS),
         commands=("serve",),
     ),
     Option(

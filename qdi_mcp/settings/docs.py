@@ -43,11 +43,13 @@ def _cell(text: str) -> str:
 def environment_epilog(options: Iterable[Option], *, width: int = 100) -> str:
     """The variables a command reads that have no flag of its own (flags say their variable in their help)."""
     lines = ["environment variables without a flag (flags above name theirs; a flag wins over its variable):"]
-    for option in options:
-        if option.env is None or option.flag:
-            continue
+    listed = [option for option in options if option.env is not None and not option.flag]
+    # The name column fits the longest name, so a name never runs into its text.
+    column = max((len(option.env or "") for option in listed), default=0) + 2
+    for option in listed:
         text = option.help + (f" (default {option.default_text})" if option.default_text else "")
-        lines.append(textwrap.fill(text, width=width, initial_indent=f"  {option.env:<29}", subsequent_indent=" " * 31))
+        indent = f"  {option.env:<{column}}"
+        lines.append(textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=" " * len(indent)))
     return "\n".join(lines) + "\n"
 
 

@@ -119,6 +119,21 @@ def number(raw: str, name: str) -> float:
         raise SettingsError(f"{name} must be a number, not {raw!r}") from None
 
 
+def whole_number(raw: str, name: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def at_least(minimum: int) -> Check:
+    def check(value: Any, name: str) -> None:
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum}, not {value}")
+
+    return check
+
+
 def path(raw: str, name: str) -> Path:
     return Path(raw)
 

@@ -44,6 +44,8 @@ def http_server(tmp_path: Path) -> Iterator[tuple[str, int]]:
         "QDI_MCP_WORKDIR": str(tmp_path / "work"),
         "QDI_EMULATOR_SPEED": "50",
         "QDI_MCP_LOG_LEVEL": "WARNING",
+        # this test opens SESSIONS at once on purpose; the default cap (100) is tested in test_http_serve.py
+        "QDI_MCP_HTTP_MAX_SESSIONS": str(SESSIONS),
         "QDI_MCP_CACHE_DIR": os.environ.get("QDI_MCP_CACHE_DIR", "off"),
     }
     process = subprocess.Popen(

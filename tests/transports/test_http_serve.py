@@ -351,3 +351,27 @@ def test_unsafe_http_binds_are_refused_before_any_socket_is_bound(
     err = capsys.readouterr().err
     assert complaint in err
     assert "short" not in err.replace("too short", "") and "tiny" not in err  # the token itself is not echoed
+
+
+# --- issue 15: HTTP sessions are bounded (a cap, and an idle timeout) --------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_sessions_beyond_the_cap_are_refused_and_idle_ones_are_closed(tmp_path: Path) -> None:
+    # The red team opened 3,000 sessions and never closed them. With a cap of 2 the third gets 503; once the
+    # first two idle out (1 s here) their ids answer 404 and new sessions are admitted again.
+    server, url = start_http_server(tmp_path, QDI_MCP_HTTP_MAX_SESSIONS="2", QDI_MCP_HTTP_SESSION_IDLE_SECONDS="1")
+    try:
+        opened = [await post(url, INITIALIZE) for _ in range(3)]
+        assert [response.status_code for response in opened] == [200, 200, 503]
+        first_session = opened[0].headers["mcp-session-id"]
+
+        await anyio.sleep(2.5)  # no request in flight on either session: both are past the idle timeout
+
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+        stale = await post(url, listing, **{"mcp-session-id": first_session, "mcp-protocol-version": "2025-06-18"})
+        assert stale.status_code == 404
+        again = await post(url, INITIALIZE)
+        assert again.status_code == 200 and again.headers["mcp-session-id"] != first_session
+    finally:
+        server.stop()
