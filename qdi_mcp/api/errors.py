@@ -79,7 +79,13 @@ class QdiApiError(Exception):
 
 
 class ApiStatusError(QdiApiError):
-    """The service answered with a status that is not a success."""
+    """The service answered with a status that is not a success.
+
+    `after_retry` is set when this answered a repeat of a write, which the client only repeats after a 429: the
+    first attempt may have been carried out after all (a gateway that answers 429 after forwarding), and a
+    refusal of the repeat (the name is taken, the task already runs) may be about that first attempt's result."""
+
+    after_retry: bool = False
 
 
 class BadRequestError(ApiStatusError):
@@ -247,6 +253,7 @@ def error_from_response(
     retry_after: float | None = None,
     redact: Callable[[str], str] = lambda text: text,
     outcome_unknown: bool = False,
+    retried_write: bool = False,
 ) -> QdiApiError:
     """Map an error answer to the exception a caller can act on."""
     envelope = parse_error_envelope(body)
@@ -279,7 +286,7 @@ def error_from_response(
             method=method,
             path=path,
         )
-    return status_error_class(status)(
+    error = status_error_class(status)(
         message,
         status=status,
         errors=errors,
@@ -288,3 +295,6 @@ def error_from_response(
         path=path,
         retryable=status in _RETRYABLE_STATUSES,
     )
+    if isinstance(error, ApiStatusError):
+        error.after_retry = retried_write
+    return error

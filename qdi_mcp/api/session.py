@@ -171,6 +171,8 @@ class ApiSession:
                 retry_after=retry_after,
                 redact=self.redact,
                 outcome_unknown=status >= 500 and not is_idempotent(endpoint.retries_as),
+                # A write is only ever repeated after a 429; if the repeat conflicts, the first may have landed.
+                retried_write=attempt > 1 and not is_idempotent(endpoint.retries_as),
             )
 
     async def _exchange(

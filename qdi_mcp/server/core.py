@@ -193,7 +193,7 @@ class QdiServer:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured result, never a traceback
             failure = self._failure_from(exc, spec, handler_args)
             if audited:
-                outcome = "outcome_unknown" if failure.code == "outcome_unknown" else "failed"
+                outcome = "outcome_unknown" if failure.code in OUTCOME_UNKNOWN_CODES else "failed"
                 self._audit(spec, handler_args, outcome, failure.message, confirmed_by, trace_id=failure.trace_id)
             return self._error_result(failure)
         if audited:
@@ -274,6 +274,10 @@ class QdiServer:
             structured_content={"error": error},
             is_error=True,
         )
+
+
+# Failures after which nobody knows whether the write took effect: audited as such, not as "failed".
+OUTCOME_UNKNOWN_CODES = frozenset({"outcome_unknown", "refused_after_retry"})
 
 
 def client_name(ctx: Any) -> str | None:

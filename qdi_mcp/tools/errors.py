@@ -77,6 +77,16 @@ def failure_from_api_error(exc: api_errors.QdiApiError, spec: ToolSpec, argument
             "space; a person must fix the configuration",
             **common,
         )
+    if isinstance(exc, api_errors.BadRequestError | api_errors.ConflictError) and exc.after_retry:
+        return ToolFailure(
+            "refused_after_retry",
+            f"Qlik refused a repeat of this call (HTTP {exc.status}). It was repeated because Qlik first answered "
+            "429 (too many requests), so the first attempt may have been carried out after all and this refusal "
+            f"may be about its result. Qlik said: {detail or 'no detail'}.",
+            hint=spec.hint("check_outcome", arguments) or _CHECK_OUTCOME_HINT,
+            retryable=False,
+            **common,
+        )
     if isinstance(exc, api_errors.BadRequestError | api_errors.ConflictError):
         argument = _argument_pointed_at(exc, spec.input_schema.get("properties", {}))
         return ToolFailure(

@@ -5,6 +5,7 @@ that the emulator's state really changed."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -232,3 +233,25 @@ async def test_import_refuses_a_path_outside_the_workdir_before_asking_for_confi
         assert result.is_error
         assert result.structured_content["error"]["code"] == "invalid_path"
         assert stack.emulator.counters["import_project"] == 0
+
+
+async def test_a_write_repeated_after_a_429_and_refused_says_the_first_attempt_may_have_succeeded(
+    tmp_path: Path,
+) -> None:
+    # issue 15: a gateway answers 429 although the project was created; the client repeats the write (it only
+    # repeats writes after a 429), and the repeat is refused because the name is taken. That refusal is not a
+    # plain bad request: the agent must check before trying again, and the audit does not say "failed".
+    async with open_stack(tmp_path) as stack:
+        space = stack.emulator.project(stack.project_id(CUSTOMER_360))["spaceId"]
+        stack.emulator.faults.inject("create_project", "status", status=429, retry_after=1, after_execution=True)
+        result = await stack.mcp.call_tool(
+            "qdi_create_project", {"name": "Finance pipeline", "type": "DATA_PIPELINE", "space_id": space}
+        )
+        assert result.is_error
+        error = result.structured_content["error"]
+        assert error["code"] == "refused_after_retry", error
+        assert "first attempt may have been carried out" in error["message"]
+        assert "qdi_list_projects" in error["hint"]
+        assert stack.emulator.counters["create_project"] == 1  # the first attempt did create it
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert lines[-1]["tool"] == "qdi_create_project" and lines[-1]["outcome"] == "outcome_unknown"
