@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from qdi_mcp.tenant_text import plain
+
 
 class ToolFailure(Exception):
     def __init__(
@@ -34,17 +36,18 @@ class ToolFailure(Exception):
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "code": self.code,
-            "message": self.message,
+            "message": plain(self.message),
             "http_status": self.http_status,
             "trace_id": self.trace_id,
             "retryable": self.retryable,
-            "hint": self.hint,
+            "hint": plain(self.hint) if self.hint else self.hint,
         }
         if self.field is not None:
             data["field"] = self.field
         return data
 
     def summary(self) -> str:
+        """One line for the text content; tenant text in it stays marked (the fence renders the marks)."""
         text = f"Error [{self.code}]: {self.message}"
         if self.hint:
             text += f" Next step: {self.hint}"
