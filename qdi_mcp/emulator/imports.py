@@ -71,9 +71,7 @@ def _advance(tenant: Tenant, action: Action, definition: ProjectDefinition, at: 
         _finish(tenant, action, definition, at)
         return
     item.state = "EXECUTING"
-    tenant.schedule(
-        at + timings.IMPORT_TASK_SECONDS, functools.partial(_complete, tenant, action, definition, item)
-    )
+    tenant.schedule(at + timings.IMPORT_TASK_SECONDS, functools.partial(_complete, tenant, action, definition, item))
 
 
 def _complete(tenant: Tenant, action: Action, definition: ProjectDefinition, item: ActionItem, at: float) -> None:

@@ -1,4 +1,4 @@
-"""Routes under /api/v1/di-projects that address a project: CRUD, export, bindings, actions (imports: routes_imports)."""
+"""Routes under /api/v1/di-projects that address a project: CRUD, export, bindings, actions (imports: own module)."""
 
 from __future__ import annotations
 

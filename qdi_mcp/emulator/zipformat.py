@@ -52,7 +52,7 @@ _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 
 
 def project_zip_format(data: bytes) -> str:
-    """"YAML" (a `qtcp_project.yaml` at the root) or "LEGACY" (the JSON layout); ProjectZipError otherwise."""
+    """ "YAML" (a `qtcp_project.yaml` at the root) or "LEGACY" (the JSON layout); ProjectZipError otherwise."""
     entries = _read_entries(data)
     if PROJECT_FILE in entries:
         return "YAML"
@@ -252,8 +252,8 @@ def write_project_zip(
     """Serialise a project as an export zip; same input, same bytes.
 
     MINIMAL omits task.yaml attributes that equal their type's default, ALL writes them (see
-    task_defaults), LEGACY writes the deprecated JSON layout (imported by the sync endpoint and import-async). The bindings definition
-    always declares every `{{variable}}` the files use; bindings.json is written only with
+    task_defaults), LEGACY writes the deprecated JSON layout (imported by the sync endpoint and import-async).
+    The bindings definition always declares every `{{variable}}` the files use; bindings.json is written only with
     `include_bindings`, from `bindings` (else the project's own bindings, else the declared defaults).
     """
     if mode not in EXPORT_MODES:
