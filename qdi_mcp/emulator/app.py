@@ -90,7 +90,7 @@ def with_action_location(response: Response) -> Response:
     """A 202 names its action in a `Location` header too. qlik.dev documents no header (only `actionId` in the
     body, stored doc 68598814407); issue 14 asks for it, pointing where the reference says to poll."""
     if response.status_code == 202 and isinstance(response, JSONResponse):
-        action_id = json.loads(response.body).get("actionId")
+        action_id = json.loads(bytes(response.body)).get("actionId")
         if isinstance(action_id, str):
             response.headers["Location"] = f"/api/v1/di-projects/actions/{quote(action_id, safe='')}"
     return response
