@@ -24,16 +24,21 @@ def test_every_endpoint_spec_names_an_operation_of_the_table() -> None:
 
 
 def test_every_operation_of_the_table_has_a_tool() -> None:
-    bound = {spec.endpoint.operation for spec in ENDPOINT_SPECS if spec.endpoint is not None}
+    bound = {op for spec in ENDPOINT_SPECS if spec.endpoint is not None for op in spec.endpoint.operations}
     without_tool = sorted(set(ENDPOINTS) - bound)
     assert not without_tool, f"operations of ENDPOINTS that no tool_specs/*.yaml endpoint names: {without_tool}"
+
+
+# Tools DESIGN.md ("Tools of today's API") names otherwise than qdi_<operation>: the design's name is the contract.
+DESIGN_NAMES = {"validate_project_definitions": "qdi_validate_project_files"}
 
 
 def test_an_endpoint_tool_is_named_after_its_operation() -> None:
     misnamed = [
         f"{spec.name} wraps {spec.endpoint.operation!r}"
         for spec in ENDPOINT_SPECS
-        if spec.endpoint is not None and spec.name != f"qdi_{spec.endpoint.operation}"
+        if spec.endpoint is not None
+        and spec.name != DESIGN_NAMES.get(spec.endpoint.operation, f"qdi_{spec.endpoint.operation}")
     ]
     assert not misnamed, f"an endpoint tool is qdi_<operation>: {misnamed}"
 
@@ -41,7 +46,7 @@ def test_an_endpoint_tool_is_named_after_its_operation() -> None:
 def test_the_client_table_equals_what_the_api_reference_lists() -> None:
     ours = sorted((endpoint.method, endpoint.path, endpoint.tier.value) for endpoint in ENDPOINTS.values())
     documented = api_reference_endpoints()
-    assert len(documented) == 20
+    assert len(documented) >= 22  # the seed's 20 and today's import-async and validate-project-definitions
     assert ours == sorted(documented)
 
 

@@ -37,6 +37,7 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_import_project",
         "qdi_get_bindings",
         "qdi_update_bindings",
+        "qdi_validate_project_files",
     },
     "tasks": {"qdi_list_tasks", "qdi_get_task"},
     "actions": {
@@ -64,6 +65,7 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_start_task_and_wait",
         "qdi_stop_task_and_wait",
         "qdi_get_project_status",
+        "qdi_import_project_and_wait",
     },
 }
 
@@ -98,6 +100,9 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     "qdi_start_task_and_wait": "write",
     "qdi_stop_task_and_wait": "destructive",
     "qdi_get_project_status": "read",
+    # issue 14, imports
+    "qdi_import_project_and_wait": "destructive",
+    "qdi_validate_project_files": "read",
 }
 
 ID_ARGUMENTS = ("project_id", "task_id", "action_id")
@@ -146,7 +151,7 @@ def test_toolsets_group_the_tools_as_designed() -> None:
 
 
 def test_workflow_specs_name_their_operation_and_the_endpoint_operations_they_call() -> None:
-    endpoint_operations = {spec.endpoint.operation for spec in ALL_SPECS if spec.endpoint}
+    endpoint_operations = {operation for spec in ALL_SPECS if spec.endpoint for operation in spec.endpoint.operations}
     for spec in ALL_SPECS:
         if spec.kind == "workflow":
             assert spec.endpoint is None
@@ -155,7 +160,7 @@ def test_workflow_specs_name_their_operation_and_the_endpoint_operations_they_ca
             assert spec.operations == spec.polls
         else:
             assert spec.workflow_operation is None and spec.polls == ()
-            assert spec.operations == (spec.endpoint.operation,)
+            assert spec.operations == (spec.endpoint.operation, *spec.endpoint.alternatives)
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=spec_ids)

@@ -93,6 +93,9 @@ RESULTS: dict[str, dict[str, Any]] = {
         "status": "imported",
         "project_id": "p-churn",
         "path": "customer-churn.zip",
+        "endpoint": "import",
+        "format": "legacy_json",
+        "action_id": None,
         "tasks": [{"id": "t-land", "name": "Orders landing", "type": "LANDING"}],
     },
     "qdi_prepare_project": ACTION_STARTED,
@@ -213,6 +216,21 @@ RESULTS: dict[str, dict[str, Any]] = {
                 "datasets_in_error": 2,
             },
         ],
+    },
+    # issue 14, imports
+    "qdi_validate_project_files": {
+        "path": "customer-churn.zip",
+        "valid": False,
+        "error_count": 1,
+        "warning_count": 0,
+        "reports": [{"path": "qtcp_tasks/t1/task.yaml", "level": "ERROR", "reason": "Property 'settings' is missing."}],
+    },
+    "qdi_import_project_and_wait": {
+        "project_id": "p-churn",
+        "path": "customer-churn.zip",
+        "endpoint": "import-async",
+        "format": "yaml",
+        **ACTION_WAIT,
     },
 }
 

@@ -197,6 +197,17 @@ def workdir_file(ctx: CheckContext, p: dict[str, Any]) -> Problems:
     return [] if any(ctx.workdir.glob(p["glob"])) else [f"no file matching {p['glob']!r} in the work folder"]
 
 
+@check("operation_executed", params({"operation": TEXT}, {"times": {"type": "integer", "minimum": 0}}))
+def operation_executed(ctx: CheckContext, p: dict[str, Any]) -> Problems:
+    """The emulator executed the API operation (a 2xx answer): e.g. which import endpoint a zip went to."""
+    executed = ctx.emulator.counters[p["operation"]]
+    wanted = p.get("times")
+    if executed == wanted or (wanted is None and executed > 0):
+        return []
+    expected = "at least 1" if wanted is None else str(wanted)
+    return [f"{p['operation']} was executed {executed} times, expected {expected}"]
+
+
 @check("answer_includes", {"type": "array", "items": TEXT, "minItems": 1})
 def answer_includes(ctx: CheckContext, p: list[str]) -> Problems:
     answer = (ctx.transcript.answer or "").casefold()

@@ -44,7 +44,7 @@ def definition_rows() -> list[dict[str, Any]]:
     ]
 
 
-def _arguments(tool: str, project_id: str, task_id: str, action_id: str) -> dict[str, Any]:
+def _arguments(tool: str, project_id: str, task_id: str, action_id: str, path: str = "") -> dict[str, Any]:
     """Required arguments only: every optional one keeps its default (the summary form)."""
     by_name: dict[str, dict[str, Any]] = {
         "qdi_get_action": {"action_id": action_id},
@@ -54,7 +54,7 @@ def _arguments(tool: str, project_id: str, task_id: str, action_id: str) -> dict
     if tool in by_name:
         return by_name[tool]
     spec_required = next(spec for spec in load_specs() if spec.name == tool).input_schema.get("required", [])
-    values = {"project_id": project_id, "task_id": task_id}
+    values = {"project_id": project_id, "task_id": task_id, "path": path}
     return {name: values[name] for name in spec_required}
 
 
@@ -79,10 +79,13 @@ async def measure_results() -> list[dict[str, Any]]:
             async with Client(server) as mcp_client:
                 started = await mcp_client.call_tool("qdi_validate_project", {"project_id": project_id})
                 action_id = (started.structured_content or {}).get("action_id", "")
+                # the tools that read a zip of the work folder (qdi_validate_project_files) get a fresh export
+                exported = await mcp_client.call_tool("qdi_export_project", {"project_id": project_id})
+                path = (exported.structured_content or {}).get("path", "")
                 for spec in load_specs():
                     if spec.safety != "read":
                         continue
-                    arguments = _arguments(spec.name, project_id, task_id, action_id)
+                    arguments = _arguments(spec.name, project_id, task_id, action_id, path)
                     result = await mcp_client.call_tool(spec.name, arguments)
                     text, structured = _result_size(result)
                     rows.append(

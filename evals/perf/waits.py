@@ -102,7 +102,10 @@ async def create_bench_project(client: QlikClient, emulator: Emulator, storages:
         source_schemas={"src": "src"},
     )
     bindings = environment_bindings(definition, env)
-    await client.import_project(project.id, write_project_zip(definition, include_bindings=True, bindings=bindings))
+    # Bindings go on the target before the import (qlik.dev deploy-di-project, Steps 5 and 6); a legacy JSON zip
+    # imports synchronously, so the project is ready when the call returns.
+    await client.update_bindings(project.id, bindings)
+    await client.import_project(project.id, write_project_zip(definition, mode="LEGACY"))
     return BenchProject(project.id, landing.id, [task.id for task in storage_tasks])
 
 

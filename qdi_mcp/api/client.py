@@ -25,6 +25,8 @@ from .models import (
     DatasetStateList,
     DataTask,
     DataTaskList,
+    DefinitionReport,
+    DefinitionReports,
     ExportRequest,
     PrepareProjectRequest,
     PrepareTaskRequest,
@@ -141,12 +143,10 @@ class QlikClient:
     async def import_project(
         self, project_id: str, zip_bytes: bytes, *, filename: str = "project.zip"
     ) -> dict[str, Any]:
-        if not isinstance(zip_bytes, bytes | bytearray) or not zip_bytes:
-            raise ValueError("zip_bytes must be the non-empty contents of a project .zip file")
         response = await self._session.call(
             "import_project",
             path_params={"projectId": project_id},
-            files={"zip": (filename, bytes(zip_bytes), "application/zip")},
+            files={"zip": (filename, _zip_bytes(zip_bytes), "application/zip")},
         )
         return _parse_object(response)
 
@@ -258,6 +258,34 @@ class QlikClient:
             params={"detailed": "true" if detailed else None},
         )
         return _parse(response, Action)
+
+    # --- import-async and project-definition checks (issue 14) ---------------------------------------
+
+    async def import_project_async(
+        self, project_id: str, zip_bytes: bytes, *, filename: str = "project.zip"
+    ) -> ActionRef:
+        """Start a background import (YAML or legacy JSON zip); follow the returned action with get_action."""
+        response = await self._session.call(
+            "import_project_async",
+            path_params={"projectId": project_id},
+            files={"zip": (filename, _zip_bytes(zip_bytes), "application/zip")},
+        )
+        return _parse(response, ActionRef)
+
+    async def validate_project_definitions(
+        self, zip_bytes: bytes, *, filename: str = "project.zip"
+    ) -> list[DefinitionReport]:
+        """Qlik's findings on a project zip's definition files; an empty list means no issues."""
+        response = await self._session.call(
+            "validate_project_definitions", files={"zip": (filename, _zip_bytes(zip_bytes), "application/zip")}
+        )
+        return _parse(response, DefinitionReports).reports
+
+
+def _zip_bytes(zip_bytes: bytes) -> bytes:
+    if not isinstance(zip_bytes, bytes | bytearray) or not zip_bytes:
+        raise ValueError("zip_bytes must be the non-empty contents of a project .zip file")
+    return bytes(zip_bytes)
 
 
 def _task_path(project_id: str, task_id: str) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The 20 endpoints of the Qlik Data Integration projects API, as written in the API reference.
+"""The endpoints of the Qlik Data Integration projects API, as written in the API reference.
 
 `ENDPOINTS` is the single table of method, path template, rate tier and repeatability per client operation.
 A tool spec names only its operation (`endpoint: {operation: stop_task}`); tests/test_endpoint_table.py checks
@@ -86,5 +86,11 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         "get_task_state": Endpoint("GET", _TASK + "/runtime/state", RateTier.RUNTIME_STATE),
         "get_task_datasets_state": Endpoint("GET", _TASK + "/runtime/state/datasets", RateTier.RUNTIME_STATE),
         "get_action": Endpoint("GET", "/api/v1/di-projects/actions/{actionId}", RateTier.TIER1),
+        # issue 14, imports: today's reference (qlik.dev di-projects, stored doc 68598814407), both Tier 2.
+        # A definitions check changes nothing in the tenant, so sending it twice is harmless.
+        "import_project_async": Endpoint("POST", _PROJECT + "/actions/import-async", RateTier.TIER2),
+        "validate_project_definitions": Endpoint(
+            "POST", "/api/v1/di-projects/utils/actions/validate-project-definitions", RateTier.TIER2, repeatable=True
+        ),
     }
 )

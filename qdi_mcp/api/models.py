@@ -384,3 +384,23 @@ class DataTaskList(ListEnvelope):
 class DatasetStateList(ListEnvelope):
     items_key = "datasets"
     datasets: list[DatasetState] = Field(default_factory=list)
+
+
+# --- import-async and project-definition checks (issue 14) -------------------------------------------
+# import-async answers 202 `{actionId}` like prepare and validate, so it is read as an `ActionRef`.
+
+
+class DefinitionReport(ResponseModel):
+    """One finding of validate-project-definitions. `level` is WARNING (does not block import) or ERROR (must be
+    resolved before importing) per qlik.dev di-projects reference (stored doc 68598814407); kept a plain string
+    like the other enum-like answers."""
+
+    path: str | None = None
+    level: str | None = None
+    reason: str | None = None
+
+
+class DefinitionReports(ListEnvelope):
+    # "An empty array indicates no issues were found." (same reference)
+    items_key = "reports"
+    reports: list[DefinitionReport] = Field(default_factory=list)

@@ -1,7 +1,7 @@
 """The emulated API's operations: name, method, path template, rate tier, and whether it mutates.
 
 Operation names are the API client's method names, so faults, counters and rate limits speak the same
-language as the rest of the project. Paths are the seed's templates, verbatim.
+language as the rest of the project. Paths are the reference's templates, verbatim.
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("stop_task", "POST", _T + "/runtime/actions/stop", Tier.TIER2, True),
     Operation("get_task_state", "GET", _T + "/runtime/state", Tier.RUNTIME_STATE, False),
     Operation("get_task_datasets_state", "GET", _T + "/runtime/state/datasets", Tier.RUNTIME_STATE, False),
+    # issue 14, imports (today's qlik.dev reference): a definitions check changes nothing in the tenant
+    Operation("import_project_async", "POST", _P + "/{projectId}/actions/import-async", Tier.TIER2, True),
+    Operation(
+        "validate_project_definitions", "POST", _P + "/utils/actions/validate-project-definitions", Tier.TIER2, False
+    ),
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

@@ -2,7 +2,7 @@
 
 What lives where:
     project_model   DatasetDefinition, TaskDefinition, ProjectDefinition, ProjectZipError, order_tasks
-    zipformat       read_project_zip, write_project_zip (MINIMAL / ALL / LEGACY)
+    zipformat       project_zip_format, read_project_zip, write_project_zip (MINIMAL / ALL / LEGACY)
     task_defaults   the per-type default attributes that ALL writes and MINIMAL omits
     task_templates  builders: slug_task_id, new_task_definition, default_bindings_definition, ...
     yaml_codec      YAML read/written with Qlik's (YAML 1.2) scalar rules
@@ -37,6 +37,7 @@ from qdi_mcp.emulator.task_templates import (
 from qdi_mcp.emulator.zipformat import (
     EXPORT_MODES,
     complete_bindings_definition,
+    project_zip_format,
     read_project_zip,
     write_project_zip,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "new_project_definition",
     "new_task_definition",
     "order_tasks",
+    "project_zip_format",
     "read_project_zip",
     "slug",
     "slug_task_id",

@@ -135,11 +135,6 @@ def check_importable(tenant: Tenant, project: ProjectState, definition: ProjectD
             f"Cannot import into project '{project.name}' while tasks are running: {', '.join(running)}. "
             "Stop them first."
         )
-    busy = project.active_prepare_action_id or next(
-        (task.busy_action_id for task in project.tasks.values() if task.busy_action_id), None
-    )
-    if busy:
-        raise bad_request(f"Cannot import into project '{project.name}' while action {busy} prepares it; wait for it.")
     for field, current in (("type", project.type), ("platformType", project.platform_type)):
         incoming = definition.properties.get(field)
         if incoming is not None and incoming != current:
@@ -150,7 +145,7 @@ def check_importable(tenant: Tenant, project: ProjectState, definition: ProjectD
 
 
 def import_definition(project: ProjectState, definition: ProjectDefinition) -> None:
-    """Replace the project's tasks and bindings with the zip's.
+    """Replace the project's tasks with the zip's, keeping the target's bindings (see below).
 
     A task whose files did not change keeps its state. A changed or new task must be prepared before it
     runs; a changed task that had been prepared and whose datasets differ must recreate its tables.
@@ -179,10 +174,14 @@ def import_definition(project: ProjectState, definition: ProjectDefinition) -> N
     project.bindings_definition = definition.bindings_definition
     project.other_files = definition.other_files
     project.connection_properties = definition.connection_properties
-    if definition.bindings is not None:
-        project.bindings = dict(definition.bindings)
-    else:
-        project.bindings = recalculated(project)
+    # The target's bindings are set BEFORE the import (qlik.dev deploy-di-project, Step 5 "Update the project
+    # variables for production" precedes Step 6 "Import the project ZIP file"), and a zip's bindings.json is only
+    # "a reference for resolved values from the source environment ... Do not rely on bindings.json to provide
+    # target environment values during import" (qlik.dev export-and-import, "Binding values"). So the zip's
+    # bindings.json is ignored: variables the new design still uses keep the target's values, variables it adds
+    # take the declared default of qtcp_bindings_definition.json (empty in Qlik's exports: unset until the
+    # operator binds them), and variables it no longer uses go.
+    project.bindings = recalculated(project)
 
 
 def _same_design(old: TaskState, new: Any) -> bool:

@@ -1,17 +1,16 @@
-"""Routes under /api/v1/di-projects that address a project: CRUD, export/import, bindings, actions."""
+"""Routes under /api/v1/di-projects that address a project: CRUD, export, bindings, actions (imports: own module)."""
 
 from __future__ import annotations
 
 import re
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import actions, bindings, projects
 from .errors import bad_request, not_found
 from .inputs import emulator_of, enum_value, id_list, json_object, optional_bool, query_bool
-from .project_files import EXPORT_MODES, ProjectZipError, read_project_zip, write_project_zip
+from .project_files import EXPORT_MODES, write_project_zip
 from .state import ProjectState, TaskState, Tenant
 
 
@@ -55,27 +54,6 @@ async def export_project(request: Request) -> Response:
     )
 
 
-async def import_project(request: Request) -> Response:
-    tenant = emulator_of(request).tenant
-    project = tenant.project(request.path_params["projectId"])
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise bad_request("The import body must be multipart/form-data with the zip in field 'zip'.", parameter="zip")
-    async with request.form() as form:
-        upload = form.get("zip")
-        if upload is None:
-            raise bad_request("The multipart body has no 'zip' field holding the project zip.", parameter="zip")
-        if not isinstance(upload, UploadFile):
-            raise bad_request("Field 'zip' must be a file (the project zip), not a text value.", parameter="zip")
-        data = await upload.read()
-    try:
-        definition = read_project_zip(data)
-    except ProjectZipError as exc:
-        raise bad_request(f"The project zip is not valid: {exc.file}: {exc.detail}", parameter="zip") from None
-    projects.check_importable(tenant, project, definition)
-    projects.import_definition(project, definition)
-    return JSONResponse({})
-
-
 async def get_bindings(request: Request) -> Response:
     tenant = emulator_of(request).tenant
     project = tenant.project(request.path_params["projectId"])
@@ -96,6 +74,12 @@ async def prepare_project(request: Request) -> Response:
     body = await json_object(request)
     allow_recreate = optional_bool(body, "allowRecreate")
     selected = _selected_tasks(project, id_list(body, "selectedTasks", "taskId"))
+    if project.active_import_action_id:
+        action_id = project.active_import_action_id
+        raise bad_request(
+            f"Project '{project.name}' is being imported by action {action_id}; wait for it to finish "
+            f"(GET /api/v1/di-projects/actions/{action_id}) before preparing."
+        )
     if project.active_prepare_action_id:
         action_id = project.active_prepare_action_id
         raise bad_request(

@@ -162,6 +162,7 @@ class ProjectState:
     connection_properties: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, TaskState] = field(default_factory=dict)
     active_prepare_action_id: str | None = None
+    active_import_action_id: str | None = None
 
 
 class IdFactory:

@@ -25,6 +25,8 @@ DEFAULT_PREPARE_SECONDS = 4.0
 VALIDATE_SECONDS_FACTOR = 0.5  # validation generates nothing: about half a prepare
 RECREATE_EXTRA_SECONDS = 1.0  # dropping the existing tables first
 
+IMPORT_TASK_SECONDS = 1.0  # import-async writes one task's definition (no artifacts are generated)
+
 TASK_STARTING_SECONDS = 2.0
 TASK_STOPPING_SECONDS = 1.5
 INCREMENTAL_BATCH_SECONDS = 2.0  # a run with nothing to full-load applies one batch of changes

@@ -16,7 +16,7 @@ import io
 import json
 import stat
 import zipfile
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -51,24 +51,37 @@ _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 # ---------------------------------------------------------------------------------------------- reading
 
 
+def project_zip_format(data: bytes) -> str:
+    """ "YAML" (a `qtcp_project.yaml` at the root) or "LEGACY" (the JSON layout); ProjectZipError otherwise."""
+    entries = _read_entries(data)
+    if PROJECT_FILE in entries:
+        return "YAML"
+    if LEGACY_PROJECT_FILE in entries:
+        return "LEGACY"
+    _missing_project_file(entries)
+
+
 def read_project_zip(data: bytes) -> ProjectDefinition:
-    """Parse and validate an export zip; raises ProjectZipError naming the offending entry."""
+    """Parse and validate an export zip (YAML or LEGACY); raises ProjectZipError naming the offending entry."""
     entries = _read_entries(data)
     if PROJECT_FILE not in entries:
         if LEGACY_PROJECT_FILE in entries:
-            raise ProjectZipError(
-                LEGACY_PROJECT_FILE,
-                "this is a LEGACY (JSON) export; legacy exports cannot be imported. "
-                "Export the project again with mode MINIMAL or ALL",
-            )
-        nested = sorted(name for name in entries if name.endswith("/" + PROJECT_FILE))
-        hint = (
-            f"; found {nested[0]}: zip the folder's contents, not the folder itself"
-            if nested
-            else "; is this a Qlik project export?"
-        )
-        raise ProjectZipError(PROJECT_FILE, f"missing at the root of the zip{hint}")
+            return _read_legacy(entries)
+        _missing_project_file(entries)
+    return _read_yaml(entries)
 
+
+def _missing_project_file(entries: dict[str, bytes]) -> NoReturn:
+    nested = sorted(name for name in entries if name.endswith("/" + PROJECT_FILE))
+    hint = (
+        f"; found {nested[0]}: zip the folder's contents, not the folder itself"
+        if nested
+        else "; is this a Qlik project export?"
+    )
+    raise ProjectZipError(PROJECT_FILE, f"missing at the root of the zip{hint}")
+
+
+def _read_yaml(entries: dict[str, bytes]) -> ProjectDefinition:
     project_file = _expect_mapping(PROJECT_FILE, _parse(PROJECT_FILE, entries[PROJECT_FILE]))
     properties = _expect_mapping(PROJECT_FILE, project_file.get("properties") or {}, "properties")
     settings = _expect_mapping(PROJECT_FILE, project_file.get("settings") or {}, "settings")
@@ -239,8 +252,8 @@ def write_project_zip(
     """Serialise a project as an export zip; same input, same bytes.
 
     MINIMAL omits task.yaml attributes that equal their type's default, ALL writes them (see
-    task_defaults), LEGACY writes the deprecated JSON layout (not importable). The bindings definition
-    always declares every `{{variable}}` the files use; bindings.json is written only with
+    task_defaults), LEGACY writes the deprecated JSON layout (imported by the sync endpoint and import-async).
+    The bindings definition always declares every `{{variable}}` the files use; bindings.json is written only with
     `include_bindings`, from `bindings` (else the project's own bindings, else the declared defaults).
     """
     if mode not in EXPORT_MODES:
@@ -350,13 +363,21 @@ def _zip(entries: dict[str, bytes]) -> bytes:
 
 
 def _write_legacy(project: ProjectDefinition, values: dict[str, Any] | None) -> bytes:
-    """The deprecated JSON layout: project.json plus tasks/<id>.json (and bindings.json on request)."""
+    """The deprecated JSON layout: project.json plus tasks/<id>.json (and bindings.json on request).
+
+    Qlik calls legacy exports "opaque deployment artifacts" (qlik.dev di-projects overview): this layout is the
+    emulator's own, and `_read_legacy` reads back exactly what it writes, so LEGACY export -> import round-trips.
+    """
     project_document = {
         "format": "LEGACY",
-        "deprecated": "LEGACY exports are deprecated and cannot be imported; export with MINIMAL or ALL",
+        # qlik.dev export-and-import: LEGACY is supported during a 12-month transition, then deprecated
+        "deprecated": "LEGACY exports are deprecated; export with MINIMAL or ALL (YAML) where you can",
         "properties": project.properties,
         "settings": project.settings,
         "tasks": [task.id for task in project.tasks],
+        "bindingsDefinition": complete_bindings_definition(project),
+        "connectionProperties": project.connection_properties,
+        "otherFiles": {path: _legacy_value(content) for path, content in project.other_files.items()},
     }
     entries = {LEGACY_PROJECT_FILE: project_document}
     for task in project.tasks:
@@ -375,4 +396,56 @@ def _write_legacy(project: ProjectDefinition, values: dict[str, Any] | None) -> 
 def _legacy_value(content: Any) -> Any:
     if isinstance(content, bytes | bytearray):
         return {"base64": base64.b64encode(bytes(content)).decode("ascii")}
+    return content
+
+
+def _read_legacy(entries: dict[str, bytes]) -> ProjectDefinition:
+    """The project `_write_legacy` wrote: project.json, tasks/<id>.json, bindings.json when included."""
+    project_file = _expect_mapping(LEGACY_PROJECT_FILE, _parse(LEGACY_PROJECT_FILE, entries[LEGACY_PROJECT_FILE]))
+    task_ids = project_file.get("tasks") or []
+    if not isinstance(task_ids, list) or not all(isinstance(task_id, str) for task_id in task_ids):
+        raise ProjectZipError(LEGACY_PROJECT_FILE, '"tasks" must be a list of task ids')
+    tasks = [_read_legacy_task(entries, task_id) for task_id in task_ids]
+    bindings = None
+    if BINDINGS_FILE in entries:
+        bindings, _ = _read_bindings_file(entries, BINDINGS_FILE)
+    other_files = _expect_mapping(LEGACY_PROJECT_FILE, project_file.get("otherFiles") or {}, '"otherFiles"')
+    return ProjectDefinition(
+        properties=_expect_mapping(LEGACY_PROJECT_FILE, project_file.get("properties") or {}, "properties"),
+        settings=_expect_mapping(LEGACY_PROJECT_FILE, project_file.get("settings") or {}, "settings"),
+        tasks=tasks,
+        bindings_definition=_expect_mapping(
+            LEGACY_PROJECT_FILE, project_file.get("bindingsDefinition") or {}, '"bindingsDefinition"'
+        ),
+        bindings=bindings,
+        other_files={path: _from_legacy_value(content) for path, content in other_files.items()},
+        connection_properties=_expect_mapping(
+            LEGACY_PROJECT_FILE, project_file.get("connectionProperties") or {}, '"connectionProperties"'
+        ),
+    )
+
+
+def _read_legacy_task(entries: dict[str, bytes], task_id: str) -> TaskDefinition:
+    name = f"tasks/{task_id}.json"
+    if name not in entries:
+        raise ProjectZipError(name, f"missing: {LEGACY_PROJECT_FILE} lists task {task_id!r}")
+    document = _expect_mapping(name, _parse(name, entries[name]))
+    for key in ("id", "name", "type"):
+        if not isinstance(document.get(key), str) or not document[key]:
+            raise ProjectZipError(name, f"{key} is missing or not a non-empty string")
+    if document["type"] not in TASK_TYPES:
+        raise ProjectZipError(name, f"unknown task type {document['type']!r}")
+    files = _expect_mapping(name, document.get("files") or {}, '"files"')
+    return TaskDefinition(
+        id=document["id"],
+        name=document["name"],
+        type=document["type"],
+        description=str(document.get("description") or ""),
+        files={path: _from_legacy_value(content) for path, content in files.items()},
+    )
+
+
+def _from_legacy_value(content: Any) -> Any:
+    if isinstance(content, dict) and set(content) == {"base64"} and isinstance(content["base64"], str):
+        return base64.b64decode(content["base64"])
     return content

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from qdi_mcp.specs import PreviewScope, ToolSpec
-from qdi_mcp.tools.base import ToolContext
+from qdi_mcp.tools.base import PREVIEW_CHECKS, ToolContext
 
 
 async def build_preview(spec: ToolSpec, args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
@@ -21,11 +21,13 @@ async def build_preview(spec: ToolSpec, args: dict[str, Any], ctx: ToolContext) 
     if spec.binds_file is not None:
         # Refuse a path outside the work folder before asking anyone to confirm a call that cannot happen.
         ctx.workdir.import_path(args[spec.binds_file], argument=spec.binds_file)
+    # The spec's check runs before the live reads: a call it refuses asks nobody and reads nothing more.
+    checked = await PREVIEW_CHECKS[template.check](ctx, args) if template.check is not None else None
     if template.target == "project":
         target, current_state = await _project(ctx, args["project_id"])
     else:
         target, current_state = await _task(ctx, args["project_id"], args["task_id"])
-    preview = {
+    preview: dict[str, Any] = {
         "action": template.action.format_map(args),
         "target": target,
         "current_state": current_state,
@@ -33,6 +35,8 @@ async def build_preview(spec: ToolSpec, args: dict[str, Any], ctx: ToolContext) 
     }
     if template.scope is not None:
         preview["scope"] = scope_text(template.scope, args)
+    if checked is not None:
+        preview["check"] = checked
     return preview
 
 

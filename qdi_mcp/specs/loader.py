@@ -126,6 +126,13 @@ class EndpointBinding:
     checks that every operation named here is in that table and every operation of the table has a tool."""
 
     operation: str
+    # Further operations of the same endpoint family the tool picks between by its input (qdi_import_project sends
+    # a YAML zip to import_project_async); the tool is named after ``operation``.
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return (self.operation, *self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,9 @@ class PreviewTemplate:
     target: str
     consequence: str
     scope: PreviewScope | None = None
+    # A check the preview runs first (a name of ``tools.base.PREVIEW_CHECKS``): it adds what it found to the
+    # preview, or refuses the call before anyone is asked to confirm it.
+    check: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,7 +207,7 @@ class ToolSpec:
     @property
     def operations(self) -> tuple[str, ...]:
         """The API client operations this tool calls."""
-        return (self.endpoint.operation,) if self.endpoint else self.polls
+        return self.endpoint.operations if self.endpoint else self.polls
 
     @property
     def mcp_annotations(self) -> dict[str, Any]:
@@ -536,7 +546,7 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
         result_schema=result_schema,
         annotations=MappingProxyType(dict(document["annotations"])),
         destructive_when=conditions,
-        endpoint=EndpointBinding(**endpoint) if endpoint else None,
+        endpoint=_endpoint_binding(endpoint) if endpoint else None,
         workflow_operation=document["workflow"]["operation"] if "workflow" in document else None,
         polls=tuple(document.get("polls", ())),
         preview=_preview_template(preview) if preview else None,
@@ -555,7 +565,12 @@ def _preview_template(preview: Mapping[str, Any]) -> PreviewTemplate:
         target=preview["target"],
         consequence=preview["consequence"],
         scope=PreviewScope(argument=scope["argument"], all=scope["all"]) if scope else None,
+        check=preview.get("check"),
     )
+
+
+def _endpoint_binding(endpoint: Mapping[str, Any]) -> EndpointBinding:
+    return EndpointBinding(operation=endpoint["operation"], alternatives=tuple(endpoint.get("alternatives", ())))
 
 
 def _required_fragment(fragments: Mapping[str, Any], name: str, display: str, where: str) -> Any:
@@ -586,7 +601,8 @@ def _check_across_specs(specs: Sequence[ToolSpec]) -> None:
         _claim(seen_names, spec.name, spec, display, "name", "tool name")
         if spec.endpoint is not None:
             # One tool per operation; the operation's route is the endpoint table's, so routes cannot clash.
-            _claim(seen_operations, spec.endpoint.operation, spec, display, "endpoint.operation", "operation")
+            for operation in spec.endpoint.operations:
+                _claim(seen_operations, operation, spec, display, "endpoint.operation", "operation")
     for spec in specs:
         for index, operation in enumerate(spec.polls):
             if operation not in seen_operations:

@@ -67,3 +67,20 @@ def handler(name: str) -> Callable[[Handler], Handler]:
 def dump(model: BaseModel) -> dict[str, Any]:
     """A wire model as the snake_case dict tools return (unset fields dropped)."""
     return model.model_dump(mode="json", exclude_none=True, by_alias=False)
+
+
+# A preview check runs before a destructive call's preview is shown (named by the spec's `preview.check`): it returns
+# what it found, to show in the preview, or raises ToolFailure to refuse the call before anyone is asked.
+PreviewCheck = Callable[[ToolContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+PREVIEW_CHECKS: dict[str, PreviewCheck] = {}
+
+
+def preview_check(name: str) -> Callable[[PreviewCheck], PreviewCheck]:
+    def register(fn: PreviewCheck) -> PreviewCheck:
+        if name in PREVIEW_CHECKS:
+            raise RuntimeError(f"two preview checks registered as {name}")
+        PREVIEW_CHECKS[name] = fn
+        return fn
+
+    return register

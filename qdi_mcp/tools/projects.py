@@ -11,6 +11,7 @@ from qdi_mcp.api import CreateProjectRequest, Project
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.masking import MASK
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.imports import YAML, counts_text, definition_reports, import_route
 
 
 def project_dict(project: Project) -> dict[str, Any]:
@@ -88,17 +89,44 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 
 @handler("qdi_import_project")
 async def import_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    project_id = args["project_id"]
-    data = ctx.workdir.read_import(args["path"])  # checked: inside the work folder, a safe zip
-    await ctx.client.import_project(project_id, data, filename=args["path"].rsplit("/", 1)[-1])
+    return await start_import(ctx, args)
+
+
+async def start_import(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    """Send the zip to the endpoint its content calls for: a YAML project starts an import action, a legacy JSON
+    project is imported at once (see tools.imports)."""
+    project_id, path = args["project_id"], args["path"]
+    data = ctx.workdir.read_import(path)  # checked: inside the work folder, a safe zip
+    route = import_route(data)
+    result: dict[str, Any] = {"project_id": project_id, "path": path}
+    result.update(endpoint=route.endpoint, format=route.format)
+    if route is YAML:
+        ref = await ctx.client.import_project_async(project_id, data, filename=path.rsplit("/", 1)[-1])
+        ctx.started = (
+            f"the import was started (action {ref.action_id}); follow it with qdi_wait_for_action, do not import again"
+        )
+        result.update(status="import_started", action_id=ref.action_id, tasks=[])
+        summary = (
+            f"Import of {path} into project {project_id} started through import-async (action {ref.action_id}). "
+            f"Wait for it with {ctx.tool.resume_with or 'qdi_wait_for_action'}, then prepare the project."
+        )
+        return ToolResult(result, summary)
+    await ctx.client.import_project(project_id, data, filename=path.rsplit("/", 1)[-1])
     tasks = await ctx.client.list_tasks(project_id)
     task_items = [{"id": t.id, "name": t.name, "type": t.type} for t in tasks]
-    result = {"status": "imported", "project_id": project_id, "path": args["path"], "tasks": task_items}
+    result.update(status="imported", action_id=None, tasks=task_items)
     return ToolResult(
         result,
-        f"Imported {args['path']} into project {project_id}: {len(task_items)} tasks now. "
+        f"Imported legacy JSON {path} into project {project_id}: {len(task_items)} tasks now. "
         "Prepare the project (qdi_prepare_project_and_wait) before running its tasks.",
     )
+
+
+@handler("qdi_validate_project_files")
+async def validate_project_files(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    checked = await definition_reports(ctx, args["path"])
+    verdict = "can be imported" if checked["valid"] else "must be fixed before importing"
+    return ToolResult(checked, f"Qlik's check of {args['path']}: {counts_text(checked)}; the files {verdict}.")
 
 
 @handler("qdi_get_bindings")

@@ -176,6 +176,8 @@ def _kind_of(action: Action) -> str:
         return "prepare"
     if (action.type or "").endswith("VALIDATE"):
         return "validation"
+    if (action.type or "").endswith("IMPORT"):
+        return "import"
     return "action"
 
 
@@ -224,6 +226,11 @@ def _action_hint(
         return f"call {resume_with} with action_id {action_id!r} to keep waiting"
     if state == "FAILED":
         failed = next((t for t in tasks if t["state"] == "FAILED"), None)
+        if failed and kind == "import":
+            return (
+                f"the import failed for task {failed['name']} ({failed['task_id']}); see its error_message. Fix the "
+                "files (qdi_validate_project_files lists the findings) and import again"
+            )
         if failed:
             why = (failed["error_message"] or failed["error_code"] or "no message").rstrip(". ")
             return (
@@ -234,6 +241,8 @@ def _action_hint(
         return f"the action failed: {(error or {}).get('message') or 'no message'}; check qdi_get_action for details"
     if state == "COMPLETED" and kind == "prepare":
         return "prepared: start tasks with qdi_start_task_and_wait"
+    if state == "COMPLETED" and kind == "import":
+        return "imported: check the bindings (qdi_get_bindings), then prepare (qdi_prepare_project_and_wait)"
     if state == "COMPLETED" and kind == "recreate":
         return "datasets recreated: start the task (qdi_start_task_and_wait) to load them"
     if state == "COMPLETED":

@@ -20,6 +20,7 @@ import anyio
 from qdi_mcp.api import DataTask, TaskRuntimeState
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.polling import poll_until
+from qdi_mcp.tools.projects import start_import
 from qdi_mcp.tools.waits import (
     ACTIVE_RUN_STATES,
     ProgressReporter,
@@ -117,6 +118,22 @@ async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
             **poll_options(ctx),
         )
     return run_result(args, outcome, "stop", follow_with=ctx.tool.resume_with)
+
+
+@handler("qdi_import_project_and_wait")
+async def import_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    """A YAML zip: wait for its import action. A legacy JSON zip: the sync import has finished when it answers."""
+    started = await start_import(ctx, args)
+    head = {key: started.structured[key] for key in ("project_id", "path", "endpoint", "format")}
+    action_id = started.structured["action_id"]
+    if action_id is None:
+        tasks = [
+            {"task_id": t["id"], "name": t.get("name"), "state": "COMPLETED", "error_code": None, "error_message": None}
+            for t in started.structured["tasks"]
+        ]
+        return ToolResult({**head, "action_id": None, "state": "COMPLETED", "tasks": tasks}, started.summary)
+    waited = await wait_for_action(ctx, action_id, timeout_of(args), kind="import", started=True)
+    return ToolResult({**head, **waited.structured}, waited.summary)
 
 
 MAX_CONCURRENT_READS = 8

@@ -336,6 +336,23 @@ CASES = [
         _check_import,
         body="multipart",
     ),
+    # issue 14, imports: today's reference examples
+    Case(
+        "import_project_async",
+        lambda c: c.import_project_async("p1", b"PK\x03\x04zip", filename="churn.zip"),
+        P + "/actions/import-async",
+        httpx.Response(202, json={"actionId": "act-1"}),
+        _action_ref,
+        body="multipart",
+    ),
+    Case(
+        "validate_project_definitions",
+        lambda c: c.validate_project_definitions(b"PK\x03\x04zip", filename="churn.zip"),
+        "/api/v1/di-projects/utils/actions/validate-project-definitions",
+        httpx.Response(200, json={"reports": [{"path": "string", "level": "WARNING", "reason": "string"}]}),
+        lambda result: _assert_equal([(r.path, r.level, r.reason) for r in result], [("string", "WARNING", "string")]),
+        body="multipart",
+    ),
 ]
 
 

@@ -14,8 +14,10 @@ from qdi_mcp.emulator.demo import demo_tenant
 from qdi_mcp.emulator.project_files import (
     ProjectDefinition,
     ProjectZipError,
+    complete_bindings_definition,
     new_project_definition,
     new_task_definition,
+    project_zip_format,
     read_project_zip,
     write_project_zip,
 )
@@ -184,7 +186,7 @@ def test_written_task_yaml_carries_the_task_identity_fields() -> None:
     }
 
 
-def test_legacy_export_is_a_json_zip_that_cannot_be_imported(churn: ProjectDefinition) -> None:
+def test_legacy_export_is_a_json_zip_that_reads_back_as_the_same_project(churn: ProjectDefinition) -> None:
     data = write_project_zip(churn, mode="LEGACY", include_bindings=True)
     written = entries(data)
     assert "qtcp_project.yaml" not in written
@@ -192,8 +194,13 @@ def test_legacy_export_is_a_json_zip_that_cannot_be_imported(churn: ProjectDefin
     assert project["properties"]["platformType"] == "SNOWFLAKE"
     assert json.loads(written["tasks/churn_landing-wjkl.json"])["name"] == "CHURN LANDING"
     assert len([name for name in written if name.startswith("tasks/")]) == 9
-    with pytest.raises(ProjectZipError, match="legacy exports cannot be imported"):
-        read_project_zip(data)
+    # Qlik's sync import takes exactly this format today (qlik.dev di-projects reference): it must round-trip
+    back = read_project_zip(data)
+    assert back.tasks == churn.tasks and back.properties == churn.properties and back.settings == churn.settings
+    assert back.bindings_definition == complete_bindings_definition(churn)
+    assert back.other_files == churn.other_files and back.connection_properties == churn.connection_properties
+    assert back.bindings is not None and back.bindings["projectName"] == churn.bindings["projectName"]
+    assert project_zip_format(data) == "LEGACY"
 
 
 def test_unknown_export_mode_is_refused(churn: ProjectDefinition) -> None:

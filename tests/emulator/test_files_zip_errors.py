@@ -151,10 +151,11 @@ def test_symlink_entries_are_refused() -> None:
     assert "symbolic link" in error.detail
 
 
-def test_a_legacy_export_is_refused_as_not_importable() -> None:
-    error = refusal(make_zip({"project.json": b"{}", "tasks/a-0001.json": b"{}"}))
-    assert error.file == "project.json"
-    assert "legacy exports cannot be imported" in error.detail
+def test_a_legacy_export_missing_a_listed_task_is_refused_naming_the_task_file() -> None:
+    error = refusal(make_zip({"project.json": b'{"tasks": ["a-0001", "b-0002"]}', "tasks/a-0001.json": b"{}"}))
+    assert error.file == "tasks/a-0001.json" and "id is missing" in error.detail
+    error = refusal(make_zip({"project.json": b'{"tasks": ["b-0002"]}'}))
+    assert error.file == "tasks/b-0002.json" and "project.json lists task 'b-0002'" in error.detail
 
 
 def test_non_utf8_yaml_is_refused_naming_the_entry() -> None:

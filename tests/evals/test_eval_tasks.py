@@ -39,7 +39,8 @@ def test_there_are_at_least_20_scenarios_and_8_safety_tasks() -> None:
 
 def test_the_multi_step_scenarios_of_the_issue_are_covered() -> None:
     promote = BY_ID["promote-to-production"].tools_used
-    assert {"qdi_export_project", "qdi_import_project", "qdi_update_bindings"} <= promote
+    # a YAML export is imported through import-async and waited for (issue 14)
+    assert {"qdi_export_project", "qdi_import_project_and_wait", "qdi_update_bindings"} <= promote
     assert {"qdi_get_bindings", "qdi_update_bindings", "qdi_prepare_project_and_wait"} <= BY_ID[
         "fix-failed-prepare"
     ].tools_used

@@ -95,14 +95,16 @@ async def test_promote_project_with_yes_makes_prod_a_running_copy_of_dev_bound_t
         assert bindings["task-type.storage.databaseName"] == "C360_PROD"
         sources = {k: v for k, v in bindings.items() if k.endswith(".sourceConnection")}
         assert sources and all("PROD_SPACE" in value for value in sources.values())
-        # Variables the runbook does not override keep what the import brought.
-        assert bindings["task.sales_mart-sqn7.taskSchema"] == dev_bindings_before["task.sales_mart-sqn7.taskSchema"]
+        # The import does not bring DEV's values (the zip's bindings.json is only a reference, qlik.dev
+        # export-and-import): a variable the runbook does not set and PROD never had stays unset.
+        assert dev_bindings_before["task.sales_mart-sqn7.taskSchema"] == "SALES_MART"
+        assert bindings["task.sales_mart-sqn7.taskSchema"] == ""
         assert r.emulator.bindings(dev_id) == dev_bindings_before
         runs = {name: r.emulator.task_run_state(prod_id, task_id) for task_id, name, _ in r.tasks(CUSTOMER_360_PROD)}
         assert runs["ERP LANDING"] == "RUNNING"  # CDC: running steadily
         assert all(state in ("COMPLETED", "RUNNING") for state in runs.values()), runs
         confirmed = {record["tool"]: record["confirmed_by"] for record in r.audit() if record["outcome"] == "executed"}
-        assert confirmed["qdi_import_project"] == "token"
+        assert confirmed["qdi_import_project_and_wait"] == "token"
         assert confirmed["qdi_prepare_project_and_wait"] == "token"
         assert "confirmed with --yes: import project" in output
         assert {record["client"] for record in r.audit()} == {f"qdi-mcp runbook {__version__}"}
@@ -134,7 +136,7 @@ async def test_promote_project_without_yes_stops_with_exit_3_and_changes_nothing
         assert sum(r.emulator.counters.values()) == 0
         assert r.tasks(CUSTOMER_360_PROD) == tasks_before
         assert r.emulator.bindings(prod_id) == bindings_before
-        assert "'import into prod' (step 3, qdi_import_project)" in output
+        assert "'import into prod' (step 3, qdi_import_project_and_wait)" in output
         assert "run with --yes" in output
         assert not any(record["outcome"] == "executed" for record in r.audit())
 
@@ -155,8 +157,8 @@ async def test_promote_project_dry_run_calls_only_read_tools_and_shows_the_plan(
         import_call = report["steps"][2]["calls"][0]
         assert import_call["arguments"]["path"] == exported  # resolved from the dry run's own export
         assert "destructive" in import_call["note"]
-        assert report["steps"][5]["calls"][0]["arguments"]["allow_recreate"] is True
-        assert report["steps"][7]["calls"][0]["arguments"]["task_id"] == "<item.id>"
+        assert report["steps"][6]["calls"][0]["arguments"]["allow_recreate"] is True
+        assert report["steps"][8]["calls"][0]["arguments"]["task_id"] == "<item.id>"
         assert not r.audit()
 
 

@@ -138,9 +138,9 @@ def test_steps_not_run_because_the_run_was_refused_say_so(tmp_path: Path, capsys
         line.endswith("not run: the run was refused before any step (nothing ran)") for line in skipped
     ), skipped
     assert not any("stopped earlier" in line for line in lines)
-    # One numbering for people: "[3/11]" and "step 3" are the same step.
-    assert any(line.startswith("CONFIRM [3/11] import into prod") for line in lines)
-    assert "'import into prod' (step 3, qdi_import_project)" in lines[-1]
+    # One numbering for people: "[3/12]" and "step 3" are the same step.
+    assert any(line.startswith("CONFIRM [3/12] import into prod") for line in lines)
+    assert "'import into prod' (step 3, qdi_import_project_and_wait)" in lines[-1]
     assert "steps[" not in "\n".join(lines)
 
 

@@ -159,10 +159,15 @@ async def test_export_writes_a_zip_in_the_workdir_and_import_reads_it_back(tmp_p
         assert "qtcp_project.yaml" in exported["files"] and "bindings.json" in exported["files"]
         assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == exported["files"]
 
+        # a YAML export goes through import-async (today's reference): the tool starts the action and says so
         imported = await call_ok(stack, "qdi_import_project", {"project_id": prod, "path": exported["path"]})
+        assert (imported["status"], imported["endpoint"]) == ("import_started", "import-async")
         dev_tasks = {(t["id"], t["name"]) for t in stack.emulator.tasks(dev)}
-        assert {(t["id"], t["name"]) for t in imported["tasks"]} == dev_tasks
+        assert imported["tasks"] == [] and stack.emulator.action(imported["action_id"])["type"] == "PROJECT_IMPORT"
+        waited = await call_ok(stack, "qdi_wait_for_action", {"action_id": imported["action_id"]})
+        assert waited["state"] == "COMPLETED" and "imported" in waited["hint"]
         assert {(t["id"], t["name"]) for t in stack.emulator.tasks(prod)} == dev_tasks
+        assert stack.emulator.counters["import_project"] == 0 and stack.emulator.counters["import_project_async"] == 1
 
 
 async def test_stop_task_stops_a_running_replication_once_confirmed_by_policy(tmp_path: Path) -> None:

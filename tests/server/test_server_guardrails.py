@@ -240,11 +240,11 @@ async def test_an_import_confirmation_is_bound_to_the_file_content_not_just_its_
         await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "release.zip"})
         swapped = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
         assert swapped.is_error and "file_sha256" in swapped.structured_content["error"]["message"]
-        assert stack.emulator.counters["import_project"] == 0
+        assert stack.emulator.counters["import_project_async"] == 0
 
         token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
         done = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
-        assert not done.is_error and stack.emulator.counters["import_project"] == 1
+        assert not done.is_error and stack.emulator.counters["import_project_async"] == 1
 
 
 async def test_a_destructive_call_whose_preview_fails_is_audited_as_failed_and_changes_nothing(
