@@ -1,5 +1,6 @@
 """The tools layer: one handler module per toolset (`projects`, `tasks`, `actions`, `runtime`, `workflows`), the
-waits they share (`waits`, `polling`), and the translation of API errors into failures (`errors`).
+waits they share (`waits`, `polling`), the translation of API errors into failures (`errors`), and the pure diff
+engine of export zips (`project_design` reads them, `project_diff` compares designs and bindings).
 
 Importing this package registers every handler in `HANDLERS`. The server imports it once, at the first tool call
 (`qdi_mcp.server.loaded`), so a start that only lists tools never loads the handlers, the API client or its models.
