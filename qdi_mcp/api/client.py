@@ -287,9 +287,7 @@ class QlikClient:
 
     async def get_task_run_datasets(self, project_id: str, task_id: str, run_id: str) -> list[DatasetState]:
         """Every dataset's state in that run (never paginated). GoneError (410) once retention purged it."""
-        response = await self._session.call(
-            "get_task_run_datasets", path_params=_run_path(project_id, task_id, run_id)
-        )
+        response = await self._session.call("get_task_run_datasets", path_params=_run_path(project_id, task_id, run_id))
         return _parse(response, DatasetStateList).datasets
 
 

@@ -18,7 +18,12 @@ from .ratelimit import RateTier
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # how each path parameter is called in the client's Python signatures, for error messages
-PYTHON_PARAMETER_NAMES = {"projectId": "project_id", "dataTaskId": "task_id", "actionId": "action_id", "runId": "run_id"}
+PYTHON_PARAMETER_NAMES = {
+    "projectId": "project_id",
+    "dataTaskId": "task_id",
+    "actionId": "action_id",
+    "runId": "run_id",
+}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import httpx
 
 from qdi_mcp.clock import Clock, SpeedClock
 
+from . import run_history
 from .actions import Action
 from .app import EmulatorApp
 from .auth import DEFAULT_API_KEY, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Authenticator
@@ -19,7 +20,6 @@ from .operations import MUTATING_OPERATIONS
 from .projects import project_wire, task_wire
 from .qlik_time import iso_time
 from .ratelimit import RateLimiter
-from . import run_history
 from .runtime import READY_TO_RUN, readiness, start_task
 from .runtime_views import datasets_state, runtime_state
 from .seeding import load_demo

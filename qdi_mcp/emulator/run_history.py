@@ -14,6 +14,7 @@ not rewrite what an earlier run did. A scheduled start that finds the task unabl
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import datetime
 from typing import Any
@@ -184,7 +185,9 @@ def _checked_filter(candidate: Any, pointer: str) -> dict[str, Any]:
         raise bad_request("A filter must be an object {field, operator, value}.", pointer=pointer)
     field, operator, value = candidate.get("field"), candidate.get("operator"), candidate.get("value")
     if field not in FILTER_FIELDS:
-        raise bad_request(f"'field' must be one of {', '.join(FILTER_FIELDS)}, got {field!r}.", pointer=pointer + "/field")
+        raise bad_request(
+            f"'field' must be one of {', '.join(FILTER_FIELDS)}, got {field!r}.", pointer=pointer + "/field"
+        )
     if operator not in FILTER_OPERATORS:
         raise bad_request(
             f"'operator' must be one of {', '.join(FILTER_OPERATORS)}, got {operator!r}.", pointer=pointer + "/operator"
@@ -224,7 +227,8 @@ def _matches(run: TaskRun, checked: dict[str, Any]) -> bool:
     field, operator, value = checked["field"], checked["operator"], checked["value"]
     if field == "PERIOD":
         # Qlik does not say which time a period tests: a run belongs to it when it started within it (every run
-        # has a start; a running one has no end yet).
-        return bool(value[0] <= run.start <= value[1])
+        # has a start; a running one has no end yet). Compared at the second the wire shows, so a startTime read
+        # from a run, passed back as a bound, includes that run.
+        return bool(value[0] <= math.floor(run.start) <= value[1])
     actual = {"ID": run.run_id, "STATUS": status(run), "SUB_STATUS": None}[field]
     return (actual in value) == (operator == "IN")

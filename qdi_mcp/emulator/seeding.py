@@ -104,7 +104,9 @@ def seed_history(tenant: Tenant, task: TaskState, now: float, *, ran: bool) -> N
             run.message = "The task was stopped."
             run_history.freeze(task, run, run.end)
         else:
-            seed_completed_run(tenant, task, ended_at=now - LAST_RUN_AGO_SECONDS - night * DAY_SECONDS, from_history=True)
+            seed_completed_run(
+                tenant, task, ended_at=now - LAST_RUN_AGO_SECONDS - night * DAY_SECONDS, from_history=True
+            )
 
 
 def seed_completed_run(

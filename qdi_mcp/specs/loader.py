@@ -221,8 +221,8 @@ class ToolSpec:
         return self.is_destructive_for(arguments)
 
     def hint(self, name: str, arguments: Mapping[str, Any]) -> str | None:
-        """The spec's hint ``name`` (``bad_request``, ``check_outcome``, ``not_found``, ``gone``) for this call, or None (then the caller
-        uses its generic one)."""
+        """The spec's hint ``name`` (``bad_request``, ``check_outcome``, ``not_found``, ``gone``) for this call, or
+        None (then the caller uses its generic one)."""
         template = self.hints.get(name)
         return template.format_map(arguments) if template is not None else None
 

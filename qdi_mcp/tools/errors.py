@@ -11,8 +11,9 @@ is a "…_and_wait" tool that failed while waiting (raised by the wait itself, w
 it says what was already started and how to check or resume,
 instead of asking to be called again.
 
-Tool-specific next steps are the spec's `hints:` (`bad_request`, `check_outcome`, `not_found`, `gone`); the texts here are the generic
-ones for tools without them. Not-found hints depend on the argument that named the missing object, not on the tool.
+Tool-specific next steps are the spec's `hints:` (`bad_request`, `check_outcome`, `not_found`, `gone`); the texts
+here are the generic ones for tools without them. Not-found hints depend on the argument that named the missing
+object, unless the spec names a better one.
 """
 
 from __future__ import annotations
