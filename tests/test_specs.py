@@ -54,6 +54,9 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_get_task_state",
         "qdi_get_task_datasets_state",
         "qdi_request_task_reload",
+        "qdi_list_task_runs",
+        "qdi_get_task_run",
+        "qdi_get_task_run_datasets",
     },
     "workflows": {
         "qdi_prepare_project_and_wait",
@@ -103,6 +106,10 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     # issue 14, imports
     "qdi_import_project_and_wait": "destructive",
     "qdi_validate_project_files": "read",
+    # run history (issue 14)
+    "qdi_list_task_runs": "read",
+    "qdi_get_task_run": "read",
+    "qdi_get_task_run_datasets": "read",
 }
 
 ID_ARGUMENTS = ("project_id", "task_id", "action_id")

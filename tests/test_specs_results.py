@@ -232,6 +232,41 @@ RESULTS: dict[str, dict[str, Any]] = {
         "format": "yaml",
         **ACTION_WAIT,
     },
+    # run history (issue 14)
+    "qdi_list_task_runs": {
+        "project_id": "p-churn",
+        "task_id": "t-store",
+        "runs": [
+            {
+                "run_id": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+                "status": "FAILED",
+                "start_time": "2025-01-01T02:00:00Z",
+                "end_time": "2025-01-01T02:30:00Z",
+                "duration": "00:30:00",
+                "error_message": "1 of 4 datasets ended in error",
+                "datasets_count": 4,
+                "datasets_error_count": 1,
+            }
+        ],
+        "next_cursor": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+    },
+    "qdi_get_task_run": {
+        "project_id": "p-churn",
+        "task_id": "t-store",
+        "run_id": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+        "name": "Orders storage",
+        "type": "STORAGE",
+        "state": "FAILED",
+        "run": {"state": "FAILED", "start_time": "2025-01-01T02:00:00Z", "errors": [{"code": "DATASET_ERROR"}]},
+    },
+    "qdi_get_task_run_datasets": {
+        "project_id": "p-churn",
+        "task_id": "t-store",
+        "run_id": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+        "dataset_count": 2,
+        "by_readiness": {"READY": 1, "NOT_READY": 0, "ERROR": 1},
+        "in_error": [{"dataset_id": "d-2", "name": "orders", "message": "Table not found"}],
+    },
 }
 
 # Optional keys that the detailed variant of a tool adds.
@@ -241,6 +276,10 @@ DETAILED: dict[str, tuple[str, Any]] = {
         [{"task_id": "t-1", "name": "Orders", "state": "FAILED", "info": None, "error": {"code": "E1"}}],
     ),
     "qdi_get_task_datasets_state": (
+        "datasets",
+        [{"dataset_id": "d-2", "name": "orders", "data_readiness": "ERROR", "full_load": {"state": "ERROR"}}],
+    ),
+    "qdi_get_task_run_datasets": (
         "datasets",
         [{"dataset_id": "d-2", "name": "orders", "data_readiness": "ERROR", "full_load": {"state": "ERROR"}}],
     ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -34,7 +34,10 @@ from .models import (
     ProjectList,
     ReloadResult,
     RequestReloadRequest,
+    SearchTaskRunsRequest,
     StartTaskRequest,
+    TaskRunFilter,
+    TaskRunPage,
     TaskRuntimeState,
     TaskSelector,
     UpdateBindingsRequest,
@@ -281,11 +284,43 @@ class QlikClient:
         )
         return _parse(response, DefinitionReports).reports
 
+    # --- run history ---------------------------------------------------------------------------------
+
+    async def list_task_runs(
+        self,
+        project_id: str,
+        task_id: str,
+        *,
+        limit: int | None = None,
+        last_id: str | None = None,
+        filters: Sequence[TaskRunFilter | Mapping[str, Any]] | None = None,
+    ) -> TaskRunPage:
+        """One page of the task's run history (Qlik's "Search task run history"): pass the page's `last_id`
+        back while `next_page_exists`. A malformed filter raises ValueError before any request."""
+        body = SearchTaskRunsRequest.model_validate({"limit": limit, "last_id": last_id, "filters": filters})
+        response = await self._session.call(
+            "list_task_runs", path_params=_task_path(project_id, task_id), json=body.to_wire()
+        )
+        return _parse(response, TaskRunPage)
+
+    async def get_task_run(self, project_id: str, task_id: str, run_id: str) -> TaskRuntimeState:
+        response = await self._session.call("get_task_run", path_params=_run_path(project_id, task_id, run_id))
+        return _parse(response, TaskRuntimeState)
+
+    async def get_task_run_datasets(self, project_id: str, task_id: str, run_id: str) -> list[DatasetState]:
+        """Every dataset's state in that run (never paginated). GoneError (410) once retention purged it."""
+        response = await self._session.call("get_task_run_datasets", path_params=_run_path(project_id, task_id, run_id))
+        return _parse(response, DatasetStateList).datasets
+
 
 def _zip_bytes(zip_bytes: bytes) -> bytes:
     if not isinstance(zip_bytes, bytes | bytearray) or not zip_bytes:
         raise ValueError("zip_bytes must be the non-empty contents of a project .zip file")
     return bytes(zip_bytes)
+
+
+def _run_path(project_id: str, task_id: str, run_id: str) -> dict[str, str]:
+    return {**_task_path(project_id, task_id), "runId": run_id}
 
 
 def _task_path(project_id: str, task_id: str) -> dict[str, str]:

@@ -18,7 +18,12 @@ from .ratelimit import RateTier
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 # how each path parameter is called in the client's Python signatures, for error messages
-PYTHON_PARAMETER_NAMES = {"projectId": "project_id", "dataTaskId": "task_id", "actionId": "action_id"}
+PYTHON_PARAMETER_NAMES = {
+    "projectId": "project_id",
+    "dataTaskId": "task_id",
+    "actionId": "action_id",
+    "runId": "run_id",
+}
 
 
 @dataclass(frozen=True)
@@ -92,5 +97,9 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         "validate_project_definitions": Endpoint(
             "POST", "/api/v1/di-projects/utils/actions/validate-project-definitions", RateTier.TIER2, repeatable=True
         ),
+        # run history; search is a POST that changes nothing, so it retries like a GET
+        "list_task_runs": Endpoint("POST", _TASK + "/runtime/runs/actions/search", RateTier.TIER2, repeatable=True),
+        "get_task_run": Endpoint("GET", _TASK + "/runtime/runs/{runId}/state", RateTier.TIER1),
+        "get_task_run_datasets": Endpoint("GET", _TASK + "/runtime/runs/{runId}/state/datasets", RateTier.TIER1),
     }
 )

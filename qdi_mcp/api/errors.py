@@ -6,6 +6,7 @@
     │   ├── AuthError             401, 403, and failures of the OAuth token endpoint
     │   ├── NotFoundError         404
     │   ├── ConflictError         409
+    │   ├── GoneError             410 (a run's dataset state purged by retention)
     │   ├── RateLimitedError      429 (retry_after: seconds the service asked us to wait, if it said)
     │   └── ServerError           5xx on a read
     ├── TransportError            no usable answer: connection refused or reset, timeouts
@@ -104,6 +105,10 @@ class ConflictError(ApiStatusError):
     """409: the request conflicts with the current state (e.g. the task is already running)."""
 
 
+class GoneError(ApiStatusError):
+    """410: the object existed but is gone for good (a run's dataset state purged by Qlik's retention policy)."""
+
+
 class RateLimitedError(ApiStatusError):
     """429: too many requests; `retry_after` is how long the service asked us to wait, if it said."""
 
@@ -168,6 +173,7 @@ _STATUS_CLASSES: dict[int, type[ApiStatusError]] = {
     403: AuthError,
     404: NotFoundError,
     409: ConflictError,
+    410: GoneError,
     429: RateLimitedError,
 }
 

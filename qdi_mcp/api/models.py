@@ -404,3 +404,55 @@ class DefinitionReports(ListEnvelope):
     # "An empty array indicates no issues were found." (same reference)
     items_key = "reports"
     reports: list[DefinitionReport] = Field(default_factory=list)
+
+
+# --- run history (qlik.dev di-projects reference, stored doc 68598814407; di-projects.d.ts 56221190310) ----
+
+TaskRunStatus = Literal["STARTING", "RUNNING", "COMPLETED", "FAILED", "CANCELED", "MISFIRED"]
+
+
+class TaskRunFilter(RequestModel):
+    """`TaskRunSearchFilter`: BETWEEN goes only with PERIOD, and then `value` is two ISO-8601 times."""
+
+    field: Literal["ID", "STATUS", "SUB_STATUS", "PERIOD"]
+    operator: Literal["IN", "NOT_IN", "BETWEEN"]
+    value: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _between_only_with_period(self) -> TaskRunFilter:
+        if (self.field == "PERIOD") != (self.operator == "BETWEEN"):
+            raise ValueError("BETWEEN goes only with the PERIOD field, and PERIOD only with BETWEEN")
+        if self.field == "PERIOD" and len(self.value) != 2:
+            raise ValueError("PERIOD BETWEEN takes exactly two ISO-8601 timestamps (start, end)")
+        return self
+
+
+class SearchTaskRunsRequest(RequestModel):
+    """`DiSearchTaskRunHistoryReq`."""
+
+    limit: int | None = Field(default=None, ge=1)
+    last_id: str | None = None
+    filters: list[TaskRunFilter] | None = None
+
+
+class TaskRunItem(ResponseModel):
+    """`TaskRunItemRsp`: one historical run. `status` stays a plain string (see the module's docstring)."""
+
+    run_id: str | None = None
+    status: str | None = None
+    sub_status: str | None = None
+    origin_sub_status: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration: str | None = None
+    error_message: str | None = None
+    datasets_count: Number | None = None
+    datasets_error_count: Number | None = None
+
+
+class TaskRunPage(ResponseModel):
+    """`DiSearchTaskRunHistoryRsp`: one page; pass `last_id` back while `next_page_exists`."""
+
+    runs: list[TaskRunItem] = Field(default_factory=list)
+    last_id: str | None = None
+    next_page_exists: bool = False

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import routes_control as control
 from . import routes_imports as imports
 from . import routes_projects as projects
+from . import routes_runs as runs
 from . import routes_tasks as tasks
 from .errors import ApiError, error_response
 from .gateway import Gateway
@@ -51,6 +52,7 @@ _HANDLERS = {
     "get_task_datasets_state": tasks.get_task_datasets_state,
     "import_project_async": imports.import_project_async,
     "validate_project_definitions": imports.validate_project_definitions,
+    **runs.HANDLERS,
 }
 
 
@@ -69,6 +71,7 @@ def _routes() -> list[Route]:
         Route("/_emulator/faults", control.clear_faults, methods=["DELETE"]),
         Route("/_emulator/clock/advance", control.advance_clock, methods=["POST"]),
         Route("/_emulator/datasets/broken", control.set_dataset_broken, methods=["POST"]),
+        Route("/_emulator/runs/scheduled", control.trigger_scheduled_run, methods=["POST"]),
     ]
     return routes
 

@@ -9,6 +9,7 @@ import httpx
 
 from qdi_mcp.clock import Clock, SpeedClock
 
+from . import run_history
 from .actions import Action
 from .app import EmulatorApp
 from .auth import DEFAULT_API_KEY, DEFAULT_OAUTH_CLIENT_ID, DEFAULT_OAUTH_CLIENT_SECRET, Authenticator
@@ -19,10 +20,10 @@ from .operations import MUTATING_OPERATIONS
 from .projects import project_wire, task_wire
 from .qlik_time import iso_time
 from .ratelimit import RateLimiter
-from .runtime import readiness
+from .runtime import READY_TO_RUN, readiness, start_task
 from .runtime_views import datasets_state, runtime_state
 from .seeding import load_demo
-from .state import DatasetRuntime, ProjectState, TaskState, Tenant
+from .state import DatasetRuntime, ProjectState, TaskRun, TaskState, Tenant
 from .timings import OAUTH_TOKEN_LIFETIME_SECONDS
 from .transport import EmulatorTransport
 
@@ -45,7 +46,8 @@ class Emulator:
     `bindings(project_id)` (variables), `action(action_id)` (detailed action body).
 
     Source trouble: `set_dataset_broken(project_id, task_id, dataset, ...)` makes a dataset's full loads fail
-    (so a run ends FAILED) until it is called again with `broken=False`.
+    (so a run ends FAILED) until it is called again with `broken=False`. Schedules: `trigger_scheduled_run(
+    project_id, task_id)` starts the task, or records a MISFIRED run when it cannot run.
     """
 
     def __init__(
@@ -170,6 +172,20 @@ class Emulator:
             raise ValueError("the failure message must not be empty")
         source = target.source_name or target.name
         target.load_failure = message or f"Table '{source}' does not exist in the source database."
+
+    def trigger_scheduled_run(self, project_id: str, task_id: str) -> TaskRun:
+        """Fire the task's schedule now: the task starts like `.../runtime/actions/start` when it is ready to
+        run, and otherwise a MISFIRED run (with the reason it could not start) is recorded in its history, as
+        a scheduler's trigger that could not run misfires. Raises the API's 404 for an unknown project or task."""
+        tenant = self.tenant
+        tenant.sync()
+        _, task = tenant.task(project_id, task_id)
+        state, message = readiness(task)
+        if state != READY_TO_RUN:
+            return run_history.misfire(tenant, task, message)
+        start_task(tenant, task, option=None, process_changes_from=None)
+        assert task.run is not None
+        return task.run
 
     def _dataset_for_control(self, project_id: str, task_id: str, dataset: str) -> DatasetRuntime:
         self.tenant.sync()  # loads due by now finish as they would have, before the change

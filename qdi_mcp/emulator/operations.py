@@ -65,6 +65,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "validate_project_definitions", "POST", _P + "/utils/actions/validate-project-definitions", Tier.TIER2, False
     ),
+    # run history (qlik.dev di-projects reference, stored doc 68598814407): search is Tier 2, run reads Tier 1
+    Operation("list_task_runs", "POST", _T + "/runtime/runs/actions/search", Tier.TIER2, False),
+    Operation("get_task_run", "GET", _T + "/runtime/runs/{runId}/state", Tier.TIER1, False),
+    Operation("get_task_run_datasets", "GET", _T + "/runtime/runs/{runId}/state/datasets", Tier.TIER1, False),
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

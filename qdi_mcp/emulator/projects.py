@@ -160,6 +160,7 @@ def import_definition(project: ProjectState, definition: ProjectDefinition) -> N
         task = TaskState(definition=task_definition, project_id=project.id)
         if old is not None:
             task.datasets, task.run, task.runs_started = old.datasets, old.run, old.runs_started
+            task.history = old.history
             task.prepared_signature = old.prepared_signature
             changed = old.prepared_signature is not None and (
                 dataset_signature(task_definition) != old.prepared_signature

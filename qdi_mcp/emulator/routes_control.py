@@ -122,3 +122,13 @@ async def advance_clock(request: Request) -> Response:
     emulator.clock.advance(float(seconds))
     emulator.tenant.sync()
     return JSONResponse({"now": iso_time(emulator.clock.now())})
+
+
+async def trigger_scheduled_run(request: Request) -> Response:
+    """What a task's schedule does when it fires (the emulator has no scheduler): start the task when it can
+    run, else record a MISFIRED run. Body: projectId, taskId. Answers the run's runId and status."""
+    body = await json_object(request)
+    if not all(isinstance(body.get(name), str) for name in ("projectId", "taskId")):
+        raise bad_request("'projectId' and 'taskId' are required strings.")
+    run = emulator_of(request).trigger_scheduled_run(body["projectId"], body["taskId"])
+    return JSONResponse({"runId": run.run_id, "status": run.state}, status_code=201)

@@ -5,7 +5,8 @@ What a run loads: datasets never loaded (or recreated, or interrupted by a stop,
 those a reload was requested for. A dataset in ERROR from a completed load (the demo's seeded type-conversion
 error) stays in error until a reload is requested for it, like a suspended table in Qlik. A run with nothing
 to full-load applies one batch of changes and completes (CDC tasks keep processing changes instead). The wire
-shapes are in `runtime_views.py`.
+shapes are in `runtime_views.py`. Every run is recorded in the task's history when it starts and frozen there
+when it ends (`run_history.py`).
 
 Failures: a dataset marked broken (`DatasetRuntime.load_failure`, set by `Emulator.set_dataset_broken`) ends its
 load in ERROR when the load would have completed; the other loads go on. Once no load is left, a run with any
@@ -16,6 +17,7 @@ finished, so the next run loads that dataset again: once the source is repaired,
 from __future__ import annotations
 
 from datetime import datetime
+from types import ModuleType
 from typing import Any
 
 from . import timings
@@ -78,6 +80,7 @@ def start_task(tenant: Tenant, task: TaskState, *, option: str | None, process_c
             f" from {process_changes_from}." if process_changes_from else "."
         )
     task.run = run
+    _history().record(task, run)
     tenant.schedule(now + timings.TASK_STARTING_SECONDS, lambda at: _begin_running(tenant, task, run, at))
 
 
@@ -177,6 +180,7 @@ def _run_finished(task: TaskState, run: TaskRun, at: float) -> None:
     if task.run is run and run.state == "RUNNING":
         run.state = "COMPLETED"
         run.end = at
+        _history().freeze(task, run, at)
 
 
 def _run_failed(task: TaskState, run: TaskRun, failed_ids: list[str], at: float) -> None:
@@ -187,6 +191,7 @@ def _run_failed(task: TaskState, run: TaskRun, failed_ids: list[str], at: float)
         f"The task failed: the full load of {len(failed_ids)} of {len(run.loading)} datasets ended in error "
         f"({names}). See the datasets' state for each error."
     )
+    _history().freeze(task, run, at)
 
 
 def _stopped(task: TaskState, run: TaskRun, at: float) -> None:
@@ -210,6 +215,14 @@ def _stopped(task: TaskState, run: TaskRun, at: float) -> None:
                 "the next run loads it again.",
             )
             loading.needs_full_load = True
+    _history().freeze(task, run, at)
+
+
+def _history() -> ModuleType:
+    # imported when used: run_history reads the runtime views, which import this module
+    from . import run_history
+
+    return run_history
 
 
 # --- reload / recreate ----------------------------------------------------------------------------------

@@ -18,13 +18,13 @@ def runtime_state(tenant: Tenant, task: TaskState) -> dict[str, Any]:
     state, message = readiness(task)
     wire: dict[str, Any] = {"name": task.definition.name, "type": task.definition.type}
     if task.run is not None:
-        wire["lastRun"] = _last_run(tenant, task, task.run)
+        wire["lastRun"] = last_run_wire(task, task.run, tenant.now())
     wire["runReadiness"] = {"state": state, "message": message}
     return wire
 
 
-def _last_run(tenant: Tenant, task: TaskState, run: TaskRun) -> dict[str, Any]:
-    now = tenant.now()
+def last_run_wire(task: TaskState, run: TaskRun, now: float) -> dict[str, Any]:
+    """One run as `lastRun` shows it at time `now` (also what run history freezes when the run ends)."""
     wire: dict[str, Any] = {"state": run.state, "startTime": iso_time(run.start)}
     if run.end is not None:
         wire["endTime"] = iso_time(run.end)
@@ -76,7 +76,10 @@ def _run_cdc_status(task: TaskState, run: TaskRun, now: float) -> dict[str, Any]
 
 
 def datasets_state(tenant: Tenant, task: TaskState) -> list[dict[str, Any]]:
-    now = tenant.now()
+    return datasets_state_at(task, tenant.now())
+
+
+def datasets_state_at(task: TaskState, now: float) -> list[dict[str, Any]]:
     return [_dataset_state(task, dataset, now) for dataset in task.datasets.values()]
 
 

@@ -4,18 +4,25 @@ Tasks listed as completed get a finished run an hour ago; tasks listed as runnin
 for two hours. One dataset of the first storage task with a finished run is in ERROR (a type conversion
 failure), so an agent has something to diagnose: `datasetsInErrorCount` > 0, the dataset's message, and a
 fix (request a reload of that dataset, run the task again).
+
+Run history (`run_history.py`) goes back a few days and ends in the runs above, so it agrees with the current
+state: each task with a finished run also completed on the nights before; the CDC task was stopped (CANCELED)
+before its current run; and each task never prepared had last night's scheduled start misfire.
 """
 
 from __future__ import annotations
 
-from . import timings
+from . import run_history, timings
 from .demo import DemoTenant
-from .runtime import load_seconds, start_task
+from .runtime import load_seconds, readiness, start_task
 from .state import Connection, FullLoad, ProjectState, Space, TaskRun, TaskState, Tenant, dataset_signature
 
 STORAGE_TYPES = ("STORAGE", "QVD_STORAGE", "LAKEHOUSE_STORAGE")
 LAST_RUN_AGO_SECONDS = 3600.0
 CDC_RUNNING_FOR_SECONDS = 2 * 3600.0
+HISTORY_NIGHTS = 3  # earlier nightly runs seeded before each task's current run
+DAY_SECONDS = 24 * 3600.0
+CDC_STOPPED_BEFORE_SECONDS = 600.0  # the CDC task's previous run was stopped this long before the current began
 ERROR_TEMPLATE = (
     "Full load of '{name}' failed: value 'N/A' in column UPDATED_AT cannot be converted to TIMESTAMP_NTZ "
     "(source row 1873). Fix the source data, then request a reload of this dataset and run the task."
@@ -58,6 +65,7 @@ def load_demo(tenant: Tenant, demo: DemoTenant, *, with_projects: bool = True) -
                 task.prepared_signature = dataset_signature(task_definition)
             project.tasks[task.id] = task
         for task in project.tasks.values():
+            seed_history(tenant, task, now, ran=task.id in ran)
             if task.id in demo_project.running_task_ids:
                 if task.definition.is_cdc():
                     seed_cdc_run(tenant, task, started_at=now - CDC_RUNNING_FOR_SECONDS)
@@ -77,12 +85,47 @@ def load_demo(tenant: Tenant, demo: DemoTenant, *, with_projects: bool = True) -
                 )
 
 
+def seed_history(tenant: Tenant, task: TaskState, now: float, *, ran: bool) -> None:
+    """The runs before the current one (see the module's docstring)."""
+    if not ran:
+        state, message = readiness(task)
+        if state != "READY_TO_RUN":
+            run_history.misfire(tenant, task, message, at=now - LAST_RUN_AGO_SECONDS)
+        return
+    for night in range(HISTORY_NIGHTS, 0, -1):
+        if task.definition.is_cdc():
+            started = now - CDC_RUNNING_FOR_SECONDS - night * DAY_SECONDS
+            seed_completed_run(tenant, task, ended_at=started + 60, from_history=True)
+            run = task.run
+            assert run is not None
+            run.state, run.cdc_since = "CANCELED", run.end
+            run.end = now - CDC_RUNNING_FOR_SECONDS - CDC_STOPPED_BEFORE_SECONDS - (night - 1) * DAY_SECONDS
+            run.cdc_until = run.end
+            run.message = "The task was stopped."
+            run_history.freeze(task, run, run.end)
+        else:
+            seed_completed_run(
+                tenant, task, ended_at=now - LAST_RUN_AGO_SECONDS - night * DAY_SECONDS, from_history=True
+            )
+
+
 def seed_completed_run(
-    tenant: Tenant, task: TaskState, *, ended_at: float, error_dataset_id: str | None = None, error: str = ""
+    tenant: Tenant,
+    task: TaskState,
+    *,
+    ended_at: float,
+    error_dataset_id: str | None = None,
+    error: str = "",
+    from_history: bool = False,
 ) -> None:
-    """A finished full-load run in the past: every dataset loaded, except `error_dataset_id` (ERROR)."""
+    """A finished full-load run in the past: every dataset loaded, except `error_dataset_id` (ERROR). Runs
+    `from_history` take their trace id from their run id, not from the seeded sequence later ids come from."""
     task.runs_started += 1
-    run = TaskRun(number=task.runs_started, state="COMPLETED", start=ended_at, trace_id=tenant.ids.trace_id())
+    trace_id = "" if from_history else tenant.ids.trace_id()
+    run = TaskRun(number=task.runs_started, state="COMPLETED", start=ended_at, trace_id=trace_id)
+    run_history.record(task, run)
+    if from_history:
+        run.trace_id = run_history.history_trace_id(run)
     cursor = ended_at
     for dataset in reversed(list(task.datasets.values())):
         seconds = load_seconds(dataset)
@@ -103,6 +146,7 @@ def seed_completed_run(
     run.start = cursor - timings.TASK_STARTING_SECONDS
     run.end = ended_at
     task.run = run
+    run_history.freeze(task, run, ended_at)
 
 
 def seed_cdc_run(tenant: Tenant, task: TaskState, *, started_at: float) -> None:
@@ -113,6 +157,7 @@ def seed_cdc_run(tenant: Tenant, task: TaskState, *, started_at: float) -> None:
     run.state = "RUNNING"
     run.cdc_since = run.end
     run.end = None
+    run.final_state = run.final_datasets = None  # running: its record is live
 
 
 def demo_task(tenant: Tenant, project_name: str, task_name: str) -> TaskState:

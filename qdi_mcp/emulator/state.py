@@ -91,9 +91,10 @@ class DatasetRuntime:
 @dataclass
 class TaskRun:
     number: int
-    state: str  # STARTING | RUNNING | COMPLETED | FAILED | CANCELED | STOPPING
+    state: str  # STARTING | RUNNING | COMPLETED | FAILED | CANCELED | STOPPING; MISFIRED only in history
     start: float
     trace_id: str
+    run_id: str = ""  # set by `run_history.record`, which keeps every run of a task in its history
     end: float | None = None
     message: str | None = None
     option: str | None = None
@@ -103,6 +104,10 @@ class TaskRun:
     cdc_since: float | None = None  # CDC tasks: when the full load finished and changes began to flow
     cdc_until: float | None = None
     batch_rows: int = 0  # rows of the incremental batch a run without full load applies
+    # What `GET .../runs/{runId}/state` and `.../state/datasets` answer once the run has ended, frozen at its end
+    # (later runs, reloads and recreates change the task's datasets, not what this run did).
+    final_state: dict[str, Any] | None = None
+    final_datasets: list[dict[str, Any]] | None = None
 
     @property
     def active(self) -> bool:
@@ -122,6 +127,7 @@ class TaskState:
     datasets: dict[str, DatasetRuntime] = field(default_factory=dict)
     run: TaskRun | None = None
     runs_started: int = 0
+    history: list[TaskRun] = field(default_factory=list)  # every run, oldest first (`run_history.py`)
 
     @property
     def id(self) -> str:

@@ -19,8 +19,8 @@ Per-tool facts the guard and the handlers read (written after ``annotations:`` i
 
 - ``preview: {action, target: project|task, consequence, scope: {argument, all}}``: what a person confirms;
   texts may name required arguments (``{path!r}``); ``scope`` names the argument that narrows the call.
-- ``hints: {bad_request, check_outcome}``: the next step after a rejected call, or after a write whose answer
-  was lost (the code has generic fallbacks).
+- ``hints: {bad_request, check_outcome, not_found, gone}``: the next step after a rejected call, after a write
+  whose answer was lost, after a 404 or a 410 (the code has generic fallbacks).
 - ``resume_with``: the read tool that follows what the tool started.
 - ``confirmation: {binds_file: <argument>}``: the confirmation is bound to that file's content too.
 
@@ -231,8 +231,8 @@ class ToolSpec:
         return self.is_destructive_for(arguments)
 
     def hint(self, name: str, arguments: Mapping[str, Any]) -> str | None:
-        """The spec's hint ``name`` (``bad_request``, ``check_outcome``) for this call, or None (then the caller
-        uses its generic one)."""
+        """The spec's hint ``name`` (``bad_request``, ``check_outcome``, ``not_found``, ``gone``) for this call, or
+        None (then the caller uses its generic one)."""
         template = self.hints.get(name)
         return template.format_map(arguments) if template is not None else None
 

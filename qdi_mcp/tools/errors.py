@@ -2,17 +2,18 @@
 errors themselves and no traceback or secret reaches the agent.
 
     ToolFailure
-    └── (built from) QdiApiError ─ BadRequestError, AuthError, NotFoundError, ConflictError, RateLimitedError,
-                                   ServerError, TransportError, OutcomeUnknownError, ResponseFormatError,
-                                   InvalidParameterError
+    └── (built from) QdiApiError ─ BadRequestError, AuthError, NotFoundError, ConflictError, GoneError,
+                                   RateLimitedError, ServerError, TransportError, OutcomeUnknownError,
+                                   ResponseFormatError, InvalidParameterError
 
 Never invite a blind repeat of a change: a write whose answer was lost or unreadable is `outcome_unknown`, and so
 is a "…_and_wait" tool that failed while waiting (raised by the wait itself, which knows the action id or the task):
 it says what was already started and how to check or resume,
 instead of asking to be called again.
 
-Tool-specific next steps are the spec's `hints:` (`bad_request`, `check_outcome`); the texts here are the generic
-ones for tools without them. Not-found hints depend on the argument that named the missing object, not on the tool.
+Tool-specific next steps are the spec's `hints:` (`bad_request`, `check_outcome`, `not_found`, `gone`); the texts
+here are the generic ones for tools without them. Not-found hints depend on the argument that named the missing
+object, unless the spec names a better one.
 """
 
 from __future__ import annotations
@@ -59,7 +60,15 @@ def failure_from_api_error(exc: api_errors.QdiApiError, spec: ToolSpec, argument
             **common,
         )
     if isinstance(exc, api_errors.NotFoundError):
-        return ToolFailure("not_found", detail or "Not found.", hint=_not_found_hint(arguments), **common)
+        hint = spec.hint("not_found", arguments) or _not_found_hint(arguments)
+        return ToolFailure("not_found", detail or "Not found.", hint=hint, **common)
+    if isinstance(exc, api_errors.GoneError):
+        return ToolFailure(
+            "gone",
+            detail or "Qlik no longer keeps this object (HTTP 410 Gone).",
+            hint=spec.hint("gone", arguments) or "the object is gone for good; do not retry",
+            **common,
+        )
     if isinstance(exc, api_errors.RateLimitedError):
         wait = f" after {exc.retry_after:.0f} s" if exc.retry_after else ""
         return ToolFailure(

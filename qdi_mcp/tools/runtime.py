@@ -1,11 +1,13 @@
-"""Handlers of the `runtime` toolset: start, stop, reload, and the runtime state of tasks and datasets."""
+"""Handlers of the `runtime` toolset: start, stop, reload, the runtime state of tasks and datasets, and run history."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from qdi_mcp.api import TaskRuntimeState
+from qdi_mcp.failures import ToolFailure
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 
 READINESS_VALUES = ("READY", "NOT_READY", "ERROR")
@@ -124,4 +126,100 @@ async def get_task_datasets_state(ctx: ToolContext, args: dict[str, Any]) -> Too
         result,
         f"{len(datasets)} datasets: {counts['READY']} ready, {counts['NOT_READY']} not ready, "
         f"{counts['ERROR']} in error{errors}.",
+    )
+
+
+# --- run history ---------------------------------------------------------------------------------------
+
+# The open ends of a PERIOD filter when only one of since/until is given: Qlik's BETWEEN takes two times.
+_EARLIEST, _LATEST = "1970-01-01T00:00:00Z", "9999-12-31T23:59:59Z"
+
+
+def _iso_argument(args: dict[str, Any], name: str) -> datetime | None:
+    text = args.get(name)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ToolFailure(
+            "invalid_arguments",
+            f"Invalid arguments for qdi_list_task_runs: {name} {text!r} is not an ISO-8601 time.",
+            hint=f"pass {name} like 2025-03-01T00:00:00Z",
+            field=name,
+        ) from None
+    # a time without an offset is read as UTC, the zone Qlik writes every run time in
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def run_filters(args: dict[str, Any]) -> list[dict[str, Any]]:
+    """The agent's status/since/until as Qlik's search filters; bad times fail here, before any request."""
+    since, until = _iso_argument(args, "since"), _iso_argument(args, "until")
+    if since is not None and until is not None and since > until:
+        raise ToolFailure(
+            "invalid_arguments",
+            f"Invalid arguments for qdi_list_task_runs: since ({args['since']}) is after until ({args['until']}).",
+            hint="swap them, or give only one of them",
+            field="since",
+        )
+    filters: list[dict[str, Any]] = []
+    if args.get("status"):
+        filters.append({"field": "STATUS", "operator": "IN", "value": list(args["status"])})
+    if since is not None or until is not None:
+        bounds = [_qlik_time(since) if since else _EARLIEST, _qlik_time(until) if until else _LATEST]
+        filters.append({"field": "PERIOD", "operator": "BETWEEN", "value": bounds})
+    return filters
+
+
+def _qlik_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@handler("qdi_list_task_runs")
+async def list_task_runs(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    filters = run_filters(args)
+    limit = args.get("limit", ctx.tool.input_schema["properties"]["limit"]["default"])
+    page = await ctx.client.list_task_runs(
+        args["project_id"], args["task_id"], limit=limit, last_id=args.get("cursor"), filters=filters or None
+    )
+    runs = [dump(run) for run in page.runs]
+    next_cursor = page.last_id if page.next_page_exists and runs else None
+    result = {"project_id": args["project_id"], "task_id": args["task_id"], "runs": runs, "next_cursor": next_cursor}
+    counts = Counter(str(run.get("status")) for run in runs)
+    by_status = ", ".join(f"{count} {status}" for status, count in counts.most_common())
+    more = "; older runs: pass next_cursor as cursor" if next_cursor else ""
+    return ToolResult(result, f"{len(runs)} runs, newest first{': ' + by_status if runs else ''}{more}.")
+
+
+@handler("qdi_get_task_run")
+async def get_task_run(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    project_id, task_id, run_id = args["project_id"], args["task_id"], args["run_id"]
+    data = dump(await ctx.client.get_task_run(project_id, task_id, run_id))
+    run = data.get("last_run")
+    state = (run or {}).get("state")
+    result = {
+        "project_id": project_id,
+        "task_id": task_id,
+        "run_id": run_id,
+        "name": data.get("name"),
+        "type": data.get("type"),
+        "state": state,
+        "run": run,
+    }
+    errors = len((run or {}).get("errors") or [])
+    return ToolResult(result, f"Run {run_id!r}: {state or 'state unknown'}, {errors} errors.")
+
+
+@handler("qdi_get_task_run_datasets")
+async def get_task_run_datasets(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    project_id, task_id, run_id = args["project_id"], args["task_id"], args["run_id"]
+    datasets = [dump(d) for d in await ctx.client.get_task_run_datasets(project_id, task_id, run_id)]
+    result = {"project_id": project_id, "task_id": task_id, "run_id": run_id} | summarise_datasets(datasets)
+    if args.get("detail"):
+        result["datasets"] = datasets
+    counts = result["by_readiness"]
+    return ToolResult(
+        result,
+        f"Run {run_id!r}: {len(datasets)} datasets, {counts['READY']} ready, {counts['NOT_READY']} not ready, "
+        f"{counts['ERROR']} in error" + (" (see in_error for names and messages)." if counts["ERROR"] else "."),
     )

@@ -136,6 +136,33 @@ def _check_update(result: Any) -> None:
     assert result == {}
 
 
+RUN_SEARCH_EXAMPLE = {
+    "runs": [
+        {
+            "runId": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+            "status": "STARTING",
+            "endTime": "2024-03-01T09:30:00Z",
+            "duration": "00:30:00",
+            "startTime": "2024-03-01T09:00:00Z",
+            "subStatus": "string",
+            "errorMessage": "",
+            "datasetsCount": 10,
+            "originSubStatus": "string",
+            "datasetsErrorCount": 0,
+        }
+    ],
+    "lastId": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+    "nextPageExists": True,
+}
+
+
+def _check_run_page(page: Any) -> None:
+    assert page.next_page_exists is True and page.last_id == "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a"
+    (run,) = page.runs
+    assert (run.run_id, run.status, run.duration, run.datasets_count) == (page.last_id, "STARTING", "00:30:00", 10)
+    assert (run.sub_status, run.origin_sub_status, run.error_message) == ("string", "string", "")
+
+
 CASES = [
     Case(
         "list_projects",
@@ -352,6 +379,54 @@ CASES = [
         httpx.Response(200, json={"reports": [{"path": "string", "level": "WARNING", "reason": "string"}]}),
         lambda result: _assert_equal([(r.path, r.level, r.reason) for r in result], [("string", "WARNING", "string")]),
         body="multipart",
+    ),
+    # run history (issue 14): the reference's own example request and answer
+    Case(
+        "list_task_runs",
+        lambda c: c.list_task_runs(
+            "p1",
+            "t1",
+            limit=50,
+            last_id="caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+            filters=[
+                {"field": "STATUS", "operator": "IN", "value": ["COMPLETED", "FAILED"]},
+                {"field": "PERIOD", "operator": "BETWEEN", "value": ["2024-03-01T00:00:00Z", "2024-03-31T23:59:59Z"]},
+            ],
+        ),
+        T + "/runtime/runs/actions/search",
+        httpx.Response(200, json=RUN_SEARCH_EXAMPLE),
+        lambda page: _check_run_page(page),
+        body={
+            "limit": 50,
+            "lastId": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+            "filters": [
+                {"field": "STATUS", "operator": "IN", "value": ["COMPLETED", "FAILED"]},
+                {"field": "PERIOD", "operator": "BETWEEN", "value": ["2024-03-01T00:00:00Z", "2024-03-31T23:59:59Z"]},
+            ],
+        },
+    ),
+    Case(
+        "get_task_run",
+        lambda c: c.get_task_run("p1", "t1", "r1"),
+        T + "/runtime/runs/r1/state",
+        httpx.Response(
+            200,
+            json={
+                "name": "Land",
+                "lastRun": {"state": "RUNNING", "fullLoad": {"completedCount": 3}},
+                "runReadiness": {"state": "ALREADY_RUNNING"},
+            },
+        ),
+        _check_state,
+    ),
+    Case(
+        "get_task_run_datasets",
+        lambda c: c.get_task_run_datasets("p1", "t1", "r1"),
+        T + "/runtime/runs/r1/state/datasets",
+        httpx.Response(
+            200, json={"datasets": [{"datasetId": "d1", "dataReadiness": "READY", "fullLoad": {"state": "COMPLETED"}}]}
+        ),
+        _check_datasets,
     ),
 ]
 
