@@ -22,6 +22,16 @@ class Tier(Enum):
     def per_minute(self) -> int:
         return self.value
 
+    @property
+    def window_seconds(self) -> float:
+        """Qlik evaluates Tier 1 and Tier 2 over 5 minutes, the runtime-state tier per minute (see ratelimit.py)."""
+        return 60.0 if self is Tier.RUNTIME_STATE else 300.0
+
+    @property
+    def budget(self) -> int:
+        """Requests admitted in any one window: the per-minute figure times the window's minutes."""
+        return int(self.value * self.window_seconds // 60)
+
 
 @dataclass(frozen=True)
 class Operation:
