@@ -86,5 +86,11 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         "get_task_state": Endpoint("GET", _TASK + "/runtime/state", RateTier.RUNTIME_STATE),
         "get_task_datasets_state": Endpoint("GET", _TASK + "/runtime/state/datasets", RateTier.RUNTIME_STATE),
         "get_action": Endpoint("GET", "/api/v1/di-projects/actions/{actionId}", RateTier.TIER1),
+        # Not di-projects: Qlik's spaces and data-connections APIs, which bindings' connection references name
+        # (qlik-oss/qlik-api-ts spaces.d.ts and data-connections.d.ts; Tier 1 in qlik.dev's references, stored
+        # docs 68603611382 and 68823515261). The tool is qdi_list_connections, the client method
+        # list_data_connections (Qlik's resource name).
+        "list_spaces": Endpoint("GET", "/api/v1/spaces", RateTier.TIER1),
+        "list_connections": Endpoint("GET", "/api/v1/data-connections", RateTier.TIER1),
     }
 )

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import routes_control as control
 from . import routes_projects as projects
+from . import routes_spaces as spaces
 from . import routes_tasks as tasks
 from .errors import ApiError, error_response
 from .gateway import Gateway
@@ -47,6 +48,8 @@ _HANDLERS = {
     "stop_task": tasks.stop_task,
     "get_task_state": tasks.get_task_state,
     "get_task_datasets_state": tasks.get_task_datasets_state,
+    "list_spaces": spaces.list_spaces,
+    "list_connections": spaces.list_data_connections,
 }
 
 

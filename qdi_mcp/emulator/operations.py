@@ -70,6 +70,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("stop_task", "POST", _T + "/runtime/actions/stop", Tier.TIER2, True),
     Operation("get_task_state", "GET", _T + "/runtime/state", Tier.RUNTIME_STATE, False),
     Operation("get_task_datasets_state", "GET", _T + "/runtime/state/datasets", Tier.RUNTIME_STATE, False),
+    # Qlik's spaces and data-connections APIs (Tier 1 each: qlik.dev references, stored docs 68603611382 and
+    # 68823515261): what bindings' connection references name.
+    Operation("list_spaces", "GET", "/api/v1/spaces", Tier.TIER1, False),
+    Operation("list_connections", "GET", "/api/v1/data-connections", Tier.TIER1, False),
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
