@@ -35,6 +35,8 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_import_project",
         "qdi_get_bindings",
         "qdi_update_bindings",
+        "qdi_list_spaces",
+        "qdi_list_connections",
     },
     "tasks": {"qdi_list_tasks", "qdi_get_task"},
     "actions": {
@@ -96,6 +98,8 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     "qdi_start_task_and_wait": "write",
     "qdi_stop_task_and_wait": "destructive",
     "qdi_get_project_status": "read",
+    "qdi_list_spaces": "read",
+    "qdi_list_connections": "read",
 }
 
 ID_ARGUMENTS = ("project_id", "task_id", "action_id")
