@@ -18,6 +18,16 @@ API_REFERENCE = DATA / "qlik-di-projects-api.md"
 # The reference's names of the rate tiers -> the API client's (`qdi_mcp.api.RateTier` values).
 _REFERENCE_TIERS = {"Tier 1": "tier1", "Tier 2": "tier2", "Special": "runtime_state"}
 _METHOD = r"(GET|POST|PUT|PATCH|DELETE)"
+DI_PROJECTS_PREFIX = "/api/v1/di-projects"
+# Endpoints the client uses outside the di-projects API, so not in its reference copy: (method, path, tier).
+# Paths from qlik-oss/qlik-api-ts typings (the spaces.d.ts region of stored doc 38773419195: `getSpaces`,
+# GET /api/v1/spaces; data-connections.d.ts @ 35d6345f, stored doc 56222317199: `getDataConnections`,
+# GET /api/v1/data-connections), tiers from qlik.dev's references (Tier 1 both: stored docs 68603611382 and
+# 68823515261).
+OTHER_QLIK_ENDPOINTS: list[tuple[str, str, str]] = [
+    ("GET", "/api/v1/spaces", "tier1"),
+    ("GET", "/api/v1/data-connections", "tier1"),
+]
 
 
 def api_reference_endpoints(text: str | None = None) -> list[tuple[str, str, str]]:

@@ -38,6 +38,8 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_get_bindings",
         "qdi_update_bindings",
         "qdi_validate_project_files",
+        "qdi_list_spaces",
+        "qdi_list_connections",
     },
     "tasks": {"qdi_list_tasks", "qdi_get_task"},
     "actions": {
@@ -110,6 +112,8 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     "qdi_list_task_runs": "read",
     "qdi_get_task_run": "read",
     "qdi_get_task_run_datasets": "read",
+    "qdi_list_spaces": "read",
+    "qdi_list_connections": "read",
 }
 
 ID_ARGUMENTS = ("project_id", "task_id", "action_id")

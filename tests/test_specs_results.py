@@ -111,6 +111,14 @@ RESULTS: dict[str, dict[str, Any]] = {
         "variable_count": 2,
         "added": ["task.t-1.databaseName"],
         "removed": [],
+        "changed": [
+            {"name": "task.t-1.databaseName", "old": None, "new": "CHURN"},
+            {
+                "name": "task.t-1.sourceConnection",
+                "old": "",
+                "new": "{{id(connection, DEV_SPACE.MySQL_DEV)}}",
+            },
+        ],
     },
     "qdi_list_tasks": {"project_id": "p-churn", "tasks": [TASK], "count": 1},
     "qdi_get_task": {"task": TASK},
@@ -266,6 +274,25 @@ RESULTS: dict[str, dict[str, Any]] = {
         "dataset_count": 2,
         "by_readiness": {"READY": 1, "NOT_READY": 0, "ERROR": 1},
         "in_error": [{"dataset_id": "d-2", "name": "orders", "message": "Table not found"}],
+    },
+    "qdi_list_spaces": {
+        "spaces": [{"id": "6650f0c1a2b3c4d5e6f7d001", "name": "DEV_SPACE", "type": "data"}],
+        "count": 1,
+        "next_cursor": "bzox",
+    },
+    "qdi_list_connections": {
+        "connections": [
+            {
+                "id": "c972c6ef-b2ec-5161-bf7c-a6ed82b6dff5",
+                "name": "MySQL_DEV",
+                "type": "repsrc_mysql",
+                "space_id": "6650f0c1a2b3c4d5e6f7d001",
+                "space_name": "DEV_SPACE",
+                "binding_reference": "{{id(connection, DEV_SPACE.MySQL_DEV)}}",
+            }
+        ],
+        "count": 1,
+        "next_cursor": None,
     },
 }
 

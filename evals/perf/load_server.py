@@ -10,7 +10,7 @@ the API (the client's per-tier limiters, retry back-off, poll intervals): a 100-
 60 emulator seconds everywhere, and the emulator's accounting is the judge.
 
 One extra route, `GET /perf/counters`, answers the emulator's books (requests and responses by operation)
-and the busiest 60 s of each rate tier, in emulator time. The first line on stdout is `port <n>`.
+and the busiest window of each rate tier, in emulator time. The first line on stdout is `port <n>`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from qdi_mcp.cli.logs import configure_logging
 from qdi_mcp.clock import SpeedClock
 from qdi_mcp.emulator import DEFAULT_API_KEY, Emulator
 from qdi_mcp.emulator.operations import OPERATIONS, match_operation
-from qdi_mcp.emulator.ratelimit import WINDOW_SECONDS
 from qdi_mcp.server import build_server
 from qdi_mcp.server.transports import bind_socket, build_http_app
 from qdi_mcp.settings import Settings
@@ -40,7 +39,9 @@ from qdi_mcp.settings import Settings
 HOST = "127.0.0.1"
 TENANT_URL = "http://127.0.0.1:8765"  # only builds request URLs: the emulator answers in process
 COUNTERS_PATH = "/perf/counters"
-TIER_LIMITS = {op.tier.name: op.tier.per_minute for op in OPERATIONS}
+# what each tier admits in any one of its windows (Tier 1 and 2: 5 minutes; runtime state: 1 minute)
+TIER_LIMITS = {op.tier.name: op.tier.budget for op in OPERATIONS}
+TIER_WINDOWS = {op.tier.name: op.tier.window_seconds for op in OPERATIONS}
 
 
 class TierRecorder(httpx.AsyncBaseTransport):
@@ -60,13 +61,13 @@ class TierRecorder(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    def busiest_minute(self) -> dict[str, int]:
-        """Per tier, the most requests that arrived within any 60 emulator seconds."""
+    def busiest_window(self) -> dict[str, int]:
+        """Per tier, the most requests that arrived within any one window of that tier (emulator seconds)."""
         peaks: dict[str, int] = {}
         for tier, times in self.arrivals.items():
             ordered = sorted(times)
             peaks[tier] = max(
-                bisect.bisect_left(ordered, start + WINDOW_SECONDS) - index for index, start in enumerate(ordered)
+                bisect.bisect_left(ordered, start + TIER_WINDOWS[tier]) - index for index, start in enumerate(ordered)
             )
         return peaks
 
@@ -78,7 +79,7 @@ def with_counters(app: ASGIApp, emulator: Emulator, recorder: TierRecorder) -> A
                 {
                     "requests": dict(emulator.requests),
                     "responses": dict(emulator.responses),
-                    "busiest_minute": recorder.busiest_minute(),
+                    "busiest_window": recorder.busiest_window(),
                     "tier_limits": TIER_LIMITS,
                 }
             ).encode()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -14,12 +15,14 @@ from qdi_mcp.clock import Clock, SystemClock
 
 from .. import __version__
 from .auth import Auth
-from .errors import ResponseFormatError, ResponseTooLargeError, format_message
+from .errors import InvalidParameterError, ResponseFormatError, ResponseTooLargeError, format_message
 from .models import (
     Action,
     ActionRef,
     Bindings,
     CreateProjectRequest,
+    DataConnectionList,
+    DataConnectionPage,
     DatasetSelector,
     DatasetState,
     DatasetStateList,
@@ -35,6 +38,8 @@ from .models import (
     ReloadResult,
     RequestReloadRequest,
     SearchTaskRunsRequest,
+    SpaceList,
+    SpacePage,
     StartTaskRequest,
     TaskRunFilter,
     TaskRunPage,
@@ -312,6 +317,46 @@ class QlikClient:
         response = await self._session.call("get_task_run_datasets", path_params=_run_path(project_id, task_id, run_id))
         return _parse(response, DatasetStateList).datasets
 
+    # --- spaces and data connections (not di-projects: what bindings' connection references name) -------
+
+    async def list_spaces(
+        self,
+        *,
+        name: str | None = None,
+        type: str | None = None,  # noqa: A002 - Qlik's query parameter
+        limit: int | None = None,
+        next: str | None = None,  # noqa: A002 - Qlik's query parameter
+    ) -> SpacePage:
+        """Spaces the caller can access; `name` is a case-insensitive substring, `type` e.g. "data" or
+        "shared,managed", `next` the cursor of the previous page's `next_cursor`."""
+        _check_limit(limit)
+        response = await self._session.call(
+            "list_spaces", params={"name": name, "type": type, "limit": limit, "next": next}
+        )
+        answer = _parse(response, SpaceList)
+        return SpacePage(spaces=answer.data, next_cursor=_cursor(answer.links, "next"))
+
+    async def list_data_connections(
+        self,
+        *,
+        space_id: str | None = None,
+        limit: int | None = None,
+        next: str | None = None,  # noqa: A002 - the cursor of links.next
+    ) -> DataConnectionPage:
+        """Data connections without any credential field (the models drop them while parsing)."""
+        _check_limit(limit)
+        # data-connections.d.ts @ 35d6345f: the cursor parameter is `page` ("Pagination cursor string"), not `next`
+        response = await self._session.call(
+            "list_connections", params={"spaceId": space_id, "limit": limit, "page": next}
+        )
+        answer = _parse(response, DataConnectionList)
+        return DataConnectionPage(connections=answer.data, next_cursor=_cursor(answer.links, "page"))
+
+
+# data-connections: "Number of resources to be returned (between 1 and 100)"; spaces state no maximum, and the
+# same bound keeps one answer small.
+MAX_PAGE_LIMIT = 100
+
 
 def _zip_bytes(zip_bytes: bytes) -> bytes:
     if not isinstance(zip_bytes, bytes | bytearray) or not zip_bytes:
@@ -321,6 +366,22 @@ def _zip_bytes(zip_bytes: bytes) -> bytes:
 
 def _run_path(project_id: str, task_id: str, run_id: str) -> dict[str, str]:
     return {**_task_path(project_id, task_id), "runId": run_id}
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise InvalidParameterError(f"limit must be a whole number from 1 to {MAX_PAGE_LIMIT}", parameter="limit")
+
+
+def _cursor(links: Any, parameter: str) -> str | None:
+    """The cursor in `links.next.href` (Qlik pages by following that link)."""
+    href = links.next.href if links is not None and links.next is not None else None
+    if not href:
+        return None
+    values = parse_qs(urlsplit(href).query).get(parameter)
+    return values[0] if values else None
 
 
 def _task_path(project_id: str, task_id: str) -> dict[str, str]:

@@ -101,5 +101,11 @@ ENDPOINTS: Mapping[str, Endpoint] = MappingProxyType(
         "list_task_runs": Endpoint("POST", _TASK + "/runtime/runs/actions/search", RateTier.TIER2, repeatable=True),
         "get_task_run": Endpoint("GET", _TASK + "/runtime/runs/{runId}/state", RateTier.TIER1),
         "get_task_run_datasets": Endpoint("GET", _TASK + "/runtime/runs/{runId}/state/datasets", RateTier.TIER1),
+        # Not di-projects: Qlik's spaces and data-connections APIs, which bindings' connection references name
+        # (qlik-oss/qlik-api-ts spaces.d.ts and data-connections.d.ts; Tier 1 in qlik.dev's references, stored
+        # docs 68603611382 and 68823515261). The tool is qdi_list_connections, the client method
+        # list_data_connections (Qlik's resource name).
+        "list_spaces": Endpoint("GET", "/api/v1/spaces", RateTier.TIER1),
+        "list_connections": Endpoint("GET", "/api/v1/data-connections", RateTier.TIER1),
     }
 )

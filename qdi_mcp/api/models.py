@@ -89,6 +89,10 @@ PlatformType = Literal[
     "FABRIC",
     "QLIK_QVD",
     "QLIK_QVD_CUSTOMER_MANAGED",
+    # added by today's reference (qlik.dev di-projects, stored doc 68598814407): "NONE: No platform (e.g.
+    # replication-only projects)"
+    "QLIK_OPEN_LAKEHOUSE",
+    "NONE",
 ]
 ExportMode = Literal["MINIMAL", "ALL", "LEGACY"]
 
@@ -96,9 +100,12 @@ ExportMode = Literal["MINIMAL", "ALL", "LEGACY"]
 class Project(ResponseModel):
     id: str | None = None
     name: str | None = None
+    # DiProjectItemRsp of today's reference has both; plain strings so a new enum value cannot break parsing
+    type: str | None = None
     owner_id: str | None = None
     space_id: str | None = None
     description: str | None = None
+    platform_type: str | None = None
 
 
 class CreateProjectRequest(RequestModel):
@@ -456,3 +463,89 @@ class TaskRunPage(ResponseModel):
     runs: list[TaskRunItem] = Field(default_factory=list)
     last_id: str | None = None
     next_page_exists: bool = False
+
+
+# --- spaces and data connections (Qlik's spaces and data-connections APIs) ------------------------------
+
+
+class Link(ResponseModel):
+    href: str | None = None
+
+
+class PageLinks(ResponseModel):
+    next: Link | None = None
+    prev: Link | None = None
+
+
+class Space(ResponseModel):
+    """`Space` of qlik-oss/qlik-api-ts spaces.d.ts (stored doc 38773419195); `type` is shared, managed or data."""
+
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+    description: str | None = None
+    owner_id: str | None = None
+
+
+class SpaceList(ResponseModel):
+    data: list[Space] = Field(default_factory=list)
+    links: PageLinks | None = None
+
+
+# ConnectionGet fields that carry or lead to credentials (data-connections.d.ts @ 35d6345f, stored doc
+# 56222317199): the connect statement can embed hosts and logins, qConnectionSecret is "connection specific
+# secret (or password)", qPassword/qUsername are logon credentials, qReferenceKey a "Reference key of credential",
+# qri an "Encrypted base Qri string", and `extended=true` adds an encrypted credential string. None of them is
+# ever read: DataConnection ignores every field it does not declare, so a field Qlik adds later stays out too.
+CONNECTION_SECRET_FIELDS = frozenset(
+    {
+        "qConnectStatement",
+        "qConnectionSecret",
+        "qPassword",
+        "qUsername",
+        "qReferenceKey",
+        "qri",
+        "qCredentialsID",
+        "qCredentialsName",
+        "encryptedCredentials",
+        "connectionProperties",
+    }
+)
+
+
+class DataConnection(WireModel):
+    """One connection of GET /api/v1/data-connections, reduced to what names it: never a credential field."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = Field(default=None, alias="qID")
+    name: str | None = Field(default=None, alias="qName")
+    type: str | None = Field(default=None, alias="qType")  # "provider type of underlying connector"
+    space_id: str | None = Field(default=None, alias="space")  # "ID of the space to which the connection belongs"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_credentials(cls, data: Any) -> Any:
+        # Dropped before validation, so not even a validation error message can quote one.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in CONNECTION_SECRET_FIELDS and v is not None}
+        return data
+
+
+class DataConnectionList(ResponseModel):
+    data: list[DataConnection] = Field(default_factory=list)
+    links: PageLinks | None = None
+
+
+class SpacePage(BaseModel):
+    """One page of spaces; `next_cursor` is the `next` of `links.next`, None on the last page."""
+
+    spaces: list[Space]
+    next_cursor: str | None = None
+
+
+class DataConnectionPage(BaseModel):
+    """One page of data connections; `next_cursor` is the `page` of `links.next`, None on the last page."""
+
+    connections: list[DataConnection]
+    next_cursor: str | None = None

@@ -16,7 +16,8 @@ from qdi_mcp.clock import Clock, SystemClock
 WINDOW_SECONDS = 60.0
 # Requests admitted here reach Qlik up to a network round trip later, so a burst at the edge of our window
 # could land in Qlik's next one and exceed its count there. A window one second longer than Qlik's absorbs that.
-TIER_WINDOW_SECONDS = WINDOW_SECONDS + 1.0
+WINDOW_MARGIN_SECONDS = 1.0
+TIER_WINDOW_SECONDS = WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
 # guards against a zero or negative wait from float rounding, which would spin without time advancing
 _MIN_WAIT_SECONDS = 0.001
 
@@ -32,11 +33,31 @@ class RateTier(StrEnum):
     def requests_per_minute(self) -> int:
         return _REQUESTS_PER_MINUTE[self]
 
+    @property
+    def window_seconds(self) -> float:
+        """Qlik's evaluation window of this tier."""
+        return _WINDOW_MINUTES[self] * WINDOW_SECONDS
+
+    @property
+    def budget(self) -> int:
+        """Requests Qlik admits in any one window of this tier."""
+        return self.requests_per_minute * _WINDOW_MINUTES[self]
+
 
 _REQUESTS_PER_MINUTE: dict[RateTier, int] = {
     RateTier.TIER1: 1000,
     RateTier.TIER2: 100,
     RateTier.RUNTIME_STATE: 120,
+}
+# qlik.dev rate-limiting page (stored doc 68622924174, 2025-06-19), Tier 1 and Tier 2: "The limit is evaluated
+# over a 5-minute window to support bursts of requests." We read it as the per-minute figure averaged over 5
+# minutes: 5x the per-minute count in any 5 minutes, so a burst may exceed one minute's count. The runtime-state
+# endpoints are "Special (120 requests per minute)" with no window stated, and the page says "Rate limit windows
+# are per minute unless documented otherwise": one minute.
+_WINDOW_MINUTES: dict[RateTier, int] = {
+    RateTier.TIER1: 5,
+    RateTier.TIER2: 5,
+    RateTier.RUNTIME_STATE: 1,
 }
 
 
@@ -86,24 +107,43 @@ class SlidingWindowLimiter:
 
 
 class TierLimiter:
-    """One limiter per rate tier; share one instance between every client of the same tenant."""
+    """One limiter per rate tier; share one instance between every client of the same tenant.
+
+    `limits` replaces a tier's budget (requests per window); `window` replaces every tier's window, which is
+    otherwise Qlik's window of that tier plus our margin.
+    """
 
     def __init__(
         self,
         *,
         clock: Clock | None = None,
         limits: Mapping[RateTier, int] | None = None,
-        window: float = TIER_WINDOW_SECONDS,
+        window: float | None = None,
     ) -> None:
-        clock = clock or SystemClock()
-        per_tier = {tier: tier.requests_per_minute for tier in RateTier}
+        self._clock = clock = clock or SystemClock()
+        per_tier = {tier: tier.budget for tier in RateTier}
         per_tier.update(limits or {})
         self._limiters = {
-            tier: SlidingWindowLimiter(limit, window=window, clock=clock) for tier, limit in per_tier.items()
+            tier: SlidingWindowLimiter(limit, window=window or tier.window_seconds + WINDOW_MARGIN_SECONDS, clock=clock)
+            for tier, limit in per_tier.items()
         }
+        self._blocked_until: dict[RateTier, float] = {}
 
     async def acquire(self, tier: RateTier) -> None:
+        # After a 429, Qlik blocks every call of that tier until Retry-After has passed ("Calls to endpoints in
+        # the same tier are all blocked in the waiting period", qlik.dev rate-limiting page): sending others
+        # meanwhile would only earn more 429s.
+        while (wait := self._blocked_until.get(tier, 0.0) - self._clock.monotonic()) > 0:
+            await self._clock.sleep(wait)
         await self._limiters[tier].acquire()
+
+    def block(self, tier: RateTier, seconds: float) -> None:
+        """Hold every call of `tier` for `seconds` (Qlik answered 429 with this Retry-After)."""
+        until = self._clock.monotonic() + max(seconds, 0.0)
+        self._blocked_until[tier] = max(until, self._blocked_until.get(tier, 0.0))
+
+    def window(self, tier: RateTier) -> float:
+        return self._limiters[tier].window
 
     def limit(self, tier: RateTier) -> int:
         return self._limiters[tier].limit

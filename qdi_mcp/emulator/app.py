@@ -19,6 +19,7 @@ from . import routes_control as control
 from . import routes_imports as imports
 from . import routes_projects as projects
 from . import routes_runs as runs
+from . import routes_spaces as spaces
 from . import routes_tasks as tasks
 from .errors import ApiError, error_response
 from .gateway import Gateway
@@ -53,6 +54,8 @@ _HANDLERS = {
     "import_project_async": imports.import_project_async,
     "validate_project_definitions": imports.validate_project_definitions,
     **runs.HANDLERS,
+    "list_spaces": spaces.list_spaces,
+    "list_connections": spaces.list_data_connections,
 }
 
 

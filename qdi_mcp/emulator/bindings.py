@@ -23,7 +23,8 @@ CONNECTION_REFERENCE = re.compile(
 # Connection variables a project may leave empty: only some platforms or task types use them.
 OPTIONAL_CONNECTION_VARIABLES = frozenset({"cloudStagingConnection", "llmConnection", "vectorDbConnection"})
 # Platforms whose storage Qlik manages itself: no platform connection to bind.
-PLATFORMS_WITHOUT_CONNECTION = frozenset({"QLIK_QVD"})
+# NONE is "No platform (e.g. replication-only projects)" (qlik.dev di-projects reference): nothing to bind either.
+PLATFORMS_WITHOUT_CONNECTION = frozenset({"QLIK_QVD", "NONE"})
 
 
 @dataclass(frozen=True)

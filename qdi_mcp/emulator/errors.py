@@ -29,8 +29,10 @@ class ApiError(Exception):
         pointer: str | None = None,
         parameter: str | None = None,
         headers: dict[str, str] | None = None,
+        title: str | None = None,
     ) -> None:
         super().__init__(detail)
+        self.title = title or status_title(status)
         self.status = status
         self.detail = detail
         self.code = code or f"HTTP-{status}"
@@ -41,7 +43,7 @@ class ApiError(Exception):
     def item(self) -> dict[str, Any]:
         item: dict[str, Any] = {
             "code": self.code,
-            "title": status_title(self.status),
+            "title": self.title,
             "detail": self.detail,
             "status": self.status,
         }

@@ -135,10 +135,11 @@ class Gateway:
         if emulator.rate_limits and operation_spec is not None:
             wait = emulator.limiter.admit(caller, operation_spec.tier, now)
             if wait is not None:
+                # Qlik's 429 title and detail, as on qlik.dev's rate-limiting page (stored doc 68622924174)
                 return ApiError(
                     429,
-                    f"Rate limit exceeded for {operation}: at most {operation_spec.tier.per_minute} requests "
-                    f"per minute ({operation_spec.tier.name}). Retry after {int(wait)} s.",
+                    f"You need to wait {int(wait)} seconds until limit is lifted.",
+                    title="API rate limit reached.",
                     headers={"Retry-After": str(int(wait))},
                 )
         return None

@@ -22,6 +22,16 @@ class Tier(Enum):
     def per_minute(self) -> int:
         return self.value
 
+    @property
+    def window_seconds(self) -> float:
+        """Qlik evaluates Tier 1 and Tier 2 over 5 minutes, the runtime-state tier per minute (see ratelimit.py)."""
+        return 60.0 if self is Tier.RUNTIME_STATE else 300.0
+
+    @property
+    def budget(self) -> int:
+        """Requests admitted in any one window: the per-minute figure times the window's minutes."""
+        return int(self.value * self.window_seconds // 60)
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -69,6 +79,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("list_task_runs", "POST", _T + "/runtime/runs/actions/search", Tier.TIER2, False),
     Operation("get_task_run", "GET", _T + "/runtime/runs/{runId}/state", Tier.TIER1, False),
     Operation("get_task_run_datasets", "GET", _T + "/runtime/runs/{runId}/state/datasets", Tier.TIER1, False),
+    # Qlik's spaces and data-connections APIs (Tier 1 each: qlik.dev references, stored docs 68603611382 and
+    # 68823515261): what bindings' connection references name.
+    Operation("list_spaces", "GET", "/api/v1/spaces", Tier.TIER1, False),
+    Operation("list_connections", "GET", "/api/v1/data-connections", Tier.TIER1, False),
 )
 
 OPERATIONS_BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}

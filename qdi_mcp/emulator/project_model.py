@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# The seed's data task type enum (GET .../di-tasks).
+# The data task type enum of today's reference (qlik.dev di-projects reference, stored doc 68598814407): the
+# seed's 15 plus REPLICATE_LANDING, which the generated typings do not have yet.
 TASK_TYPES: frozenset[str] = frozenset(
     {
         "LANDING",
@@ -36,6 +37,7 @@ TASK_TYPES: frozenset[str] = frozenset(
         "LAKEHOUSE_MIRROR",
         "STREAMING_LAKE_LANDING",
         "STREAMING_TRANSFORM",
+        "REPLICATE_LANDING",
     }
 )
 
@@ -45,6 +47,7 @@ _TYPE_RANK: dict[str, int] = {
     "LAKE_LANDING": 0,
     "STREAMING_LAKE_LANDING": 0,
     "REPLICATION": 0,
+    "REPLICATE_LANDING": 0,
     "REGISTERED_DATA": 0,
     "STORAGE": 1,
     "QVD_STORAGE": 1,

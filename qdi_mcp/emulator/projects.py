@@ -21,16 +21,23 @@ PLATFORM_TYPES = (
     "FABRIC",
     "QLIK_QVD",
     "QLIK_QVD_CUSTOMER_MANAGED",
+    # qlik.dev di-projects reference (stored doc 68598814407), PlatformType: "QLIK_OPEN_LAKEHOUSE: Qlik Open
+    # Lakehouse - NONE: No platform (e.g. replication-only projects)"
+    "QLIK_OPEN_LAKEHOUSE",
+    "NONE",
 )
 
 
 def project_wire(project: ProjectState) -> dict[str, Any]:
+    # DiProjectItemRsp of today's reference: id, name, type, ownerId, spaceId, description, platformType
     return {
         "id": project.id,
         "name": project.name,
+        "type": project.type,
         "ownerId": project.owner_id,
         "spaceId": project.space_id,
         "description": project.description,
+        "platformType": project.platform_type,
     }
 
 

@@ -33,7 +33,13 @@ def load_demo(tenant: Tenant, demo: DemoTenant, *, with_projects: bool = True) -
     for space in demo.spaces:
         tenant.spaces[space.id] = Space(space.id, space.name)
     for connection in demo.connections:
-        tenant.connections[connection.id] = Connection(connection.id, connection.name, connection.space_name)
+        tenant.connections[connection.id] = Connection(
+            connection.id,
+            connection.name,
+            connection.space_name,
+            type=connection.type,
+            connect_statement=f'CUSTOM CONNECT TO "provider={connection.type};host={connection.name.lower()}.demo;"',
+        )
     if not with_projects:
         return
     now = tenant.now()

@@ -21,7 +21,10 @@ from .scheduler import Effect, EventQueue
 if TYPE_CHECKING:
     from .actions import Action
 
-DATA_MOVEMENT_TYPES = frozenset({"LANDING", "LAKE_LANDING", "REPLICATION", "STREAMING_LAKE_LANDING"})
+# REPLICATE_LANDING: Qlik documents only its name; a landing task, so it moves data from a source like LANDING.
+DATA_MOVEMENT_TYPES = frozenset(
+    {"LANDING", "LAKE_LANDING", "REPLICATION", "STREAMING_LAKE_LANDING", "REPLICATE_LANDING"}
+)
 
 
 def stable_number(text: str, modulo: int) -> int:
@@ -41,6 +44,9 @@ def dataset_signature(definition: TaskDefinition) -> str:
 class Space:
     id: str
     name: str
+    # "Spaces of type `data` should only be used for Qlik Talend Data Integration projects" (qlik.dev spaces
+    # reference, stored doc 68603611382): a tenant's DI projects most plausibly live in data spaces.
+    type: str = "data"
 
 
 @dataclass
@@ -48,6 +54,11 @@ class Connection:
     id: str
     name: str
     space_name: str
+    type: str = ""  # qType: the connector, e.g. "repsrc_mysql"
+    # What GET /data-connections returns beside the name (Qlik's ConnectionGet requires qConnectStatement), so
+    # clients must be able to drop it. `secret` is a qConnectionSecret, which Qlik's own example list shows.
+    connect_statement: str = ""
+    secret: str | None = None
 
 
 @dataclass

@@ -50,6 +50,7 @@ def _settings(*parts: dict[str, Any]) -> dict[str, Any]:
 TASK_YAML_DEFAULTS: dict[str, dict[str, Any]] = {
     "LANDING": _settings(_RETRY, _LANDING_DDL),
     "LAKE_LANDING": _settings(_RETRY, _LANDING_DDL),
+    "REPLICATE_LANDING": _settings(_RETRY, _LANDING_DDL),
     "REPLICATION": _settings(_RETRY, _LANDING_DDL, {"fullLoadOnly": False}),
     "STORAGE": _settings(_RETRY, _STORAGE_DDL, {"fullLoadOnly": False, "historyEnabled": False}),
     "QVD_STORAGE": _settings(_RETRY, _STORAGE_DDL, {"fullLoadOnly": False}),

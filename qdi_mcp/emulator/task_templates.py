@@ -16,7 +16,7 @@ from qdi_mcp.emulator.project_model import TASK_TYPES, ProjectDefinition, TaskDe
 
 DatasetSpec = tuple[str, Sequence[tuple[str, str]]]  # (dataset name, [(upstream task id, dataset id)])
 
-SOURCE_TASK_TYPES = frozenset({"LANDING", "LAKE_LANDING", "STREAMING_LAKE_LANDING", "REPLICATION"})
+SOURCE_TASK_TYPES = frozenset({"LANDING", "LAKE_LANDING", "STREAMING_LAKE_LANDING", "REPLICATION", "REPLICATE_LANDING"})
 QVD_PLATFORMS = frozenset({"QLIK_QVD", "QLIK_QVD_CUSTOMER_MANAGED"})
 _WAREHOUSE_PLATFORMS = frozenset({"SNOWFLAKE"})
 

@@ -12,6 +12,7 @@ from qdi_mcp.failures import ToolFailure
 from qdi_mcp.masking import MASK
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.imports import YAML, counts_text, definition_reports, import_route
+from qdi_mcp.tools.spaces import SpaceNames, binding_reference, check_connection_references, with_space_name
 
 
 def project_dict(project: Project) -> dict[str, Any]:
@@ -21,7 +22,8 @@ def project_dict(project: Project) -> dict[str, Any]:
 @handler("qdi_list_projects")
 async def list_projects(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     projects = await ctx.client.list_projects(space_id=args.get("space_id"))
-    items = [project_dict(p) for p in projects]
+    spaces = SpaceNames(ctx.client)
+    items = [await with_space_name(project_dict(p), spaces) for p in projects]
     names = ", ".join(f"{p.get('name')} ({p.get('id')})" for p in items[:10])
     more = f" and {len(items) - 10} more" if len(items) > 10 else ""
     return ToolResult({"projects": items, "count": len(items)}, f"{len(items)} projects: {names}{more}")
@@ -38,13 +40,15 @@ async def create_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         platform_connection=args.get("platform_connection"),
         cloud_staging_connection=args.get("cloud_staging_connection"),
     )
-    project = project_dict(await ctx.client.create_project(request))
+    project = await with_space_name(project_dict(await ctx.client.create_project(request)), SpaceNames(ctx.client))
     return ToolResult({"project": project}, f"Created project {project.get('name')} ({project['id']}).")
 
 
 @handler("qdi_get_project")
 async def get_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    project = project_dict(await ctx.client.get_project(args["project_id"]))
+    project = await with_space_name(
+        project_dict(await ctx.client.get_project(args["project_id"])), SpaceNames(ctx.client)
+    )
     return ToolResult(
         {"project": project}, f"Project {project.get('name')} ({project.get('id')}) in space {project.get('space_id')}."
     )
@@ -170,6 +174,10 @@ async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             "variables the design no longer uses: pass remove_missing=true to drop them",
             field="variables",
         )
+    changed = {name: value for name, value in variables.items() if name not in current or current[name] != value}
+    # Only references this call introduces are checked: an unchanged one, even broken, is not the caller's doing
+    # and must not block fixing another binding.
+    await check_connection_references(ctx.client, changed)
     await ctx.client.update_bindings(project_id, variables)
     added = sorted(set(variables) - set(current))
     result = {
@@ -178,6 +186,45 @@ async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         "variable_count": len(variables),
         "added": added,
         "removed": removed,
+        "changed": [{"name": name, "old": current.get(name), "new": changed[name]} for name in sorted(changed)],
     }
-    changes = f"; added {len(added)}, removed {len(removed)}" if added or removed else ""
+    changes = f"; {len(changed)} changed, {len(added)} added, {len(removed)} removed" if changed or removed else ""
     return ToolResult(result, f"Replaced the bindings of project {project_id} ({len(variables)} variables{changes}).")
+
+
+@handler("qdi_list_spaces")
+async def list_spaces(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    page = await ctx.client.list_spaces(
+        name=args.get("name"), type=args.get("type"), limit=args.get("limit", 50), next=args.get("cursor")
+    )
+    items = [{"id": s.id, "name": s.name, "type": s.type} for s in page.spaces if s.id]
+    more = "; more with next_cursor" if page.next_cursor else ""
+    return ToolResult(
+        {"spaces": items, "count": len(items), "next_cursor": page.next_cursor}, f"{len(items)} spaces{more}."
+    )
+
+
+@handler("qdi_list_connections")
+async def list_connections(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    page = await ctx.client.list_data_connections(
+        space_id=args.get("space_id"), limit=args.get("limit", 50), next=args.get("cursor")
+    )
+    spaces = SpaceNames(ctx.client)
+    items = []
+    for connection in page.connections:
+        if not connection.id:
+            continue
+        space_name = await spaces.name(connection.space_id)
+        items.append(
+            {
+                "id": connection.id,
+                "name": connection.name,
+                "type": connection.type,
+                "space_id": connection.space_id,
+                "space_name": space_name,
+                "binding_reference": binding_reference(space_name, connection.name),
+            }
+        )
+    more = "; more with next_cursor" if page.next_cursor else ""
+    summary = f"{len(items)} data connections{more}. Bind one with its binding_reference in qdi_update_bindings."
+    return ToolResult({"connections": items, "count": len(items), "next_cursor": page.next_cursor}, summary)

@@ -21,6 +21,7 @@ from qdi_mcp.api import DataTask, TaskRuntimeState
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.polling import poll_until
 from qdi_mcp.tools.projects import start_import
+from qdi_mcp.tools.spaces import SpaceNames, with_space_name
 from qdi_mcp.tools.waits import (
     ACTIVE_RUN_STATES,
     ProgressReporter,
@@ -195,7 +196,7 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
 
     counts = Counter(row["status"] for row in rows)
     result = {
-        "project": dump(project),
+        "project": await with_space_name(dump(project), SpaceNames(ctx.client)),
         "summary": summary_line(rows, counts),
         "counts": dict(counts),
         "tasks": rows,

@@ -428,6 +428,41 @@ CASES = [
         ),
         _check_datasets,
     ),
+    Case(
+        "list_spaces",
+        lambda c: c.list_spaces(name="dev", type="data", limit=2, next="c1"),
+        "/api/v1/spaces",
+        httpx.Response(
+            200,
+            json={
+                "data": [{"id": "62716f4b39b865ece543cd45", "name": "DEV_SPACE", "type": "data", "tenantId": "t"}],
+                "links": {
+                    "self": {"href": TENANT + "/api/v1/spaces?limit=2"},
+                    "next": {"href": TENANT + "/api/v1/spaces?limit=2&next=c2"},
+                },
+                "meta": {"count": 3},
+            },
+        ),
+        lambda page: _assert_equal(([s.name for s in page.spaces], page.next_cursor), (["DEV_SPACE"], "c2")),
+        query={"name": "dev", "type": "data", "limit": "2", "next": "c1"},
+    ),
+    Case(
+        "list_connections",
+        lambda c: c.list_data_connections(space_id="s1", limit=5, next="pg1"),
+        "/api/v1/data-connections",
+        httpx.Response(
+            200,
+            json={
+                "data": [{"qID": "c1", "qName": "MySQL_DEV", "qType": "repsrc_mysql", "space": "s1"}],
+                "links": {"self": {"href": "x"}},
+            },
+        ),
+        lambda page: _assert_equal(
+            ([(c.id, c.name, c.type, c.space_id) for c in page.connections], page.next_cursor),
+            ([("c1", "MySQL_DEV", "repsrc_mysql", "s1")], None),
+        ),
+        query={"spaceId": "s1", "limit": "5", "page": "pg1"},
+    ),
 ]
 
 

@@ -16,8 +16,10 @@ from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 WINDOW = 60.0
-# Tier limiters (what clients use) keep a one-second margin over Qlik's 60 s window.
+# Tier limiters (what clients use) keep a one-second margin over Qlik's window: 60 s for runtime state...
 TIER_WINDOW = TIER_WINDOW_SECONDS
+# ... and 5 minutes for Tier 1 and Tier 2 ("evaluated over a 5-minute window", qlik.dev rate-limiting page).
+FIVE_MINUTE_WINDOW = 5 * WINDOW + 1.0
 
 
 def most_in_any_window(times: list[float], window: float = WINDOW) -> int:
@@ -30,8 +32,11 @@ def test_tiers_have_qlik_documented_limits() -> None:
     assert RateTier.TIER1.requests_per_minute == 1000
     assert RateTier.TIER2.requests_per_minute == 100
     assert RateTier.RUNTIME_STATE.requests_per_minute == 120
+    # Tier 1 and 2 are evaluated over 5 minutes (5x the per-minute count), runtime state per minute
+    assert [tier.window_seconds for tier in RateTier] == [300.0, 300.0, 60.0]
     limiter = TierLimiter()
-    assert [limiter.limit(tier) for tier in RateTier] == [1000, 100, 120]
+    assert [limiter.limit(tier) for tier in RateTier] == [5000, 500, 120]
+    assert [limiter.window(tier) for tier in RateTier] == [FIVE_MINUTE_WINDOW, FIVE_MINUTE_WINDOW, TIER_WINDOW]
 
 
 @pytest.mark.anyio
@@ -44,13 +49,14 @@ async def test_tier_never_admits_more_than_its_count_per_window_and_waiters_proc
         await limiter.acquire(RateTier.TIER2)
         admitted_at.append(clock.monotonic())
 
-    await asyncio.gather(*(caller() for _ in range(250)))
+    await asyncio.gather(*(caller() for _ in range(1250)))
 
-    assert len(admitted_at) == 250  # everybody got through: callers wait, they do not fail
-    assert most_in_any_window(admitted_at) == 100
-    assert sorted(admitted_at)[99] == 0.0
-    assert sorted(admitted_at)[100] >= WINDOW
-    assert sorted(admitted_at)[200] >= 2 * WINDOW
+    assert len(admitted_at) == 1250  # everybody got through: callers wait, they do not fail
+    # a burst of up to 5 minutes' budget passes at once; then no more than 500 in any 5 minutes
+    assert most_in_any_window(admitted_at, 5 * WINDOW) == 500
+    assert sorted(admitted_at)[499] == 0.0
+    assert sorted(admitted_at)[500] >= 5 * WINDOW
+    assert sorted(admitted_at)[1000] >= 10 * WINDOW
 
 
 @pytest.mark.anyio
@@ -75,7 +81,7 @@ async def test_tiers_are_counted_separately() -> None:
     assert clock.sleeps == []
 
     await limiter.acquire(RateTier.TIER2)
-    assert clock.monotonic() == pytest.approx(TIER_WINDOW)
+    assert clock.monotonic() == pytest.approx(FIVE_MINUTE_WINDOW)
 
 
 @settings(max_examples=60, deadline=None)
@@ -156,7 +162,62 @@ async def test_one_limiter_is_shared_by_several_clients() -> None:
     async with make() as first, make() as second:
         await asyncio.gather(*(client.get_project("p1") for client in (first, second, first, second)))
 
-    assert sorted(sent_at) == [0.0, 0.0, TIER_WINDOW, TIER_WINDOW]
+    assert sorted(sent_at) == [0.0, 0.0, FIVE_MINUTE_WINDOW, FIVE_MINUTE_WINDOW]
+
+
+@pytest.mark.anyio
+async def test_a_429_holds_every_call_of_its_tier_until_retry_after_and_no_other_tier() -> None:
+    # qlik.dev rate-limiting page: "Calls to endpoints in the same tier are all blocked in the waiting period.
+    # Calls to endpoints in other tiers are not restricted."
+    clock = ManualClock(start=0.0)
+    router = respx.MockRouter(base_url=TENANT)
+    sent: list[tuple[str, float]] = []
+    answers = iter(
+        [
+            httpx.Response(
+                429,
+                headers={"Retry-After": "13"},
+                json={
+                    "errors": [
+                        {
+                            "code": "HTTP-429",
+                            "title": "API rate limit reached.",
+                            "detail": "You need to wait 13 seconds until limit is lifted.",
+                        }
+                    ]
+                },
+            )
+        ]
+    )
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append((request.url.path, clock.monotonic()))
+        if request.url.path.endswith("/p1"):
+            return next(answers, httpx.Response(200, json={"id": "p1"}))
+        return httpx.Response(200, json={"id": "p2", "projects": []})
+
+    router.route(path__regex=r".*").mock(side_effect=record)
+    client = QlikClient(
+        TENANT,
+        auth=ApiKeyAuth("key"),
+        transport=httpx.MockTransport(router.async_handler),
+        clock=clock,
+        retry=RetryPolicy(jitter=False),
+    )
+    async with client:
+        await client.get_project("p1")  # 429, then retried after 13 s
+        await client.export_project("p2")  # Tier 2: not held
+        await client.get_project("p2")  # Tier 1, another endpoint: held until the wait is over
+
+    assert sent[0] == ("/api/v1/di-projects/p1", 0.0)
+    assert sent[1] == ("/api/v1/di-projects/p1", 13.0)
+    assert sent[2:] == [("/api/v1/di-projects/p2/actions/export", 13.0), ("/api/v1/di-projects/p2", 13.0)]
+    held = TierLimiter(clock=clock)
+    held.block(RateTier.TIER1, 10)
+    await held.acquire(RateTier.TIER2)
+    assert clock.monotonic() == 13.0  # another tier is not restricted
+    await held.acquire(RateTier.TIER1)
+    assert clock.monotonic() == 23.0
 
 
 def test_limiter_refuses_nonsense_limits() -> None:

@@ -23,14 +23,17 @@ def assert_envelope(response: httpx.Response, status: int) -> dict:
 
 
 @pytest.mark.anyio
-async def test_list_projects_returns_the_demo_projects_in_seed_shape(emu: Emulator) -> None:
+async def test_list_projects_returns_the_demo_projects_in_todays_shape(emu: Emulator) -> None:
     async with client_for(emu) as http:
         response = await http.get(API)
     assert response.status_code == 200
     projects = response.json()["projects"]
     assert {p["name"] for p in projects} >= {"Customer 360", "Customer 360 (prod)", "Orders replication"}
+    # DiProjectItemRsp of today's reference (stored doc 68598814407) adds type and platformType to the seed's
     for project in projects:
-        assert set(project) == {"id", "name", "ownerId", "spaceId", "description"}
+        assert set(project) == {"id", "name", "type", "ownerId", "spaceId", "description", "platformType"}
+    orders = next(p for p in projects if p["name"] == "Orders replication")
+    assert (orders["type"], orders["platformType"]) == ("DATA_MOVEMENT", "SNOWFLAKE")
 
 
 @pytest.mark.anyio

@@ -77,23 +77,58 @@ def test_secrets_never_show_in_reprs() -> None:
 
 @pytest.mark.anyio
 async def test_rate_limits_answer_429_with_retry_after_per_tier_and_recover() -> None:
+    # qlik.dev rate-limiting page: Tier 2 is "100 per min", "evaluated over a 5-minute window to support bursts":
+    # 500 in any 5 minutes, then 429 with Retry-After, and the whole tier blocked until then.
     emu = Emulator(clock=ManualClock(), rate_limits=True)
     project_id = emu.project_id("Customer 360")
     async with client_for(emu) as http:
-        for _ in range(100):
+        for _ in range(500):
             assert (await http.post(API, json={"name": "", "space": "x"})).status_code == 400  # Tier 2 calls
         limited = await http.post(API, json={"name": "Late", "space": "x"})
         other_tier = await http.get(f"{API}/{project_id}")  # Tier 1 is counted separately
-        emu.clock.advance(30)
+        emu.clock.advance(150)
         still_limited = await http.post(API, json={})
-        emu.clock.advance(31)
+        emu.clock.advance(151)
         recovered = await http.post(API, json={})
     assert limited.status_code == 429
-    assert int(limited.headers["retry-after"]) == 60
-    assert limited.json()["errors"][0]["code"] == "HTTP-429"
+    assert int(limited.headers["retry-after"]) == 300
+    assert limited.json()["errors"][0] == {
+        "code": "HTTP-429",
+        "title": "API rate limit reached.",
+        "detail": "You need to wait 300 seconds until limit is lifted.",
+        "status": 429,
+    }
     assert other_tier.status_code == 200
-    assert still_limited.status_code == 429 and int(still_limited.headers["retry-after"]) == 30
+    assert still_limited.status_code == 429 and int(still_limited.headers["retry-after"]) == 150
     assert recovered.status_code == 400  # admitted again (and still a bad body)
+
+
+@pytest.mark.anyio
+async def test_a_refused_tier_stays_blocked_until_retry_after_even_when_a_slot_frees_earlier() -> None:
+    emu = Emulator(clock=ManualClock(), rate_limits=True)
+    async with client_for(emu) as http:
+        assert (await http.post(API, json={})).status_code == 400  # the oldest call of the window, at t=0
+        emu.clock.advance(200)
+        for _ in range(499):
+            await http.post(API, json={})
+        limited = await http.post(API, json={})  # the oldest leaves the window at t=300: wait 100 s
+        emu.clock.advance(100)
+        freed = await http.post(API, json={})
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) == 100
+    assert freed.status_code == 400
+    blocked = Emulator(clock=ManualClock(), rate_limits=True)
+    async with client_for(blocked) as http:
+        await http.post(API, json={})  # t=0
+        blocked.clock.advance(200)
+        for _ in range(499):
+            await http.post(API, json={})
+        blocked.clock.advance(0.5)
+        refused = await http.post(API, json={})  # Retry-After rounds 99.5 s up: blocked until t=300.5
+        blocked.clock.advance(99.7)
+        # t=300.2: the t=0 call has left the window, but the tier stays blocked for the announced time
+        before_the_announced_time = await http.post(API, json={})
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) == 100
+    assert before_the_announced_time.status_code == 429
 
 
 @pytest.mark.anyio

@@ -185,7 +185,7 @@ def test_where_is_checked_against_the_items_of_an_earlier_steps_result() -> None
 
     assert found == [
         "step 2 (status).where.nam: no field 'nam' in a for_each item (its fields: description, id, name, "
-        "owner_id, space_id); did you mean name?"
+        "owner_id, platform_type, space_id, space_name, type); did you mean name?"
     ]
 
 
