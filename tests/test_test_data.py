@@ -24,5 +24,18 @@ def digest(path: Path) -> str:
 def test_the_copy_is_in_the_repository_and_equals_the_original_when_present(copy: Path) -> None:
     assert copy.is_file() and copy.stat().st_size > 10_000
     original = ORIGINALS[copy]
-    if original.exists():  # a clone without the brief next to it has only the copy, which is what tests read
+    if not original.exists():  # a clone without the brief next to it has only the copy, which is what tests read
+        return
+    if copy == API_REFERENCE:
+        # The copy is the seed's reference plus today's endpoints (issue 14): every line of the seed is still in
+        # it, in the seed's order, and only whole sections and contents rows were added.
+        assert _in_order(
+            original.read_text(encoding="utf-8").splitlines(), copy.read_text(encoding="utf-8").splitlines()
+        )
+    else:
         assert digest(copy) == digest(original)
+
+
+def _in_order(needles: list[str], haystack: list[str]) -> bool:
+    remaining = iter(haystack)
+    return all(any(line == candidate for candidate in remaining) for line in needles)
