@@ -26,13 +26,13 @@ def digest(path: Path) -> str:
 def test_the_copy_is_in_the_repository_and_equals_the_original_when_present(copy: Path) -> None:
     assert copy.is_file() and copy.stat().st_size > 10_000
     original = ORIGINALS[copy]
-    if original.exists():  # a clone without the brief next to it has only the copy, which is what tests read
+    if not original.exists():  # a clone without the brief next to it has only the copy, which is what tests read
+        return
+    if copy == API_REFERENCE:
+        # The copy is the seed's reference brought to today's (issue 14): whole sections were added and the sync
+        # import's wording changed, and every endpoint of the seed is still in it.
+        seed = api_reference_endpoints(original.read_text(encoding="utf-8"))
+        assert len(seed) == 20
+        assert set(seed) <= set(api_reference_endpoints(copy.read_text(encoding="utf-8")))
+    else:
         assert digest(copy) == digest(original)
-
-
-def test_the_api_reference_copy_keeps_every_endpoint_of_the_seed() -> None:
-    if not SEED_REFERENCE.exists():
-        pytest.skip("the brief's seed is not next to the repository")
-    seed = api_reference_endpoints(SEED_REFERENCE.read_text(encoding="utf-8"))
-    assert len(seed) == 20
-    assert set(seed) <= set(api_reference_endpoints(API_REFERENCE.read_text(encoding="utf-8")))

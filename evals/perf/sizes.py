@@ -44,7 +44,9 @@ def definition_rows() -> list[dict[str, Any]]:
     ]
 
 
-def _arguments(tool: str, project_id: str, task_id: str, action_id: str, path: str = "") -> dict[str, Any]:
+def _arguments(
+    tool: str, project_id: str, task_id: str, action_id: str, path: str = "", run_id: str = ""
+) -> dict[str, Any]:
     """Required arguments only: every optional one keeps its default (the summary form)."""
     by_name: dict[str, dict[str, Any]] = {
         "qdi_get_action": {"action_id": action_id},
@@ -54,7 +56,7 @@ def _arguments(tool: str, project_id: str, task_id: str, action_id: str, path: s
     if tool in by_name:
         return by_name[tool]
     spec_required = next(spec for spec in load_specs() if spec.name == tool).input_schema.get("required", [])
-    values = {"project_id": project_id, "task_id": task_id, "path": path}
+    values = {"project_id": project_id, "task_id": task_id, "path": path, "run_id": run_id}
     return {name: values[name] for name in spec_required}
 
 
@@ -69,6 +71,7 @@ async def measure_results() -> list[dict[str, Any]]:
     emulator = Emulator(clock=clock)
     project_id = emulator.project_id(PROJECT)
     task_id = emulator.task_id(project_id, TASK)
+    run_id = emulator.tenant.projects[project_id].tasks[task_id].history[-1].run_id  # the demo's latest run
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="qdi-perf-sizes-") as folder:
         settings = Settings.from_env({}, demo=True, workdir=Path(folder) / "work", audit_log=Path(folder) / "audit")
@@ -85,7 +88,7 @@ async def measure_results() -> list[dict[str, Any]]:
                 for spec in load_specs():
                     if spec.safety != "read":
                         continue
-                    arguments = _arguments(spec.name, project_id, task_id, action_id, path)
+                    arguments = _arguments(spec.name, project_id, task_id, action_id, path, run_id)
                     result = await mcp_client.call_tool(spec.name, arguments)
                     text, structured = _result_size(result)
                     rows.append(

@@ -39,14 +39,14 @@ MAX_DATASET_STATE_BYTES = 4 * 1024 * 1024
 _RUN_ID_NAMESPACE = uuid.UUID("0b6f3f8e-2a44-4c1d-9f67-5d0c2e7a1b93")
 
 
-def run_id(task: TaskState, number: int) -> str:
-    """A UUID like the reference's example runIds, derived from the task and the run's number, so the demo's
-    runs keep their ids across restarts and no seeded id (actions, traces) moves."""
-    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{task.project_id}/{task.id}/{number}"))
+def run_id(task: TaskState, position: int) -> str:
+    """A UUID like the reference's example runIds, derived from the task and the run's place in its history
+    (1 = first), so the demo's runs keep their ids across restarts and no seeded id (actions, traces) moves."""
+    return str(uuid.uuid5(_RUN_ID_NAMESPACE, f"{task.project_id}/{task.id}/{position}"))
 
 
 def record(task: TaskState, run: TaskRun) -> None:
-    run.run_id = run_id(task, run.number)
+    run.run_id = run_id(task, len(task.history) + 1)
     task.history.append(run)
 
 
@@ -60,7 +60,7 @@ def misfire(tenant: Tenant, task: TaskState, reason: str, *, at: float | None = 
     """A scheduled trigger fired (at `at`, default now) while the task could not run: recorded, nothing started.
     The emulator has no scheduler, so a control call (`Emulator.trigger_scheduled_run`) stands in for one."""
     at = tenant.now() if at is None else at
-    task.runs_started += 1
+    # nothing started, so `runs_started` (what loads are numbered by) stays as it is
     run = TaskRun(number=task.runs_started, state="MISFIRED", start=at, end=at, trace_id="")
     record(task, run)
     run.trace_id = history_trace_id(run)
@@ -161,7 +161,8 @@ def search(tenant: Tenant, task: TaskState, body: dict[str, Any]) -> dict[str, A
 def _newest_first(task: TaskState) -> list[TaskRun]:
     # Qlik does not say the order; newest first, because what a person or agent asks of run history is almost
     # always about the latest runs ("why did last night's run fail"), which the first page then holds.
-    return sorted(task.history, key=lambda run: (run.start, run.number), reverse=True)
+    order = sorted(enumerate(task.history), key=lambda indexed: (indexed[1].start, indexed[0]), reverse=True)
+    return [run for _, run in order]
 
 
 def _limit(body: dict[str, Any]) -> int:

@@ -98,10 +98,11 @@ def seed_history(tenant: Tenant, task: TaskState, now: float, *, ran: bool) -> N
         if state != "READY_TO_RUN":
             run_history.misfire(tenant, task, message, at=now - LAST_RUN_AGO_SECONDS)
         return
+    starts = task.runs_started  # past runs are history only: the current run stays the task's first start
     for night in range(HISTORY_NIGHTS, 0, -1):
         if task.definition.is_cdc():
-            started = now - CDC_RUNNING_FOR_SECONDS - night * DAY_SECONDS
-            seed_completed_run(tenant, task, ended_at=started + 60, from_history=True)
+            began = now - CDC_RUNNING_FOR_SECONDS - night * DAY_SECONDS
+            seed_completed_run(tenant, task, ended_at=began + 60, from_history=True)
             run = task.run
             assert run is not None
             run.state, run.cdc_since = "CANCELED", run.end
@@ -113,6 +114,7 @@ def seed_history(tenant: Tenant, task: TaskState, now: float, *, ran: bool) -> N
             seed_completed_run(
                 tenant, task, ended_at=now - LAST_RUN_AGO_SECONDS - night * DAY_SECONDS, from_history=True
             )
+    task.runs_started = starts
 
 
 def seed_completed_run(
