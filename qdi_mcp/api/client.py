@@ -12,6 +12,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from qdi_mcp.clock import Clock, SystemClock
+from qdi_mcp.settings.tenant_url import validate_tenant_url
 
 from .. import __version__
 from .auth import Auth
@@ -51,7 +52,6 @@ from .models import (
 from .ratelimit import TierLimiter
 from .retry import RetryPolicy
 from .session import OCTET_STREAM, ApiResponse, ApiSession, Timeouts
-from .tenant import validate_tenant_url
 
 USER_AGENT = f"qdi-mcp/{__version__}"
 DEFAULT_MAX_EXPORT_BYTES = 100 * 1024 * 1024

@@ -32,7 +32,7 @@ def check_backend(settings: Settings) -> None:
     """
     if settings.demo:
         return
-    from qdi_mcp.api.tenant import InvalidTenantUrl, validate_tenant_url
+    from qdi_mcp.settings.tenant_url import InvalidTenantUrl, validate_tenant_url
 
     settings.require_tenant()
     try:
