@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from mcp.server import Server
 
 from qdi_mcp import __version__
 from qdi_mcp.failures import ToolFailure
-from qdi_mcp.guard.audit import AuditLog, current_client
+from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_call, current_client
 from qdi_mcp.guard.fence import render_text
 from qdi_mcp.guard.gate import ConfirmationGate
 from qdi_mcp.guard.redact import Redactor
@@ -114,11 +115,13 @@ class QdiServer:
     async def call_tool(
         self, ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        # Every audit line this call writes names the client that made it.
+        # Every audit line this call writes names the client that made it, and carries the call's id.
         audit_client = current_client.set(client_name(ctx))
+        audit_call = current_call.set(secrets.token_hex(8))
         try:
             return await self._call_tool(ctx, params)
         finally:
+            current_call.reset(audit_call)
             current_client.reset(audit_client)
 
     async def _call_tool(
@@ -173,15 +176,19 @@ class QdiServer:
     ) -> types.CallToolResult:
         handler_args = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
         audited = spec.safety != "read"
-        if audited and not self.audit.writable():
-            return self._error_result(
-                ToolFailure(
-                    "audit_unavailable",
-                    f"The audit log ({self.audit.path}) cannot be written, so {spec.name} was not run: every write "
-                    "must be recorded.",
-                    hint="a person must fix QDI_MCP_AUDIT_LOG (a writable file path); reads still work",
+        if audited:
+            # The intent line goes out before the request: a write nobody can account for is worse than a write
+            # refused. os.write hands it to the kernel at once (no buffer of ours to flush).
+            try:
+                self.audit.record(
+                    tool=spec.name,
+                    arguments=handler_args,
+                    outcome="started",
+                    safety=spec.safety,
+                    confirmed_by=confirmed_by,
                 )
-            )
+            except AuditLogError as exc:
+                return self._error_result(_audit_unavailable(spec, exc))
         try:
             result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
@@ -274,6 +281,15 @@ class QdiServer:
             structured_content={"error": error},
             is_error=True,
         )
+
+
+def _audit_unavailable(spec: ToolSpec, error: AuditLogError) -> ToolFailure:
+    return ToolFailure(
+        "audit_unavailable",
+        f"{spec.name} was not run: its audit line could not be written ({error}), and every write must be "
+        "recorded before it is sent. Nothing was sent to Qlik.",
+        hint="a person must fix QDI_MCP_AUDIT_LOG (a writable file on a disk with space); reads still work",
+    )
 
 
 def client_name(ctx: Any) -> str | None:

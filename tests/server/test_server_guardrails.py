@@ -168,7 +168,7 @@ async def test_confirm_never_runs_destructive_calls_directly_and_says_so_in_the_
         assert stack.audit[-1]["confirmed_by"] == "policy:never"
 
 
-async def test_the_audit_log_file_has_one_json_line_per_write_and_no_tokens(tmp_path: Path) -> None:
+async def test_the_audit_log_file_has_an_intent_and_an_outcome_line_per_write_and_no_tokens(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack:
         args = running_replication(stack)
         token = (await stack.mcp.call_tool("qdi_stop_task", args)).structured_content["confirmation_token"]
@@ -176,7 +176,7 @@ async def test_the_audit_log_file_has_one_json_line_per_write_and_no_tokens(tmp_
         await stack.mcp.call_tool("qdi_list_projects", {})
     lines = (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["outcome"] for r in records] == ["confirmation_required", "executed"]
+    assert [r["outcome"] for r in records] == ["confirmation_required", "started", "executed"]
     for record in records:
         assert record["tool"] == "qdi_stop_task" and record["arguments"]["task_id"] == args["task_id"]
         assert {"time", "safety", "trace_id", "confirmed_by"} <= set(record)
