@@ -331,13 +331,17 @@ def _parse_payload(payload_bytes: bytes) -> dict[str, Any]:
         isinstance(payload.get("tool"), str)
         and isinstance(payload.get("args"), str)
         and isinstance(payload.get("id"), str)
-        and all(isinstance(payload.get(k), int | float) and not isinstance(payload.get(k), bool) for k in ("iat", "exp"))
+        and all(_is_number(payload.get(key)) for key in ("iat", "exp"))
         and isinstance(keys, dict)
         and all(isinstance(value, str) for value in keys.values())
     )
     if not well_formed:
         raise _malformed("payload fields are missing or have the wrong type")
     return payload
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _describe_changes(changes: Mapping[str, list[str]]) -> str:
