@@ -169,9 +169,7 @@ class ConfirmationTokens:
     def ttl_seconds(self) -> float:
         return self._ttl
 
-    def issue(
-        self, tool: str, arguments: Mapping[str, Any] | None, *, ttl_seconds: float | None = None
-    ) -> IssuedToken:
+    def issue(self, tool: str, arguments: Mapping[str, Any] | None, *, ttl_seconds: float | None = None) -> IssuedToken:
         """A token for `tool` and these exact arguments, valid `ttl_seconds` (default: this process's TTL)."""
         bound = _without_token(arguments)
         token_id = secrets.token_urlsafe(16)

@@ -31,7 +31,7 @@ from qdi_mcp import __version__
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_call, current_client
 from qdi_mcp.guard.fence import render_text
-from qdi_mcp.guard.gate import ConfirmationGate
+from qdi_mcp.guard.gate import AUDITED_BY_GATE, ConfirmationGate
 from qdi_mcp.guard.redact import Redactor
 from qdi_mcp.guard.tokens import ConfirmationTokens, secret_from_env
 from qdi_mcp.guard.used_tokens import FileUsedTokenStore
@@ -151,7 +151,7 @@ class QdiServer:
             refusal = self._failure_from(exc, spec, arguments)
             # A refused token is audited by the gate; any other failure here (the preview could not read the
             # task, say) still ends a write call, so it is a line too. Nothing was sent to change anything.
-            if spec.safety != "read" and refusal.code != "confirmation_invalid":
+            if spec.safety != "read" and refusal.code not in AUDITED_BY_GATE:
                 clean = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
                 detail = f"before anything was changed: {refusal.message}"
                 self._audit(spec, clean, "failed", detail, None, trace_id=refusal.trace_id)
@@ -340,7 +340,9 @@ def build_qdi_server(
         client=client,
         specs={s.name: s for s in served},
         refused=refused,
-        gate=ConfirmationGate(tokens=tokens, audit=audit, mode=settings.confirm),
+        gate=ConfirmationGate(
+            tokens=tokens, audit=audit, mode=settings.confirm, timeout_seconds=settings.confirm_timeout_seconds
+        ),
         audit=audit,
         workdir=workdir,
         redactor=redactor,

@@ -69,3 +69,148 @@ async def test_refused_calls_with_megabytes_of_arguments_write_short_audit_lines
     assert cut["sha256"] == __import__("hashlib").sha256(json.dumps(junk).encode()).hexdigest()
     assert line["arguments"]["task_id"] == "t"
 
+
+async def test_a_preview_with_fifty_thousand_dataset_ids_is_refused_by_the_schema_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = running_replication(stack) | {
+            "reload_strategy": "TRUNCATE",
+            "dataset_ids": [f"dataset-{i}" for i in range(50_000)],
+        }
+        result = await stack.mcp.call_tool("qdi_request_task_reload", args)
+        assert result.is_error and result.structured_content["error"]["code"] == "invalid_arguments"
+        assert "dataset_ids" in result.structured_content["error"]["message"]
+        assert stack.reads_and_writes() == 0
+    log = tmp_path / "audit.jsonl"
+    assert not log.exists() or log.stat().st_size < 5_000
+
+
+# --- partial: a long-TTL token in a short-TTL process ---------------------------------------------------------
+
+
+def test_a_token_minted_with_a_long_ttl_is_refused_after_the_verifying_process_s_own_ttl() -> None:
+    from qdi_mcp.guard.tokens import ConfirmationError, ConfirmationTokens
+
+    now = [1_700_000_000.0]
+    secret = b"s" * 32
+    generous = ConfirmationTokens(secret, ttl_seconds=86_400, clock=lambda: now[0])
+    strict = ConfirmationTokens(secret, ttl_seconds=60, clock=lambda: now[0])
+    arguments = {"project_id": "p", "task_id": "t"}
+    young = generous.issue("qdi_stop_task", arguments)
+    old = generous.issue("qdi_stop_task", arguments)
+
+    now[0] += 30
+    strict.verify("qdi_stop_task", arguments, young.token)  # within both TTLs: accepted
+    now[0] += 60
+    with pytest.raises(ConfirmationError) as refused:
+        strict.verify("qdi_stop_task", arguments, old.token)
+    assert refused.value.reason == "expired" and "60 s" in str(refused.value)
+    generous.verify("qdi_stop_task", arguments, old.token)  # the issuer's own TTL still allows it
+
+
+# --- break 4: an unanswered question ends ---------------------------------------------------------------------
+
+PROTOCOL_ERAS = pytest.mark.parametrize("mode", ["legacy", "auto"], ids=["2025-handshake", "2026-multi-round-trip"])
+QUESTION_SECONDS = 0.05  # the bound under test; the person below is slower than that
+
+
+async def a_person_who_answers_too_late(context: Any, params: Any) -> Any:
+    import anyio
+    import mcp_types as types
+
+    # On the 2025 protocol the server stops waiting; on the 2026 one the late answer's state has expired.
+    await anyio.sleep(QUESTION_SECONDS * 10)
+    return types.ElicitResult(action="accept", content={"confirm": True})
+
+
+async def a_client_that_never_answers(context: Any, params: Any) -> Any:
+    import anyio
+
+    await anyio.sleep_forever()
+
+
+@PROTOCOL_ERAS
+async def test_a_question_without_a_timely_answer_ends_with_nothing_done_and_is_audited(
+    tmp_path: Path, mode: str
+) -> None:
+    person = a_client_that_never_answers if mode == "legacy" else a_person_who_answers_too_late
+    async with open_stack(
+        tmp_path, elicitation_callback=person, mode=mode, confirm_timeout_seconds=QUESTION_SECONDS
+    ) as stack:
+        import anyio
+
+        with anyio.fail_after(30):  # before the fix the legacy call hung here forever
+            result = await stack.mcp.call_tool("qdi_stop_task", running_replication(stack))
+        assert stack.emulator.counters["stop_task"] == 0
+    assert not result.is_error and result.structured_content["status"] == "declined"
+    assert "Nothing was done" in result.structured_content["message"]
+    assert "no answer" in result.structured_content["message"]
+    assert [r["outcome"] for r in stack.audit] == ["confirmation_asked", "confirmation_timed_out"]
+    assert len({r["call_id"] for r in stack.audit}) == (1 if mode == "legacy" else 2)
+
+
+@PROTOCOL_ERAS
+async def test_an_answered_question_is_audited_as_asked_then_confirmed_before_the_write(
+    tmp_path: Path, mode: str
+) -> None:
+    import mcp_types as types
+
+    async def yes(context: Any, params: Any) -> Any:
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with open_stack(tmp_path, elicitation_callback=yes, mode=mode) as stack:
+        result = await stack.mcp.call_tool("qdi_stop_task", running_replication(stack))
+        assert stack.emulator.counters["stop_task"] == 1
+    assert not result.is_error
+    assert [r["outcome"] for r in stack.audit] == ["confirmation_asked", "confirmed", "started", "executed"]
+    assert stack.audit[-1]["confirmed_by"] == "elicitation"
+
+
+def test_the_question_timeout_is_a_setting_with_a_ten_minute_default() -> None:
+    from qdi_mcp.settings import Settings, SettingsError
+
+    assert Settings.from_env({}).confirm_timeout_seconds == 600
+    assert Settings.from_env({"QDI_MCP_CONFIRM_TIMEOUT": "30"}).confirm_timeout_seconds == 30
+    with pytest.raises(SettingsError, match="QDI_MCP_CONFIRM_TIMEOUT"):
+        Settings.from_env({"QDI_MCP_CONFIRM_TIMEOUT": "0"})
+
+
+# --- partial: QDI_MCP_CONFIRM=elicit, a confirmation a model cannot give itself --------------------------------
+
+
+async def test_in_elicit_mode_a_client_without_elicitation_is_refused_and_gets_no_token(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="elicit") as stack:
+        args = running_replication(stack)
+        refused = await stack.mcp.call_tool("qdi_stop_task", args)
+        assert stack.emulator.counters["stop_task"] == 0
+    assert refused.is_error
+    error = refused.structured_content["error"]
+    assert error["code"] == "confirmation_unavailable" and "QDI_MCP_CONFIRM=elicit" in error["message"]
+    assert "confirmation_token" not in json.dumps(refused.structured_content)
+    assert [r["outcome"] for r in stack.audit] == ["refused"]
+
+
+async def test_in_elicit_mode_a_token_from_an_auto_mode_replica_confirms_nothing(tmp_path: Path) -> None:
+    secret = "a-shared-secret-of-at-least-32-bytes!!"
+    async with open_stack(tmp_path / "auto", secret=secret) as auto:
+        args = running_replication(auto)
+        token = (await auto.mcp.call_tool("qdi_stop_task", args)).structured_content["confirmation_token"]
+    async with open_stack(tmp_path / "elicit", confirm="elicit", secret=secret) as stack:
+        args = running_replication(stack)  # the same demo tenant: the same ids
+        refused = await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": token})
+        assert refused.structured_content["error"]["code"] == "confirmation_unavailable"
+        assert stack.emulator.counters["stop_task"] == 0
+
+
+@PROTOCOL_ERAS
+async def test_in_elicit_mode_the_person_s_answer_runs_the_call(tmp_path: Path, mode: str) -> None:
+    import mcp_types as types
+
+    async def yes(context: Any, params: Any) -> Any:
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    async with open_stack(tmp_path, confirm="elicit", elicitation_callback=yes, mode=mode) as stack:
+        result = await stack.mcp.call_tool("qdi_stop_task", running_replication(stack))
+        assert not result.is_error and stack.emulator.counters["stop_task"] == 1
+    assert stack.audit[-1]["confirmed_by"] == "elicitation"

@@ -289,5 +289,6 @@ async def test_an_import_whose_file_changed_while_the_person_decided_is_refused_
         result = await stack.mcp.call_tool("qdi_import_project", {"project_id": target, "path": "c360.zip"})
         lines = [r for r in stack.audit if r["tool"] == "qdi_import_project"]
     assert result.is_error and result.structured_content["error"]["code"] == "confirmation_invalid"
-    assert [r["outcome"] for r in lines] == ["refused"] and "changed" in lines[0]["detail"]
+    assert [r["outcome"] for r in lines] == ["confirmation_asked", "confirmed", "refused"]
+    assert "changed" in lines[-1]["detail"]
     assert stack.emulator.counters["import_project"] == 0
