@@ -214,3 +214,49 @@ async def test_in_elicit_mode_the_person_s_answer_runs_the_call(tmp_path: Path, 
         result = await stack.mcp.call_tool("qdi_stop_task", running_replication(stack))
         assert not result.is_error and stack.emulator.counters["stop_task"] == 1
     assert stack.audit[-1]["confirmed_by"] == "elicitation"
+
+
+# --- break 5: the schemas cap what they accept ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argument", "schema", "problem"),
+    [
+        ("note", {"type": "string", "description": "Free text."}, "a string an agent sends needs 'maxLength'"),
+        (
+            "ids",
+            {"type": "array", "items": {"type": "string", "maxLength": 9}, "description": "Ids."},
+            "an array an agent sends needs 'maxItems'",
+        ),
+        (
+            "ids",
+            {"type": "array", "maxItems": 9, "items": {"type": "string"}, "description": "Ids."},
+            "a string an agent sends needs 'maxLength'",
+        ),
+        (
+            "labels",
+            {"type": "object", "additionalProperties": {"type": "string", "maxLength": 9}, "description": "Map."},
+            "an open map an agent sends needs 'maxProperties'",
+        ),
+    ],
+)
+def test_a_spec_whose_input_has_no_size_cap_fails_to_load_naming_the_field(
+    tmp_path: Path, argument: str, schema: dict[str, Any], problem: str
+) -> None:
+    import shutil
+
+    import yaml
+
+    from qdi_mcp.specs import SpecError, load_specs
+
+    directory = tmp_path / "tool_specs"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "tool_specs", directory)
+    path = directory / "qdi_get_project.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["input_schema"]["properties"][argument] = schema
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_specs(directory)
+    assert caught.value.file == "tool_specs/qdi_get_project.yaml"
+    assert caught.value.field is not None and caught.value.field.startswith(f"input_schema.properties.{argument}")
+    assert problem in str(caught.value)
