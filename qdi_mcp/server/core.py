@@ -205,6 +205,28 @@ class QdiServer:
             return self._error_result(failure)
         if audited:
             self._audit(spec, handler_args, "executed", None, confirmed_by)
+        elif tool_ctx.files_written:
+            return self._audit_files_written(spec, handler_args, tool_ctx.files_written, result)
+        return self.success_result(result)
+
+    def _audit_files_written(
+        self, spec: ToolSpec, arguments: dict[str, Any], files: list[str], result: ToolResult
+    ) -> types.CallToolResult:
+        """A read tool that wrote into the work folder (an export) is audited like a write: a file appeared that
+        a later import may upload. When the line cannot be written the new file goes again: nothing unrecorded
+        stays (the file is always a new one, see Workdir.write_new)."""
+        try:
+            self.audit.record(
+                tool=spec.name,
+                arguments=arguments,
+                outcome="executed",
+                safety=spec.safety,
+                detail="wrote " + ", ".join(files),
+            )
+        except AuditLogError as exc:
+            for name in files:
+                (self.workdir.root / name).unlink(missing_ok=True)
+            return self._error_result(_audit_unavailable(spec, exc, files))
         return self.success_result(result)
 
     def _audit(
@@ -283,7 +305,14 @@ class QdiServer:
         )
 
 
-def _audit_unavailable(spec: ToolSpec, error: AuditLogError) -> ToolFailure:
+def _audit_unavailable(spec: ToolSpec, error: AuditLogError, files: list[str] | None = None) -> ToolFailure:
+    if files:
+        return ToolFailure(
+            "audit_unavailable",
+            f"{spec.name} wrote {', '.join(files)} but its audit line could not be written ({error}), so the file "
+            "was removed again: every file written must be recorded.",
+            hint="a person must fix QDI_MCP_AUDIT_LOG (a writable file on a disk with space); reads still work",
+        )
     return ToolFailure(
         "audit_unavailable",
         f"{spec.name} was not run: its audit line could not be written ({error}), and every write must be "

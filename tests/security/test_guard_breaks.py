@@ -260,3 +260,36 @@ def test_a_spec_whose_input_has_no_size_cap_fails_to_load_naming_the_field(
     assert caught.value.file == "tool_specs/qdi_get_project.yaml"
     assert caught.value.field is not None and caught.value.field.startswith(f"input_schema.properties.{argument}")
     assert problem in str(caught.value)
+
+
+# --- partial: a read-only export neither overwrites nor goes unaudited ----------------------------------------
+
+
+async def test_an_export_never_overwrites_a_zip_in_the_work_folder_and_is_audited(tmp_path: Path) -> None:
+    from qdi_testkit import CUSTOMER_360
+
+    reviewed = tmp_path / "work" / "release.zip"
+    reviewed.parent.mkdir()
+    reviewed.write_bytes(b"the zip a person reviewed")
+    async with open_stack(tmp_path) as stack:
+        arguments = {"project_id": stack.project_id(CUSTOMER_360), "file_name": "release.zip"}
+        result = await stack.mcp.call_tool("qdi_export_project", arguments)
+    assert not result.is_error
+    assert reviewed.read_bytes() == b"the zip a person reviewed"
+    body = result.structured_content
+    assert (body["path"], body["kept_existing"]) == ("release-1.zip", "release.zip")
+    assert "release.zip already existed" in result.content[0].text
+    [line] = read_lines(tmp_path / "audit.jsonl")
+    assert (line["tool"], line["safety"], line["outcome"]) == ("qdi_export_project", "read", "executed")
+    assert line["detail"] == "wrote release-1.zip" and line["arguments"] == arguments
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="needs /dev/full (Linux)")
+async def test_an_export_whose_audit_line_cannot_be_written_leaves_no_file(tmp_path: Path) -> None:
+    from qdi_testkit import CUSTOMER_360
+
+    async with open_stack(tmp_path, audit_log=DEV_FULL) as stack:
+        arguments = {"project_id": stack.project_id(CUSTOMER_360), "file_name": "release.zip"}
+        result = await stack.mcp.call_tool("qdi_export_project", arguments)
+    assert result.is_error and result.structured_content["error"]["code"] == "audit_unavailable"
+    assert list((tmp_path / "work").glob("*.zip")) == []

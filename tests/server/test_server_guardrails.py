@@ -236,8 +236,11 @@ async def test_an_import_confirmation_is_bound_to_the_file_content_not_just_its_
         await stack.mcp.call_tool("qdi_export_project", {"project_id": dev, "file_name": "release.zip"})
         args = {"project_id": prod, "path": "release.zip"}
         token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
-        # The file is replaced after the person saw the preview (here by exporting another project over it).
-        await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "release.zip"})
+        # The file is replaced after the person saw the preview (here by another project's export copied over it;
+        # an export itself never overwrites).
+        await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "other.zip"})
+        work = stack.qdi.settings.workdir
+        (work / "release.zip").write_bytes((work / "other.zip").read_bytes())
         swapped = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
         assert swapped.is_error and "file_sha256" in swapped.structured_content["error"]["message"]
         assert stack.emulator.counters["import_project"] == 0
