@@ -1,10 +1,20 @@
 """Append-only JSON-lines audit log of write and destructive tool calls, secrets redacted.
 
-One line per call, written whatever the outcome (the caller records failures too)::
+Lines of one tool call share its ``call_id``. A write writes two: the intent (``outcome: "started"``), written
+before any request is sent (when it cannot be written nothing is sent), and the outcome after::
 
-    {"time": "2025-01-31T12:00:00.000Z", "tool": "qdi_stop_task", "safety": "destructive",
-     "arguments": {...redacted...}, "outcome": "executed", "confirmed_by": "token",
-     "client": "claude-code 2.1.0", "trace_id": "...", "detail": null}
+    {"time": "2025-01-31T12:00:00.000Z", "call_id": "5f0c...", "tool": "qdi_stop_task", "safety": "destructive",
+     "arguments": {...redacted...}, "outcome": "started", "confirmed_by": "token",
+     "client": "claude-code 2.1.0", "trace_id": null, "detail": null}
+    {"time": "2025-01-31T12:00:00.400Z", "call_id": "5f0c...", ..., "outcome": "executed", ...}
+
+A ``started`` line without a matching outcome is a call whose end is unknown (the process died, or the outcome
+line could not be written): check the tenant. Refusals, previews and confirmation questions are single lines.
+
+Every argument is logged at most ``MAX_ARGUMENT_CHARS`` characters of JSON: a longer one is replaced by
+``{"cut": <its first characters>, "sha256": <digest of its whole JSON>, "length": <chars>, "cut_chars": <chars
+left out>}``, so a call with megabytes of arguments still writes a line of a few kilobytes, and the digest tells
+whether two calls carried the same value.
 
 ``client`` is the MCP client as it names itself (the handshake's or the request's clientInfo): which host or
 runbook made the call. It is what the client says, not an authenticated identity.
@@ -16,6 +26,7 @@ every line so that log rotation (rename + new file) needs no signal.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -32,13 +43,24 @@ from qdi_mcp.guard.redact import Redactor
 
 logger = logging.getLogger("qdi_mcp.audit")
 
-__all__ = ["CONFIRMED_BY", "OUTCOMES", "AuditLog", "AuditLogError", "current_client"]
+__all__ = [
+    "CONFIRMED_BY",
+    "MAX_ARGUMENT_CHARS",
+    "OUTCOMES",
+    "AuditLog",
+    "AuditLogError",
+    "current_call",
+    "current_client",
+]
 
 OUTCOMES = frozenset(
     {
+        "started",  # the intent line of a write, written before its request is sent
         "executed",
         "confirmation_required",  # a preview and a token went back; nothing ran
-        "confirmation_asked",  # 2026 protocol: the question went to the person in a result; nothing ran yet
+        "confirmation_asked",  # the question went to the person (mid-call, or in a 2026 result); nothing ran yet
+        "confirmed",  # the person answered yes; the write's own lines follow
+        "confirmation_timed_out",  # no answer within QDI_MCP_CONFIRM_TIMEOUT; nothing ran
         "refused",
         "declined",
         "failed",
@@ -49,10 +71,17 @@ OUTCOMES = frozenset(
 CONFIRMED_BY = frozenset({"elicitation", "token", "policy:never"})
 _MAX_DETAIL_CHARS = 2000
 _MAX_CLIENT_CHARS = 120
+# Per argument, as JSON: ids, names and lists of a few dozen ids fit whole; junk and 50,000-id lists do not.
+MAX_ARGUMENT_CHARS = 1000
+_KEPT_CHARS = 200  # the start of a cut argument, to see what it was
+_MAX_ARGUMENTS = 50  # argument names per line (unknown tools' arguments are not checked against a schema)
+_MAX_NAME_CHARS = 200  # tool and argument names
 
 # Set by the server for the duration of one tool call, so every line that call writes (from the server, the
 # confirmation gate or a handler) names the client without threading it through each of them.
 current_client: ContextVar[str | None] = ContextVar("qdi_mcp_audit_client", default=None)
+# The same for the call's id, which joins a write's intent line to its outcome line.
+current_call: ContextVar[str | None] = ContextVar("qdi_mcp_audit_call", default=None)
 
 
 class AuditLogError(OSError):
@@ -84,19 +113,6 @@ class AuditLog:
     @property
     def path(self) -> Path | None:
         return self._path
-
-    def writable(self) -> bool:
-        """Whether a line can be appended now. Checked before a write runs: a change nobody can account for
-        is worse than a change refused."""
-        if self._path is None:
-            return True
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError:
-            return False
-        os.close(fd)
-        return True
 
     def record_or_log(self, **fields: Any) -> bool:
         """`record`, but a failure to write is logged instead of raised: used once the call has happened, when
@@ -136,9 +152,10 @@ class AuditLog:
             raise ValueError(f"unknown audit outcome {outcome!r}; use one of {', '.join(sorted(OUTCOMES))}")
         entry: dict[str, Any] = {
             "time": _iso_utc(self._clock()),
-            "tool": tool,
+            "call_id": current_call.get(),
+            "tool": _bounded(tool, _MAX_NAME_CHARS),
             "safety": safety,
-            "arguments": self._redactor.redact(dict(arguments or {})),
+            "arguments": _capped_arguments(self._redactor.redact(dict(arguments or {}))),
             "outcome": outcome,
             "confirmed_by": confirmed_by,
             "client": _client_text(current_client.get()),
@@ -179,6 +196,35 @@ class AuditLog:
 def _iso_utc(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _capped_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Each (already redacted) argument at most MAX_ARGUMENT_CHARS of JSON, and at most _MAX_ARGUMENTS of them."""
+    capped: dict[str, Any] = {}
+    for index, (name, value) in enumerate(arguments.items()):
+        if index == _MAX_ARGUMENTS:
+            rest = dict(list(arguments.items())[index:])
+            capped["…"] = _cut(json.dumps(rest, ensure_ascii=False, default=str), len(rest))
+            break
+        text = json.dumps(value, ensure_ascii=False, default=str)
+        capped[_bounded(str(name), _MAX_NAME_CHARS)] = value if len(text) <= MAX_ARGUMENT_CHARS else _cut(text)
+    return capped
+
+
+def _cut(text: str, arguments: int | None = None) -> dict[str, Any]:
+    cut: dict[str, Any] = {
+        "cut": text[:_KEPT_CHARS],
+        "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        "length": len(text),
+        "cut_chars": len(text) - _KEPT_CHARS,
+    }
+    if arguments is not None:
+        cut["arguments"] = arguments
+    return cut
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _client_text(client: str | None) -> str | None:

@@ -7,7 +7,13 @@ Three ways a destructive call gets its confirmation, in this order:
    `elicitation/create` mid-call; on the 2026 protocol an `InputRequiredResult` whose `request_state` is a
    token bound to the call, so the answer can only confirm exactly the call that was shown.
 3. Otherwise nothing runs: the result is `confirmation_required` with a preview and a token.
+`QDI_MCP_CONFIRM=elicit` keeps only 2: a token never confirms, and a client that cannot ask its person is refused
+(an agent holding a token can confirm alone; only a question shown by the client reaches a person).
 `QDI_MCP_CONFIRM=never` switches all of this off for trusted automation (logged at start-up).
+
+A question waits at most `QDI_MCP_CONFIRM_TIMEOUT` for its answer (mid-call: the wait is cut; 2026: the state
+expires), then the call ends "nothing was done, no answer". The audit has `confirmation_asked` when a question
+goes out and one line for its end: `confirmed`, `declined` or `confirmation_timed_out`.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import anyio
 import mcp_types as types
 from mcp_types.version import is_version_at_least
 
@@ -47,6 +54,10 @@ ELICIT_SCHEMA: dict[str, Any] = {
 }
 
 
+# Refusals the gate audits itself; the server audits any other failure of the gate as "failed".
+AUDITED_BY_GATE = frozenset({"confirmation_invalid", "confirmation_unavailable"})
+
+
 @dataclass
 class Decision:
     """Either a result to return instead of running the tool, or permission to run it (and who gave it)."""
@@ -60,6 +71,7 @@ class ConfirmationGate:
     tokens: ConfirmationTokens
     audit: AuditLog
     mode: str = "auto"
+    timeout_seconds: float = 600.0
 
     async def check(
         self,
@@ -75,9 +87,18 @@ class ConfirmationGate:
             return Decision()
         if self.mode == "never":
             return Decision(confirmed_by="policy:never")
+        if self.mode == "elicit" and not _can_elicit(ctx):
+            self._record(spec, arguments, "refused", detail="QDI_MCP_CONFIRM=elicit and the client cannot ask")
+            raise ToolFailure(
+                "confirmation_unavailable",
+                f"{spec.name} needs a person's yes, and this server (QDI_MCP_CONFIRM=elicit) takes it only from a "
+                "question the client shows its person; this client cannot show one (no form elicitation), so "
+                "nothing was done. Confirmation tokens are not accepted in this mode.",
+                hint="use a client that supports elicitation, or ask the operator about QDI_MCP_CONFIRM",
+            )
         signed = signed_arguments(spec, arguments, tool_ctx)
         token = arguments.get(CONFIRMATION_TOKEN_ARGUMENT)
-        if token:
+        if token and self.mode != "elicit":  # in elicit mode a token is ignored: the person is asked below
             self._verify(spec, signed, token)
             return Decision(confirmed_by="token")
         if _can_elicit(ctx):
@@ -94,23 +115,31 @@ class ConfirmationGate:
             return decision
         return await self._require_token(spec, signed, tool_ctx, preview)
 
-    def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str, *, purpose: str = "") -> None:
+    def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str) -> None:
         try:
-            self.tokens.verify(spec.name + purpose, arguments, token)
+            self.tokens.verify(spec.name, arguments, token)
         except ConfirmationError as exc:
-            self._record(spec, arguments, "refused", detail=f"confirmation {exc.reason}")
-            hint = (
-                "a person must make the work folder writable (QDI_MCP_WORKDIR), then confirm again"
-                if exc.reason == "unrecorded"
-                else f"call {spec.name} again without {CONFIRMATION_TOKEN_ARGUMENT} to get a new preview and token"
-            )
-            raise ToolFailure("confirmation_invalid", str(exc), hint=hint) from None
+            self._refuse(spec, arguments, exc)
+
+    def _refuse(self, spec: ToolSpec, arguments: dict[str, Any], exc: ConfirmationError) -> NoReturn:
+        self._record(spec, arguments, "refused", detail=f"confirmation {exc.reason}")
+        hint = (
+            "a person must make the work folder writable (QDI_MCP_WORKDIR), then confirm again"
+            if exc.reason == "unrecorded"
+            else f"call {spec.name} again without {CONFIRMATION_TOKEN_ARGUMENT} to get a new preview and token"
+        )
+        raise ToolFailure("confirmation_invalid", str(exc), hint=hint) from None
 
     async def _elicit_mid_call(
         self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext, preview: PreviewFn
     ) -> Decision:
         shown = await preview(spec, arguments, tool_ctx)
-        response = await ctx.session.elicit_form(_question(shown), ELICIT_SCHEMA, related_request_id=ctx.request_id)
+        self._record(spec, arguments, "confirmation_asked", detail=f"elicitation, answer awaited {self._waits()}")
+        # A client whose callback never returns must not hold the call (and its preview) forever.
+        with anyio.move_on_after(self.timeout_seconds) as waiting:
+            response = await ctx.session.elicit_form(_question(shown), ELICIT_SCHEMA, related_request_id=ctx.request_id)
+        if waiting.cancelled_caught:
+            return self._no_answer(spec, arguments, shown)
         return self._answer(spec, arguments, shown, response)
 
     async def _elicit_multi_round(
@@ -123,13 +152,22 @@ class ConfirmationGate:
     ) -> Decision:
         if params.request_state is not None:
             # The retry round: the state is the token issued when the question was asked, so the answer is
-            # accepted only for the very tool and arguments the person saw, and only once.
-            self._verify(spec, arguments, params.request_state, purpose=ELICITATION_PURPOSE)
+            # accepted only for the very tool and arguments the person saw, only once, and only in time.
+            try:
+                self.tokens.verify(
+                    spec.name + ELICITATION_PURPOSE, arguments, params.request_state, ttl_seconds=self.timeout_seconds
+                )
+            except ConfirmationError as exc:
+                if exc.reason == "expired":  # the answer came after the question's time ran out
+                    return self._no_answer(spec, arguments, None)
+                self._refuse(spec, arguments, exc)
             response = (params.input_responses or {}).get(ELICIT_KEY)
             return self._answer(spec, arguments, None, response)
         shown = await preview(spec, arguments, tool_ctx)
-        issued = self.tokens.issue(spec.name + ELICITATION_PURPOSE, arguments)
-        self._record(spec, arguments, "confirmation_asked", detail="elicitation (2026 protocol)")
+        issued = self.tokens.issue(spec.name + ELICITATION_PURPOSE, arguments, ttl_seconds=self.timeout_seconds)
+        self._record(
+            spec, arguments, "confirmation_asked", detail=f"elicitation (2026 protocol), answer awaited {self._waits()}"
+        )
         request = types.ElicitRequest(
             params=types.ElicitRequestFormParams(message=_question(shown), requested_schema=ELICIT_SCHEMA)
         )
@@ -137,10 +175,22 @@ class ConfirmationGate:
             result=types.InputRequiredResult(input_requests={ELICIT_KEY: request}, request_state=issued.token)
         )
 
+    def _waits(self) -> str:
+        return f"up to {self.timeout_seconds:g} s (QDI_MCP_CONFIRM_TIMEOUT)"
+
+    def _no_answer(self, spec: ToolSpec, arguments: dict[str, Any], preview: dict[str, Any] | None) -> Decision:
+        self._record(spec, arguments, "confirmation_timed_out", detail=f"no answer within {self.timeout_seconds:g} s")
+        message = f"Nothing was done: the person gave no answer within {self.timeout_seconds:g} s."
+        structured: dict[str, Any] = {"status": "declined", "message": message}
+        if preview is not None:
+            structured["preview"] = preview
+        return Decision(result=_plain_result(structured, message))
+
     def _answer(
         self, spec: ToolSpec, arguments: dict[str, Any], preview: dict[str, Any] | None, response: Any
     ) -> Decision:
         if _accepted(response):
+            self._record(spec, arguments, "confirmed", detail="elicitation accepted")
             return Decision(confirmed_by="elicitation")
         action = getattr(response, "action", None) or "no answer"
         self._record(spec, arguments, "declined", detail=f"elicitation {action}")

@@ -7,8 +7,12 @@ same call with ``confirmation_token`` and the server runs it only if :meth:`Conf
 Token format: ``base64url(payload) + "." + base64url(HMAC-SHA256(secret, payload))`` where the payload is
 compact JSON::
 
-    {"v": 1, "tool": "...", "args": "<keyed hash of all arguments>",
-     "keys": {"<argument name>": "<keyed hash of that argument>", ...}, "exp": <unix time>, "id": "<nonce>"}
+    {"v": 2, "tool": "...", "args": "<keyed hash of all arguments>",
+     "keys": {"<argument name>": "<keyed hash of that argument>", ...}, "iat": <unix time>, "exp": <unix time>,
+     "id": "<nonce>"}
+
+A token is accepted until the earlier of its own expiry and its issue time plus the *verifier's* TTL: a replica
+configured with a long ``QDI_MCP_CONFIRM_TTL`` cannot mint yeses that outlive what this process allows.
 
 Argument values are never stored, not even as plain hashes: a short enum such as ``"TRUNCATE"`` would be
 recovered from a plain SHA-256 by guessing, so the hashes are keyed with a key derived from the secret.
@@ -58,7 +62,7 @@ __all__ = [
     "secret_from_env",
 ]
 
-TOKEN_VERSION = 1
+TOKEN_VERSION = 2  # 2: the payload carries its issue time (iat)
 
 # Tokens travel through agents and chat transcripts; anything far larger than a real token is junk, and
 # capping it keeps us from parsing attacker-sized JSON.
@@ -165,15 +169,18 @@ class ConfirmationTokens:
     def ttl_seconds(self) -> float:
         return self._ttl
 
-    def issue(self, tool: str, arguments: Mapping[str, Any] | None) -> IssuedToken:
+    def issue(self, tool: str, arguments: Mapping[str, Any] | None, *, ttl_seconds: float | None = None) -> IssuedToken:
+        """A token for `tool` and these exact arguments, valid `ttl_seconds` (default: this process's TTL)."""
         bound = _without_token(arguments)
         token_id = secrets.token_urlsafe(16)
-        expires_at = float(self._clock() + self._ttl)
+        issued_at = float(self._clock())
+        expires_at = issued_at + (ttl_seconds if ttl_seconds is not None else self._ttl)
         payload = {
             "v": TOKEN_VERSION,
             "tool": tool,
             "args": self._hash_all(bound),
             "keys": {name: self._hash_one(name, value) for name, value in bound.items()},
+            "iat": issued_at,
             "exp": expires_at,
             "id": token_id,
         }
@@ -181,8 +188,12 @@ class ConfirmationTokens:
         token = f"{_b64encode(payload_bytes)}.{_b64encode(self._sign(payload_bytes))}"
         return IssuedToken(token=token, expires_at=expires_at, token_id=token_id)
 
-    def verify(self, tool: str, arguments: Mapping[str, Any] | None, token: str | None) -> None:
-        """Raise :class:`ConfirmationError` unless ``token`` confirms this call; on success consume it."""
+    def verify(
+        self, tool: str, arguments: Mapping[str, Any] | None, token: str | None, *, ttl_seconds: float | None = None
+    ) -> None:
+        """Raise :class:`ConfirmationError` unless ``token`` confirms this call; on success consume it.
+
+        The token must be younger than `ttl_seconds` (default: this process's TTL) whatever expiry it carries."""
         if token is None or (isinstance(token, str) and not token.strip()):
             raise ConfirmationError(
                 "missing",
@@ -212,11 +223,14 @@ class ConfirmationTokens:
                 changed_arguments=tuple(name for names in changed.values() for name in names),
             )
         now = self._clock()
-        if now >= payload["exp"]:
+        ttl = ttl_seconds if ttl_seconds is not None else self._ttl
+        # The verifier's own TTL bounds the token too: its `exp` was chosen by whichever process issued it.
+        expires_at = min(payload["exp"], payload["iat"] + ttl)
+        if now >= expires_at:
             raise ConfirmationError(
                 "expired",
-                f"this confirmation token expired {now - payload['exp']:.0f} s ago (tokens are valid for "
-                f"{self._ttl:.0f} s); {_RETRY_HINT}",
+                f"this confirmation token expired {now - expires_at:.0f} s ago (tokens are valid for "
+                f"{ttl:.0f} s); {_RETRY_HINT}",
             )
         try:
             claimed = self._store.claim(payload["id"], payload["exp"])
@@ -315,14 +329,17 @@ def _parse_payload(payload_bytes: bytes) -> dict[str, Any]:
         isinstance(payload.get("tool"), str)
         and isinstance(payload.get("args"), str)
         and isinstance(payload.get("id"), str)
-        and isinstance(payload.get("exp"), int | float)
-        and not isinstance(payload.get("exp"), bool)
+        and all(_is_number(payload.get(key)) for key in ("iat", "exp"))
         and isinstance(keys, dict)
         and all(isinstance(value, str) for value in keys.values())
     )
     if not well_formed:
         raise _malformed("payload fields are missing or have the wrong type")
     return payload
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _describe_changes(changes: Mapping[str, list[str]]) -> str:

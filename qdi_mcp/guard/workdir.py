@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -175,6 +176,33 @@ class Workdir:
         _fsync_folder(self._root)
         return target
 
+    def write_new(self, path: Path, data: bytes) -> Path:
+        """Write ``data`` to ``path`` (from :meth:`export_path`) or, when a file (or link) of that name exists, to
+        the first free ``<stem>-<n><suffix>``; never replaces anything. Returns the path written. The whole file
+        appears at once (hard-linked from a synced temporary file: the link fails if the name was taken meanwhile,
+        so two writers never replace each other's file)."""
+        target = Path(path)
+        if target.parent != self._root:
+            raise WorkdirError("path", f"must be a file directly inside the work folder {self._root}", path)
+        self.export_path(target.name, argument="path")
+        self.ensure_root()
+        fd, temp_name = tempfile.mkstemp(dir=self._root, prefix=_TEMP_PREFIX, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            for candidate in _free_name_candidates(target):
+                try:
+                    os.link(temp_name, candidate, follow_symlinks=False)
+                except FileExistsError:
+                    continue
+                _fsync_folder(self._root)
+                return candidate
+            raise WorkdirError("path", f"has no free name left beside it in {self._root}", target.name)
+        finally:
+            Path(temp_name).unlink(missing_ok=True)
+
     def display_path(self, path: Path) -> str:
         """``path`` as shown to agents and people: relative to the work folder, with '/' separators."""
         target = Path(path)
@@ -229,6 +257,15 @@ def default_export_name(project_name: str, project_id: str, now: datetime | floa
     parts = [_slugify(project_name, max_bytes=120) or "project", _slugify(project_id, max_bytes=40)]
     parts.append(moment.strftime("%Y%m%dT%H%M%SZ"))
     return "-".join(part for part in parts if part) + ".zip"
+
+
+_MAX_NAME_ATTEMPTS = 1000
+
+
+def _free_name_candidates(target: Path) -> Iterator[Path]:
+    yield target
+    for number in range(1, _MAX_NAME_ATTEMPTS):
+        yield target.with_name(f"{target.stem}-{number}{target.suffix}")
 
 
 def _slugify(text: str, *, max_bytes: int) -> str:

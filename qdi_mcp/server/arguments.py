@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 
+_SIZE_UNITS = {"maxLength": "characters", "maxItems": "items", "maxProperties": "entries"}
+
+
 def argument_failure(spec: ToolSpec, error: ValidationError, count: int) -> ToolFailure:
     path = "/".join(str(p) for p in error.absolute_path)
     if error.validator == "required":
@@ -26,6 +29,12 @@ def argument_failure(spec: ToolSpec, error: ValidationError, count: int) -> Tool
             f"unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{where}; "
             f"allowed: {', '.join(allowed) or 'none'}"
         )
+    elif error.validator in _SIZE_UNITS:
+        # Name the sizes, never the value: an oversized value is junk at best, a refused token at worst.
+        field_name = path or "(arguments)"
+        size = len(error.instance) if isinstance(error.instance, str | list | dict) else "?"
+        unit = _SIZE_UNITS[str(error.validator)]
+        message = f"argument {field_name!r} is too large ({size} {unit}, at most {error.validator_value})"
     else:
         field_name = path or "(arguments)"
         expected = _expected(error.schema)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,9 @@ from mcp.server import Server
 
 from qdi_mcp import __version__
 from qdi_mcp.failures import ToolFailure
-from qdi_mcp.guard.audit import AuditLog, current_client
+from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_call, current_client
 from qdi_mcp.guard.fence import render_text
-from qdi_mcp.guard.gate import ConfirmationGate
+from qdi_mcp.guard.gate import AUDITED_BY_GATE, ConfirmationGate
 from qdi_mcp.guard.redact import Redactor
 from qdi_mcp.guard.tokens import ConfirmationTokens, secret_from_env
 from qdi_mcp.guard.used_tokens import FileUsedTokenStore
@@ -114,11 +115,13 @@ class QdiServer:
     async def call_tool(
         self, ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
-        # Every audit line this call writes names the client that made it.
+        # Every audit line this call writes names the client that made it, and carries the call's id.
         audit_client = current_client.set(client_name(ctx))
+        audit_call = current_call.set(secrets.token_hex(8))
         try:
             return await self._call_tool(ctx, params)
         finally:
+            current_call.reset(audit_call)
             current_client.reset(audit_client)
 
     async def _call_tool(
@@ -148,7 +151,7 @@ class QdiServer:
             refusal = self._failure_from(exc, spec, arguments)
             # A refused token is audited by the gate; any other failure here (the preview could not read the
             # task, say) still ends a write call, so it is a line too. Nothing was sent to change anything.
-            if spec.safety != "read" and refusal.code != "confirmation_invalid":
+            if spec.safety != "read" and refusal.code not in AUDITED_BY_GATE:
                 clean = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
                 detail = f"before anything was changed: {refusal.message}"
                 self._audit(spec, clean, "failed", detail, None, trace_id=refusal.trace_id)
@@ -173,15 +176,19 @@ class QdiServer:
     ) -> types.CallToolResult:
         handler_args = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
         audited = spec.safety != "read"
-        if audited and not self.audit.writable():
-            return self._error_result(
-                ToolFailure(
-                    "audit_unavailable",
-                    f"The audit log ({self.audit.path}) cannot be written, so {spec.name} was not run: every write "
-                    "must be recorded.",
-                    hint="a person must fix QDI_MCP_AUDIT_LOG (a writable file path); reads still work",
+        if audited:
+            # The intent line goes out before the request: a write nobody can account for is worse than a write
+            # refused. os.write hands it to the kernel at once (no buffer of ours to flush).
+            try:
+                self.audit.record(
+                    tool=spec.name,
+                    arguments=handler_args,
+                    outcome="started",
+                    safety=spec.safety,
+                    confirmed_by=confirmed_by,
                 )
-            )
+            except AuditLogError as exc:
+                return self._error_result(_audit_unavailable(spec, exc))
         try:
             result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
@@ -198,6 +205,28 @@ class QdiServer:
             return self._error_result(failure)
         if audited:
             self._audit(spec, handler_args, "executed", None, confirmed_by)
+        elif tool_ctx.files_written:
+            return self._audit_files_written(spec, handler_args, tool_ctx.files_written, result)
+        return self.success_result(result)
+
+    def _audit_files_written(
+        self, spec: ToolSpec, arguments: dict[str, Any], files: list[str], result: ToolResult
+    ) -> types.CallToolResult:
+        """A read tool that wrote into the work folder (an export) is audited like a write: a file appeared that
+        a later import may upload. When the line cannot be written the new file goes again: nothing unrecorded
+        stays (the file is always a new one, see Workdir.write_new)."""
+        try:
+            self.audit.record(
+                tool=spec.name,
+                arguments=arguments,
+                outcome="executed",
+                safety=spec.safety,
+                detail="wrote " + ", ".join(files),
+            )
+        except AuditLogError as exc:
+            for name in files:
+                (self.workdir.root / name).unlink(missing_ok=True)
+            return self._error_result(_audit_unavailable(spec, exc, files))
         return self.success_result(result)
 
     def _audit(
@@ -280,6 +309,22 @@ class QdiServer:
 OUTCOME_UNKNOWN_CODES = frozenset({"outcome_unknown", "refused_after_retry"})
 
 
+def _audit_unavailable(spec: ToolSpec, error: AuditLogError, files: list[str] | None = None) -> ToolFailure:
+    if files:
+        return ToolFailure(
+            "audit_unavailable",
+            f"{spec.name} wrote {', '.join(files)} but its audit line could not be written ({error}), so the file "
+            "was removed again: every file written must be recorded.",
+            hint="a person must fix QDI_MCP_AUDIT_LOG (a writable file on a disk with space); reads still work",
+        )
+    return ToolFailure(
+        "audit_unavailable",
+        f"{spec.name} was not run: its audit line could not be written ({error}), and every write must be "
+        "recorded before it is sent. Nothing was sent to Qlik.",
+        hint="a person must fix QDI_MCP_AUDIT_LOG (a writable file on a disk with space); reads still work",
+    )
+
+
 def client_name(ctx: Any) -> str | None:
     """The client as it names itself: the handshake's clientInfo, or on the 2026 protocol the request's."""
     params = getattr(getattr(ctx, "session", None), "client_params", None)
@@ -328,7 +373,9 @@ def build_qdi_server(
         client=client,
         specs={s.name: s for s in served},
         refused=refused,
-        gate=ConfirmationGate(tokens=tokens, audit=audit, mode=settings.confirm),
+        gate=ConfirmationGate(
+            tokens=tokens, audit=audit, mode=settings.confirm, timeout_seconds=settings.confirm_timeout_seconds
+        ),
         audit=audit,
         workdir=workdir,
         redactor=redactor,

@@ -87,6 +87,7 @@ class Settings:
     workdir: Path = _declared("workdir")
     confirm: str = _declared("confirm")
     confirm_ttl_seconds: float = _declared("confirm_ttl_seconds")
+    confirm_timeout_seconds: float = _declared("confirm_timeout_seconds")
     secret: str | None = _declared("secret")
     audit_log: Path | None = _declared("audit_log")
     demo: bool = _declared("demo")

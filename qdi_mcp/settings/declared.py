@@ -42,7 +42,7 @@ from qdi_mcp.settings.secret import secret_from_env
 
 # The one list of toolsets: the spec loader puts it into its meta-schema (specs sit above settings).
 TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
-CONFIRM_MODES = ("auto", "never")
+CONFIRM_MODES = ("auto", "elicit", "never")
 # In the home folder, not the current one: desktop hosts (Claude Desktop on macOS) start servers in `/`.
 DEFAULT_WORKDIR = "~/qdi-mcp-work"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")  # Python's names, WARN included
@@ -52,6 +52,8 @@ MAX_CONFIRM_TTL_SECONDS = 86400.0
 # server without bound (the red team: 3,000 sessions took it from 67 to 186 MiB). An agent host opens a handful.
 HTTP_MAX_SESSIONS = 100
 HTTP_SESSION_IDLE_SECONDS = 600.0
+# How long a question may wait for the person; the same day-long bound as a token, for the same reason.
+MAX_CONFIRM_TIMEOUT_SECONDS = 86400.0
 
 
 def default_workdir(env: Mapping[str, str] | None = None) -> Path:
@@ -175,7 +177,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "confirm",
         "QDI_MCP_CONFIRM",
-        "auto: destructive calls need a person's confirmation; never: they run without (trusted automation)",
+        "auto: destructive calls need a person's confirmation (asked by the client, or a preview and a token); "
+        "elicit: only an answer the client asks its person counts (no tokens; clients that cannot ask are refused); "
+        "never: they run without (trusted automation)",
         lowercase,
         default="auto",
         default_text="auto",
@@ -192,6 +196,15 @@ OPTIONS: tuple[Option, ...] = (
         default=300.0,
         default_text="300",
         check=seconds_up_to(MAX_CONFIRM_TTL_SECONDS),
+    ),
+    Option(
+        "confirm_timeout_seconds",
+        "QDI_MCP_CONFIRM_TIMEOUT",
+        "seconds a confirmation question waits for the person's answer; then nothing is done",
+        number,
+        default=600.0,
+        default_text="600",
+        check=seconds_up_to(MAX_CONFIRM_TIMEOUT_SECONDS),
     ),
     Option(
         "secret",

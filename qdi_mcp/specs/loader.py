@@ -432,22 +432,22 @@ def _check_rules(document: dict[str, Any], file_stem: str, display: str) -> None
     for block in _BLOCKS_OF_OTHER_KIND[document["kind"]]:
         if block in document:
             raise SpecError(display, block, f"not allowed for kind {document['kind']!r}")
-    _check_input_keys(document["input_schema"], ["input_schema"], display)
-    if "$schema" in document["output_schema"]:
-        # The loader may nest the output schema under anyOf, where $schema is not allowed.
-        raise SpecError(display, "output_schema.$schema", "not allowed: schemas are read as 2020-12")
-    for key in ("input_schema", "output_schema"):
-        _check_json_schema(document[key], display, key)
     properties = document["input_schema"]["properties"]
-    for index, required in enumerate(document["input_schema"].get("required", [])):
-        if required not in properties:
-            raise SpecError(display, f"input_schema.required[{index}]", f"{required!r} is not a property")
     if CONFIRMATION_TOKEN_ARGUMENT in properties:
         raise SpecError(
             display,
             f"input_schema.properties.{CONFIRMATION_TOKEN_ARGUMENT}",
             "added by the loader to tools that can be destructive; do not declare it",
         )
+    _check_input_keys(document["input_schema"], ["input_schema"], display)
+    if "$schema" in document["output_schema"]:
+        # The loader may nest the output schema under anyOf, where $schema is not allowed.
+        raise SpecError(display, "output_schema.$schema", "not allowed: schemas are read as 2020-12")
+    for key in ("input_schema", "output_schema"):
+        _check_json_schema(document[key], display, key)
+    for index, required in enumerate(document["input_schema"].get("required", [])):
+        if required not in properties:
+            raise SpecError(display, f"input_schema.required[{index}]", f"{required!r} is not a property")
     _check_destructive_when(document, properties, display)
     _check_annotations(document, display)
 
@@ -458,6 +458,7 @@ def _check_input_keys(node: Any, where: list[str | int], display: str) -> None:
     for key in _KEYS_NOT_IN_INPUTS:
         if key in node:
             raise SpecError(display, _dotted([*where, key]), f"{key!r} is not allowed in input schemas")
+    _check_size_caps(node, where, display)
     for name, child in node.get("properties", {}).items():
         _check_input_keys(child, [*where, "properties", name], display)
     for keyword in ("items", "additionalProperties", "not"):
@@ -465,6 +466,26 @@ def _check_input_keys(node: Any, where: list[str | int], display: str) -> None:
     for keyword in ("anyOf", "oneOf", "allOf"):
         for index, child in enumerate(node.get(keyword, [])):
             _check_input_keys(child, [*where, keyword, index], display)
+
+
+# What an agent sends is bounded by the schema, so an oversized argument is refused at validation, before any
+# request, preview or audit line is made of it.
+_SIZE_CAPS = {"string": "maxLength", "array": "maxItems"}
+
+
+def _check_size_caps(node: dict[str, Any], where: list[str | int], display: str) -> None:
+    types_ = node.get("type")
+    for type_ in types_ if isinstance(types_, list) else [types_]:
+        cap = _SIZE_CAPS.get(type_) if isinstance(type_, str) else None
+        if cap and cap not in node and "enum" not in node and "const" not in node:
+            raise SpecError(
+                display,
+                _dotted(where),
+                f"{'an' if type_ == 'array' else 'a'} {type_} an agent sends needs {cap!r} "
+                "(ids 200, free text 2000, lists 1000)",
+            )
+    if isinstance(node.get("additionalProperties"), dict) and "maxProperties" not in node:
+        raise SpecError(display, _dotted(where), "an open map an agent sends needs 'maxProperties'")
 
 
 def _check_destructive_when(document: dict[str, Any], properties: Mapping[str, Any], display: str) -> None:

@@ -39,6 +39,8 @@ class ToolContext:
     # What this call has started on the tenant and how to follow it, set once Qlik accepted the write: if the
     # client cancels the call afterwards, the audit line says what runs on and how to resume it.
     started: str | None = None
+    # Files this call wrote into the work folder (relative paths): the server audits them, even for a read tool.
+    files_written: list[str] = field(default_factory=list)
 
 
 @dataclass

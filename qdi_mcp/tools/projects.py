@@ -76,18 +76,24 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
             hint="retry the export; if it persists, report it",
             retryable=True,
         ) from None
-    ctx.workdir.write_bytes(path, data)
+    # Never over an existing file: it may be the zip a person reviewed, or a backup.
+    written = ctx.workdir.write_new(path, data)
+    ctx.files_written.append(ctx.workdir.display_path(written))
     result = {
         "project_id": project_id,
-        "path": path.relative_to(ctx.workdir.root).as_posix(),
+        "path": written.relative_to(ctx.workdir.root).as_posix(),
         "size_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "files": files,
         "mode": mode,
         "include_bindings": include_bindings,
     }
+    kept = ""
+    if written != path:
+        result["kept_existing"] = ctx.workdir.display_path(path)
+        kept = f" {result['kept_existing']} already existed and was left as it was, so the export got a new name."
     return ToolResult(
-        result, f"Exported project {project_id} ({len(files)} files, {len(data)} bytes) to {result['path']}."
+        result, f"Exported project {project_id} ({len(files)} files, {len(data)} bytes) to {result['path']}.{kept}"
     )
 
 

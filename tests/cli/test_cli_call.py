@@ -184,7 +184,10 @@ def test_call_runs_a_workflow_to_completion(capsys: pytest.CaptureFixture[str], 
     result = json.loads(out)
     assert result["state"] == "COMPLETED"
     assert result["timed_out"] is False
-    assert [(r["tool"], r["outcome"]) for r in audit_lines(tmp_path)] == [("qdi_prepare_project_and_wait", "executed")]
+    assert [(r["tool"], r["outcome"]) for r in audit_lines(tmp_path)] == [
+        ("qdi_prepare_project_and_wait", "started"),
+        ("qdi_prepare_project_and_wait", "executed"),
+    ]
 
 
 def test_call_without_demo_or_tenant_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:

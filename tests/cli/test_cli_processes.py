@@ -75,4 +75,7 @@ async def test_a_server_started_in_the_root_folder_records_writes_in_the_home_wo
     assert not result.is_error, result.content
     audit_path = home / "qdi-mcp-work" / "audit.jsonl"
     audit = [json.loads(line) for line in audit_path.read_text(encoding="utf-8").splitlines()]
-    assert [(r["tool"], r["outcome"]) for r in audit] == [("qdi_prepare_project_and_wait", "executed")]
+    assert [(r["tool"], r["outcome"]) for r in audit] == [
+        ("qdi_prepare_project_and_wait", "started"),
+        ("qdi_prepare_project_and_wait", "executed"),
+    ]

@@ -159,7 +159,13 @@ async def test_promote_project_dry_run_calls_only_read_tools_and_shows_the_plan(
         assert "destructive" in import_call["note"]
         assert report["steps"][6]["calls"][0]["arguments"]["allow_recreate"] is True
         assert report["steps"][8]["calls"][0]["arguments"]["task_id"] == "<item.id>"
-        assert not r.audit()
+        # The dry run's exports (dev, and prod as a backup) wrote files, and every file written is audited
+        # (issue 15); nothing else is.
+        lines = r.audit()
+        assert {(line["tool"], line["safety"], line["outcome"]) for line in lines} == {
+            ("qdi_export_project", "read", "executed")
+        }
+        assert f"wrote {exported}" in [line["detail"] for line in lines] and len(lines) == 2
 
 
 async def test_health_check_on_the_whole_demo_fails_naming_the_dataset_in_error(tmp_path: Path) -> None:

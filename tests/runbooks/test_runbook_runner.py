@@ -276,7 +276,7 @@ async def test_writes_made_by_a_runbook_are_in_the_audit_log(tmp_path: Path) -> 
 
         assert report.exit_code == 0, report.to_json()
         written = [r for r in stack.audit if r["tool"] == "qdi_update_bindings"]
-        assert [r["outcome"] for r in written] == ["executed"]
+        assert [r["outcome"] for r in written] == ["started", "executed"]
         assert stack.emulator.bindings(project)["task.sales_landing-8mdj.sourceConnection"].startswith("{{id(")
 
 

@@ -132,4 +132,4 @@ def test_a_token_replayed_in_a_second_call_process_is_refused(tmp_path: Path) ->
     assert second_code == 1 and second["error"]["code"] == "confirmation_invalid"
     assert "already used" in second["error"]["message"]
     outcomes = [json.loads(line)["outcome"] for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    assert outcomes == ["confirmation_required", "executed", "refused"]
+    assert outcomes == ["confirmation_required", "started", "executed", "refused"]

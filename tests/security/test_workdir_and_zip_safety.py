@@ -74,7 +74,7 @@ async def test_export_file_names_that_leave_the_workdir_are_refused_before_any_r
     assert zips_under(tmp_path) == []
 
 
-async def test_export_replaces_a_symlink_in_the_workdir_instead_of_writing_through_it(tmp_path: Path) -> None:
+async def test_export_never_writes_through_a_symlink_in_the_workdir(tmp_path: Path) -> None:
     outside = tmp_path / "precious.zip"
     outside.write_bytes(b"not to be overwritten")
     workdir = tmp_path / "work"
@@ -85,8 +85,10 @@ async def test_export_replaces_a_symlink_in_the_workdir_instead_of_writing_throu
             stack, "qdi_export_project", {"project_id": stack.project_id(CUSTOMER_360), "file_name": "link.zip"}
         )
         assert not outcome["is_error"], outcome
+    # The link is a file of that name: it is left alone, and the export gets a name of its own (issue 15).
     assert outside.read_bytes() == b"not to be overwritten"
-    assert not (workdir / "link.zip").is_symlink() and zipfile.is_zipfile(workdir / "link.zip")
+    assert (workdir / "link.zip").is_symlink() and outcome["path"] == "link-1.zip"
+    assert zipfile.is_zipfile(workdir / "link-1.zip")
 
 
 # --- imports -----------------------------------------------------------------------------------------------

@@ -168,7 +168,7 @@ async def test_confirm_never_runs_destructive_calls_directly_and_says_so_in_the_
         assert stack.audit[-1]["confirmed_by"] == "policy:never"
 
 
-async def test_the_audit_log_file_has_one_json_line_per_write_and_no_tokens(tmp_path: Path) -> None:
+async def test_the_audit_log_file_has_an_intent_and_an_outcome_line_per_write_and_no_tokens(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack:
         args = running_replication(stack)
         token = (await stack.mcp.call_tool("qdi_stop_task", args)).structured_content["confirmation_token"]
@@ -176,7 +176,7 @@ async def test_the_audit_log_file_has_one_json_line_per_write_and_no_tokens(tmp_
         await stack.mcp.call_tool("qdi_list_projects", {})
     lines = (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["outcome"] for r in records] == ["confirmation_required", "executed"]
+    assert [r["outcome"] for r in records] == ["confirmation_required", "started", "executed"]
     for record in records:
         assert record["tool"] == "qdi_stop_task" and record["arguments"]["task_id"] == args["task_id"]
         assert {"time", "safety", "trace_id", "confirmed_by"} <= set(record)
@@ -236,8 +236,11 @@ async def test_an_import_confirmation_is_bound_to_the_file_content_not_just_its_
         await stack.mcp.call_tool("qdi_export_project", {"project_id": dev, "file_name": "release.zip"})
         args = {"project_id": prod, "path": "release.zip"}
         token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
-        # The file is replaced after the person saw the preview (here by exporting another project over it).
-        await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "release.zip"})
+        # The file is replaced after the person saw the preview (here by another project's export copied over it;
+        # an export itself never overwrites).
+        await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "other.zip"})
+        work = stack.qdi.settings.workdir
+        (work / "release.zip").write_bytes((work / "other.zip").read_bytes())
         swapped = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
         assert swapped.is_error and "file_sha256" in swapped.structured_content["error"]["message"]
         assert stack.emulator.counters["import_project_async"] == 0
@@ -289,5 +292,6 @@ async def test_an_import_whose_file_changed_while_the_person_decided_is_refused_
         result = await stack.mcp.call_tool("qdi_import_project", {"project_id": target, "path": "c360.zip"})
         lines = [r for r in stack.audit if r["tool"] == "qdi_import_project"]
     assert result.is_error and result.structured_content["error"]["code"] == "confirmation_invalid"
-    assert [r["outcome"] for r in lines] == ["refused"] and "changed" in lines[0]["detail"]
+    assert [r["outcome"] for r in lines] == ["confirmation_asked", "confirmed", "refused"]
+    assert "changed" in lines[-1]["detail"]
     assert stack.emulator.counters["import_project"] == 0

@@ -12,7 +12,7 @@ from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_client
 from qdi_mcp.guard.redact import Redactor
 
 API_KEY = "qlik-api-key-0123456789abcdef"
-FIELDS = ["time", "tool", "safety", "arguments", "outcome", "confirmed_by", "client", "trace_id", "detail"]
+FIELDS = ["time", "call_id", "tool", "safety", "arguments", "outcome", "confirmed_by", "client", "trace_id", "detail"]
 
 
 def read_lines(path: Path) -> list[dict]:

@@ -150,6 +150,7 @@ def assert_token_round_trip(
     assert "qdi_stop_task again" in replayed.structured_content["error"]["hint"]
     assert [(r["tool"], r["outcome"], r["confirmed_by"]) for r in audit] == [
         ("qdi_stop_task", "confirmation_required", None),
+        ("qdi_stop_task", "started", "token"),  # the intent line, written before the request is sent
         ("qdi_stop_task", "executed", "token"),
         ("qdi_stop_task", "refused", None),
     ]

@@ -76,7 +76,10 @@ async def test_stdio_workflow_reports_progress_and_logs_go_to_stderr(tmp_path: P
     assert f"qdi-mcp serving {ALL_TOOLS} tools against the embedded demo emulator" in stderr
     # The audit log went where the environment said, not into the working directory.
     audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [(r["tool"], r["outcome"]) for r in audit] == [("qdi_prepare_project_and_wait", "executed")]
+    assert [(r["tool"], r["outcome"]) for r in audit] == [
+        ("qdi_prepare_project_and_wait", "started"),
+        ("qdi_prepare_project_and_wait", "executed"),
+    ]
 
 
 def test_stdio_stdout_carries_only_json_rpc_messages(tmp_path: Path) -> None:

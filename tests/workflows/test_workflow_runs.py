@@ -118,7 +118,9 @@ async def test_stop_and_wait_needs_the_token_and_then_a_restart_runs_steadily_ag
         assert restarted["state"] == "RUNNING" == stack.emulator.task_run_state(**args)
         assert [r["outcome"] for r in stack.audit if r["tool"].endswith("_and_wait")] == [
             "confirmation_required",
+            "started",
             "executed",
+            "started",
             "executed",
         ]
 

@@ -181,9 +181,9 @@ async def assert_no_poll_after_the_cancel_and_the_server_still_serves(stack: Sta
     (action_id,) = stack.emulator.tenant.actions
     # The agent got no result, so the audit line is where the running prepare and how to resume it are named.
     cancelled = [r for r in stack.audit if r["tool"] == "qdi_prepare_project_and_wait"]
-    assert [r["outcome"] for r in cancelled] == ["cancelled"]
-    assert f"action {action_id}" in cancelled[0]["detail"]
-    assert "qdi_wait_for_action" in cancelled[0]["detail"]
+    assert [r["outcome"] for r in cancelled] == ["started", "cancelled"]
+    assert f"action {action_id}" in cancelled[1]["detail"]
+    assert "qdi_wait_for_action" in cancelled[1]["detail"]
     result = await stack.mcp.call_tool("qdi_wait_for_action", {"action_id": action_id})
     assert not result.is_error
     assert result.structured_content["state"] == "COMPLETED"
@@ -268,7 +268,8 @@ async def cancel_a_parked_call(tmp_path: Path, method: str, path_end: str, tool:
 
 async def test_a_write_cancelled_before_qlik_answered_is_audited_as_of_unknown_effect(tmp_path: Path) -> None:
     records = await cancel_a_parked_call(tmp_path, "POST", "/actions/prepare", "qdi_prepare_project_and_wait")
-    (line,) = records
+    intent, line = records
+    assert intent["outcome"] == "started" and intent["call_id"] == line["call_id"]
     assert line["tool"] == "qdi_prepare_project_and_wait"
     assert line["outcome"] == "cancelled"
     assert "before Qlik confirmed" in line["detail"] and "unknown" in line["detail"]
