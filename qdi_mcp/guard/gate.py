@@ -31,7 +31,7 @@ from mcp_types.version import is_version_at_least
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.guard.audit import AuditLog
 from qdi_mcp.guard.fence import render_text
-from qdi_mcp.guard.tokens import ConfirmationError, ConfirmationTokens
+from qdi_mcp.guard.tokens import FILE_DIGEST_ARGUMENT, ConfirmationError, ConfirmationTokens
 from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT, ToolSpec
 
 if TYPE_CHECKING:
@@ -104,15 +104,9 @@ class ConfirmationGate:
         if _can_elicit(ctx):
             if _is_modern(ctx):
                 return await self._elicit_multi_round(spec, signed, params, tool_ctx, preview)
-            decision = await self._elicit_mid_call(spec, arguments, ctx, tool_ctx, preview)
-            if decision.confirmed_by and signed_arguments(spec, arguments, tool_ctx) != signed:
-                self._record(spec, arguments, "refused", detail="confirmation for a file that changed meanwhile")
-                raise ToolFailure(
-                    "confirmation_invalid",
-                    f"The file named by {spec.binds_file} changed while the person was deciding; nothing was done.",
-                    hint=f"call {spec.name} again to confirm the file as it is now",
-                )
-            return decision
+            # The file a confirmation binds was read once for this call (ToolContext.read_import): what the
+            # person is shown is what gets uploaded, whatever happens to the file on disk meanwhile.
+            return await self._elicit_mid_call(spec, arguments, ctx, tool_ctx, preview)
         return await self._require_token(spec, signed, tool_ctx, preview)
 
     def _verify(self, spec: ToolSpec, arguments: dict[str, Any], token: str) -> None:
@@ -232,8 +226,8 @@ def signed_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolCo
     same name, say) cannot ride on their yes."""
     if spec.binds_file is None:
         return arguments
-    data = tool_ctx.workdir.read_import(arguments[spec.binds_file], argument=spec.binds_file)
-    return arguments | {"file_sha256": hashlib.sha256(data).hexdigest()}
+    data = tool_ctx.read_import(arguments[spec.binds_file], argument=spec.binds_file)
+    return arguments | {FILE_DIGEST_ARGUMENT: hashlib.sha256(data).hexdigest()}
 
 
 def _question(preview: dict[str, Any]) -> str:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import heapq
 import hmac
@@ -50,6 +51,9 @@ from typing import Any, Literal, Protocol
 from qdi_mcp.guard.used_tokens import KEEP_AFTER_EXPIRY_SECONDS
 from qdi_mcp.settings import MIN_SECRET_BYTES, secret_from_env
 from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT
+
+# The argument a confirmation of a file-bound tool adds: the sha256 of the file's content as confirmed.
+FILE_DIGEST_ARGUMENT = "file_sha256"
 
 __all__ = [
     "MIN_SECRET_BYTES",
@@ -73,7 +77,7 @@ _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _RETRY_HINT = f"call the tool again without {CONFIRMATION_TOKEN_ARGUMENT} to get a new one"
 
 ConfirmationFailure = Literal[
-    "missing", "malformed", "forged", "wrong_tool", "arguments_changed", "expired", "used", "unrecorded"
+    "missing", "malformed", "forged", "wrong_tool", "arguments_changed", "file_changed", "expired", "used", "unrecorded"
 ]
 
 
@@ -217,6 +221,18 @@ class ConfirmationTokens:
         bound = _without_token(arguments)
         if not hmac.compare_digest(self._hash_all(bound), payload["args"]):
             changed = self._changed_arguments(bound, payload["keys"])
+            names = {name for group in changed.values() for name in group}
+            if names == {FILE_DIGEST_ARGUMENT}:
+                # The same call for a file whose content changed since the person confirmed it: the token is used
+                # up, so swapping the file back and forth until a retry lands costs a new confirmation each time.
+                with contextlib.suppress(OSError):
+                    self._store.claim(payload["id"], payload["exp"])
+                raise ConfirmationError(
+                    "file_changed",
+                    "the file's content changed since it was confirmed, so this token is used up and nothing was "
+                    f"done; {_RETRY_HINT}",
+                    changed_arguments=(FILE_DIGEST_ARGUMENT,),
+                )
             raise ConfirmationError(
                 "arguments_changed",
                 f"this token was issued for different arguments ({_describe_changes(changed)}); {_RETRY_HINT}",

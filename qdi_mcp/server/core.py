@@ -15,6 +15,7 @@ this server surfaces as a protocol error, and even then without a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import logging
@@ -33,7 +34,7 @@ from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_call, current_c
 from qdi_mcp.guard.fence import render_text
 from qdi_mcp.guard.gate import AUDITED_BY_GATE, ConfirmationGate
 from qdi_mcp.guard.redact import Redactor
-from qdi_mcp.guard.tokens import ConfirmationTokens, secret_from_env
+from qdi_mcp.guard.tokens import FILE_DIGEST_ARGUMENT, ConfirmationTokens, secret_from_env
 from qdi_mcp.guard.used_tokens import FileUsedTokenStore
 from qdi_mcp.guard.workdir import Workdir, WorkdirError
 from qdi_mcp.guard.zipcheck import UnsafeZipError
@@ -182,7 +183,7 @@ class QdiServer:
             try:
                 self.audit.record(
                     tool=spec.name,
-                    arguments=handler_args,
+                    arguments=_audited_arguments(spec, handler_args, tool_ctx),
                     outcome="started",
                     safety=spec.safety,
                     confirmed_by=confirmed_by,
@@ -195,16 +196,23 @@ class QdiServer:
             # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
             # started, and the agent got no result naming it: the audit line is where it can be found.
             if audited:
-                self._audit(spec, handler_args, "cancelled", _cancelled_detail(tool_ctx.started), confirmed_by)
+                self._audit(
+                    spec,
+                    _audited_arguments(spec, handler_args, tool_ctx),
+                    "cancelled",
+                    _cancelled_detail(tool_ctx.started),
+                    confirmed_by,
+                )
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured result, never a traceback
             failure = self._failure_from(exc, spec, handler_args)
             if audited:
                 outcome = "outcome_unknown" if failure.code in OUTCOME_UNKNOWN_CODES else "failed"
-                self._audit(spec, handler_args, outcome, failure.message, confirmed_by, trace_id=failure.trace_id)
+                audited_args = _audited_arguments(spec, handler_args, tool_ctx)
+                self._audit(spec, audited_args, outcome, failure.message, confirmed_by, trace_id=failure.trace_id)
             return self._error_result(failure)
         if audited:
-            self._audit(spec, handler_args, "executed", None, confirmed_by)
+            self._audit(spec, _audited_arguments(spec, handler_args, tool_ctx), "executed", None, confirmed_by)
         elif tool_ctx.files_written:
             return self._audit_files_written(spec, handler_args, tool_ctx.files_written, result)
         return self.success_result(result)
@@ -303,6 +311,17 @@ class QdiServer:
             structured_content={"error": error},
             is_error=True,
         )
+
+
+def _audited_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:
+    """The arguments an audit line records; for a tool bound to a file's content, also the sha256 of the bytes
+    this call read (and uploaded), so the line says which file content was imported, not only its name."""
+    if spec.binds_file is None:
+        return arguments
+    data = tool_ctx.read_files.get(str(arguments.get(spec.binds_file)))
+    if data is None:
+        return arguments
+    return arguments | {FILE_DIGEST_ARGUMENT: hashlib.sha256(data).hexdigest()}
 
 
 # Failures after which nobody knows whether the write took effect: audited as such, not as "failed".

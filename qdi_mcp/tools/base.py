@@ -39,6 +39,16 @@ class ToolContext:
     # What this call has started on the tenant and how to follow it, set once Qlik accepted the write: if the
     # client cancels the call afterwards, the audit line says what runs on and how to resume it.
     started: str | None = None
+    # Work-folder files as this call first read them (issue 15, break 1): the confirmation hashes, the preview
+    # checks and the handler uploads the same bytes, so a file swapped on disk mid-call cannot slip through.
+    read_files: dict[str, bytes] = field(default_factory=dict)
+
+    def read_import(self, path: str, *, argument: str = "path") -> bytes:
+        """The zip at `path` in the work folder (checked: inside it, a safe zip), read once per call."""
+        if path not in self.read_files:
+            self.read_files[path] = self.workdir.read_import(path, argument=argument)
+        return self.read_files[path]
+
     # Files this call wrote into the work folder (relative paths): the server audits them, even for a read tool.
     files_written: list[str] = field(default_factory=list)
 

@@ -70,7 +70,7 @@ def _what_is_inside(names: list[str]) -> str:
 
 async def definition_reports(ctx: ToolContext, path: str, *, argument: str = "path") -> dict[str, Any]:
     """Qlik's validate-project-definitions on a zip of the work folder, as a tool result's structured content."""
-    data = ctx.workdir.read_import(path, argument=argument)
+    data = ctx.read_import(path, argument=argument)
     if len(data) > MAX_DEFINITIONS_ZIP_BYTES:
         raise ToolFailure(
             "invalid_arguments",
@@ -97,7 +97,7 @@ def counts_text(checked: dict[str, Any]) -> str:
 async def check_project_files(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     """Before an import is confirmed: the zip must be a project Qlik can take, and its definitions must pass Qlik's
     check; a file with ERROR reports is refused here, so nobody confirms an import that cannot succeed."""
-    route = import_route(ctx.workdir.read_import(args["path"]))
+    route = import_route(ctx.read_import(args["path"]))
     checked = await definition_reports(ctx, args["path"])
     first = [report for report in checked["reports"] if report.get("level") == "ERROR"][:SHOWN_REPORTS]
     if not checked["valid"]:

@@ -106,7 +106,7 @@ async def start_import(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     """Send the zip to the endpoint its content calls for: a YAML project starts an import action, a legacy JSON
     project is imported at once (see tools.imports)."""
     project_id, path = args["project_id"], args["path"]
-    data = ctx.workdir.read_import(path)  # checked: inside the work folder, a safe zip
+    data = ctx.read_import(path)  # checked: inside the work folder, a safe zip; the bytes the person confirmed
     route = import_route(data)
     result: dict[str, Any] = {"project_id": project_id, "path": path}
     result.update(endpoint=route.endpoint, format=route.format)

@@ -3,6 +3,7 @@ protocol eras. Every write and destructive call, executed or not, lands in the a
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -240,9 +241,16 @@ async def test_an_import_confirmation_is_bound_to_the_file_content_not_just_its_
         # an export itself never overwrites).
         await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "other.zip"})
         work = stack.qdi.settings.workdir
+        original = (work / "release.zip").read_bytes()
         (work / "release.zip").write_bytes((work / "other.zip").read_bytes())
         swapped = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
-        assert swapped.is_error and "file_sha256" in swapped.structured_content["error"]["message"]
+        assert swapped.is_error and "content changed" in swapped.structured_content["error"]["message"]
+        assert stack.emulator.counters["import_project_async"] == 0
+        # issue 15, break 1: a refusal for a swapped file uses the token up, so swapping the confirmed file back
+        # and retrying (the red team's loop, free before) needs a new confirmation.
+        (work / "release.zip").write_bytes(original)
+        retried = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
+        assert retried.is_error and "already used" in retried.structured_content["error"]["message"]
         assert stack.emulator.counters["import_project_async"] == 0
 
         token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
@@ -272,7 +280,11 @@ async def test_a_refused_token_is_audited_once(tmp_path: Path) -> None:
     assert [r["outcome"] for r in records] == ["refused"]
 
 
-async def test_an_import_whose_file_changed_while_the_person_decided_is_refused_and_audited(tmp_path: Path) -> None:
+async def test_an_import_whose_file_changes_while_the_person_decides_uploads_what_the_person_saw(
+    tmp_path: Path,
+) -> None:
+    # issue 15, break 1: the call reads the file once; the preview, the confirmation and the upload use those
+    # bytes, so a file replaced while the question is open changes nothing about what is imported.
     stack_box: dict[str, Stack] = {}
 
     async def person_reads_while_the_file_is_replaced(context: Any, params: types.ElicitRequestParams) -> Any:
@@ -288,10 +300,63 @@ async def test_an_import_whose_file_changed_while_the_person_decided_is_refused_
             "qdi_export_project", {"project_id": stack.project_id(CUSTOMER_360), "file_name": "c360.zip"}
         )
         assert not exported.is_error
+        seen = (stack.qdi.settings.workdir / "c360.zip").read_bytes()
+        uploads: list[bytes] = []
+        real_upload = stack.client.import_project_async
+
+        async def recording_upload(project_id: str, zip_bytes: bytes, **kwargs: Any) -> Any:
+            uploads.append(bytes(zip_bytes))
+            return await real_upload(project_id, zip_bytes, **kwargs)
+
+        stack.client.import_project_async = recording_upload  # type: ignore[method-assign]
         target = stack.project_id("Customer 360 (prod)")
         result = await stack.mcp.call_tool("qdi_import_project", {"project_id": target, "path": "c360.zip"})
         lines = [r for r in stack.audit if r["tool"] == "qdi_import_project"]
-    assert result.is_error and result.structured_content["error"]["code"] == "confirmation_invalid"
-    assert [r["outcome"] for r in lines] == ["confirmation_asked", "confirmed", "refused"]
-    assert "changed" in lines[-1]["detail"]
-    assert stack.emulator.counters["import_project"] == 0
+    assert not result.is_error, result.structured_content
+    assert uploads == [seen] and (tmp_path / "work" / "c360.zip").read_bytes() != seen
+    assert [r["outcome"] for r in lines] == ["confirmation_asked", "confirmed", "started", "executed"]
+    assert lines[-1]["arguments"]["file_sha256"] == hashlib.sha256(seen).hexdigest()
+
+
+async def test_the_uploaded_zip_is_the_one_whose_digest_was_confirmed_even_if_the_file_changes_mid_call(
+    tmp_path: Path,
+) -> None:
+    # issue 15, break 1: a process swaps the file between contents A and B. Each read of the work folder is
+    # made to see the next content, so a second read in the same call (the handler's, after the gate hashed
+    # the first) would upload B under a token confirmed for A. One read per call closes the window.
+    from qdi_testkit import CUSTOMER_360_PROD
+
+    async with open_stack(tmp_path) as stack:
+        dev, prod = stack.project_id(CUSTOMER_360), stack.project_id(CUSTOMER_360_PROD)
+        await stack.mcp.call_tool("qdi_export_project", {"project_id": dev, "file_name": "release.zip"})
+        await stack.mcp.call_tool("qdi_export_project", {"project_id": prod, "file_name": "other.zip"})
+        work = stack.qdi.settings.workdir
+        content_a, content_b = (work / "release.zip").read_bytes(), (work / "other.zip").read_bytes()
+        args = {"project_id": prod, "path": "release.zip"}
+        token = (await stack.mcp.call_tool("qdi_import_project", args)).structured_content["confirmation_token"]
+
+        workdir = stack.qdi.workdir
+        real_read = workdir.read_import
+        reads: list[bytes] = []
+
+        def swapping_read(relative: str, *, argument: str = "path") -> bytes:
+            real_read(relative, argument=argument)  # the checks still run on the real file
+            reads.append(content_a if len(reads) % 2 == 0 else content_b)
+            return reads[-1]
+
+        uploads: list[bytes] = []
+        real_upload = stack.client.import_project_async
+
+        async def recording_upload(project_id: str, zip_bytes: bytes, **kwargs: Any) -> Any:
+            uploads.append(bytes(zip_bytes))
+            return await real_upload(project_id, zip_bytes, **kwargs)
+
+        workdir.read_import = swapping_read  # type: ignore[method-assign]
+        stack.client.import_project_async = recording_upload  # type: ignore[method-assign]
+        done = await stack.mcp.call_tool("qdi_import_project", args | {"confirmation_token": token})
+
+        assert not done.is_error, done.structured_content
+        assert uploads == [content_a] and len(reads) == 1
+    sha_a = hashlib.sha256(content_a).hexdigest()
+    executed = [r for r in stack.audit if r["tool"] == "qdi_import_project" and r["outcome"] == "executed"]
+    assert executed and executed[-1]["arguments"]["file_sha256"] == sha_a  # the audit names what was uploaded
