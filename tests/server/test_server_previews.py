@@ -53,3 +53,16 @@ def test_wrapping_tools_take_the_facts_of_the_tool_they_wrap_and_are_named_by_it
             wrapped.binds_file,
         )
         assert wrapped.wrapped_by == spec.name
+
+
+async def test_a_prepare_preview_says_whether_it_covers_a_subset_or_the_whole_project(tmp_path: Path) -> None:
+    # issue 15, "previews hide scope": a subset and the whole project showed identical previews.
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(ORDERS)
+        tid = stack.emulator.tasks(pid)[0]["id"]
+        args = {"project_id": pid, "allow_recreate": True}
+        subset = await stack.mcp.call_tool("qdi_prepare_project", args | {"selected_task_ids": [tid]})
+        whole = await stack.mcp.call_tool("qdi_prepare_project", args)
+    assert subset.structured_content["preview"]["scope"] == f"only selected_task_ids {tid}"
+    assert whole.structured_content["preview"]["scope"] == "all tasks of the project"
+    assert subset.structured_content["preview"] != whole.structured_content["preview"]
