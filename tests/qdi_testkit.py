@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from mcp import Client
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient
@@ -97,3 +98,20 @@ async def call_ok(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, An
     jsonschema.validate(structured, get_spec(tool).output_schema)
     assert result.content[0].text.strip(), "every result carries a short text for people"
     return structured
+
+
+def respx_client(
+    router: Any, *, tenant: str, auth: Any = None, clock: ManualClock | None = None, retry: Any = None, **options: Any
+) -> QlikClient:
+    """A QlikClient whose requests go to a respx router (the API tests): a manual clock and jitter-free retries,
+    so retry and back-off tests never sleep and always see the same delays."""
+    from qdi_mcp.api import RetryPolicy
+
+    return QlikClient(
+        tenant,
+        auth=auth or ApiKeyAuth("key"),
+        transport=httpx.MockTransport(router.async_handler),
+        clock=clock or ManualClock(),
+        retry=retry or RetryPolicy(jitter=False),
+        **options,
+    )

@@ -158,17 +158,9 @@ class Workdir:
     def write_bytes(self, path: Path, data: bytes) -> Path:
         """Write ``data`` to ``path`` (from :meth:`export_path`) atomically: readers see the old file or the
         whole new one, never a partial file, and a failed write leaves nothing behind."""
-        target = Path(path)
-        if target.parent != self._root:
-            raise WorkdirError("path", f"must be a file directly inside the work folder {self._root}", path)
-        self.export_path(target.name, argument="path")
-        self.ensure_root()
-        fd, temp_name = tempfile.mkstemp(dir=self._root, prefix=_TEMP_PREFIX, suffix=".part")
+        target = self._checked_target(path)
+        temp_name = self._synced_temp_file(data)
         try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
@@ -181,17 +173,9 @@ class Workdir:
         the first free ``<stem>-<n><suffix>``; never replaces anything. Returns the path written. The whole file
         appears at once (hard-linked from a synced temporary file: the link fails if the name was taken meanwhile,
         so two writers never replace each other's file)."""
-        target = Path(path)
-        if target.parent != self._root:
-            raise WorkdirError("path", f"must be a file directly inside the work folder {self._root}", path)
-        self.export_path(target.name, argument="path")
-        self.ensure_root()
-        fd, temp_name = tempfile.mkstemp(dir=self._root, prefix=_TEMP_PREFIX, suffix=".part")
+        target = self._checked_target(path)
+        temp_name = self._synced_temp_file(data)
         try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
             for candidate in _free_name_candidates(target):
                 try:
                     os.link(temp_name, candidate, follow_symlinks=False)
@@ -202,6 +186,28 @@ class Workdir:
             raise WorkdirError("path", f"has no free name left beside it in {self._root}", target.name)
         finally:
             Path(temp_name).unlink(missing_ok=True)
+
+    def _checked_target(self, path: Path) -> Path:
+        target = Path(path)
+        if target.parent != self._root:
+            raise WorkdirError("path", f"must be a file directly inside the work folder {self._root}", path)
+        self.export_path(target.name, argument="path")
+        self.ensure_root()
+        return target
+
+    def _synced_temp_file(self, data: bytes) -> str:
+        """A hidden temporary file in the work folder holding ``data``, synced to disk; the caller moves or links
+        it into place and removes it."""
+        fd, temp_name = tempfile.mkstemp(dir=self._root, prefix=_TEMP_PREFIX, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        return temp_name
 
     def display_path(self, path: Path) -> str:
         """``path`` as shown to agents and people: relative to the work folder, with '/' separators."""

@@ -8,13 +8,13 @@ import json
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
 from qdi_mcp.api import (
     ApiKeyAuth,
     AuthError,
     OAuthClientCredentials,
     QlikClient,
-    RetryPolicy,
     TransportError,
 )
 from qdi_mcp.clock import ManualClock
@@ -26,13 +26,7 @@ PROJECT = "/api/v1/di-projects/p1"
 
 
 def make_client(router: respx.MockRouter, auth: object, clock: ManualClock | None = None) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=auth,  # type: ignore[arg-type]
-        transport=httpx.MockTransport(router.async_handler),
-        clock=clock or ManualClock(),
-        retry=RetryPolicy(jitter=False),
-    )
+    return respx_client(router, tenant=TENANT, auth=auth, clock=clock)
 
 
 def token_response(token: str, expires_in: float = 3600) -> httpx.Response:

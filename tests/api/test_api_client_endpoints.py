@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
 from qdi_mcp.api import (
     ENDPOINTS,
@@ -26,10 +27,8 @@ from qdi_mcp.api import (
     Project,
     QlikClient,
     ReloadResult,
-    RetryPolicy,
     TaskRuntimeState,
 )
-from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 API_KEY = "test-api-key-0123456789"
@@ -38,13 +37,7 @@ Call = Callable[[QlikClient], Awaitable[Any]]
 
 
 def make_client(router: respx.MockRouter) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth(API_KEY),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-        retry=RetryPolicy(jitter=False),
-    )
+    return respx_client(router, tenant=TENANT, auth=ApiKeyAuth(API_KEY))
 
 
 @dataclass

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
 from qdi_mcp.api import (
-    ApiKeyAuth,
     ApiStatusError,
     AuthError,
     BadRequestError,
@@ -23,7 +23,6 @@ from qdi_mcp.api import (
     TransportError,
 )
 from qdi_mcp.api.errors import sanitised_excerpt
-from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 PROJECT = "/api/v1/di-projects/p1"
@@ -35,13 +34,7 @@ HTML_PAGE = b"""<!DOCTYPE html><html><head><title>502 Bad Gateway</title>
 
 
 def make_client(router: respx.MockRouter) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("key"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-        retry=RetryPolicy(max_attempts=1, jitter=False),
-    )
+    return respx_client(router, tenant=TENANT, retry=RetryPolicy(max_attempts=1, jitter=False))
 
 
 def test_hierarchy_matches_the_documented_tree() -> None:

@@ -9,9 +9,9 @@ import httpx
 import pytest
 import respx
 from qdi_data import FIXTURE_ZIP
+from qdi_testkit import respx_client
 
-from qdi_mcp.api import ApiKeyAuth, QlikClient, ResponseTooLargeError, RetryPolicy
-from qdi_mcp.clock import ManualClock
+from qdi_mcp.api import QlikClient, ResponseTooLargeError
 
 TENANT = "https://acme.eu.qlikcloud.com"
 EXPORT = "/api/v1/di-projects/p1/actions/export"
@@ -33,14 +33,7 @@ class CountingStream(httpx.AsyncByteStream):
 
 
 def make_client(router: respx.MockRouter, max_export_bytes: int = 100 * MIB) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("key"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-        retry=RetryPolicy(jitter=False),
-        max_export_bytes=max_export_bytes,
-    )
+    return respx_client(router, tenant=TENANT, max_export_bytes=max_export_bytes)
 
 
 @pytest.mark.anyio

@@ -7,18 +7,16 @@ import httpx
 import pytest
 import respx
 from qdi_data import FIXTURE_ZIP
+from qdi_testkit import respx_client
 
 from qdi_mcp.api import (
-    ApiKeyAuth,
     BadRequestError,
     ConflictError,
     NotFoundError,
     OutcomeUnknownError,
     QlikClient,
-    RetryPolicy,
     ServerError,
 )
-from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 IMPORT_ASYNC = "/api/v1/di-projects/p1/actions/import-async"
@@ -26,13 +24,7 @@ VALIDATE = "/api/v1/di-projects/utils/actions/validate-project-definitions"
 
 
 def make_client(router: respx.MockRouter) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("key"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-        retry=RetryPolicy(jitter=False),
-    )
+    return respx_client(router, tenant=TENANT)
 
 
 def envelope(status: int, title: str) -> httpx.Response:

@@ -6,20 +6,15 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
-from qdi_mcp.api import ApiKeyAuth, QlikClient
-from qdi_mcp.clock import ManualClock
+from qdi_mcp.api import QlikClient
 
 TENANT = "https://acme.eu.qlikcloud.com"
 
 
 def make_client(router: respx.MockRouter) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("key"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-    )
+    return respx_client(router, tenant=TENANT)
 
 
 @pytest.mark.anyio

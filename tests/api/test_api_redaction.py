@@ -7,15 +7,14 @@ import logging
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
 from qdi_mcp.api import (
     ApiKeyAuth,
     OAuthClientCredentials,
     QdiApiError,
     QlikClient,
-    RetryPolicy,
 )
-from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 PROJECT = "/api/v1/di-projects/p1"
@@ -25,13 +24,7 @@ ACCESS_TOKEN = "access-token-SECRET-77"
 
 
 def make_client(router: respx.MockRouter, auth: ApiKeyAuth | OAuthClientCredentials) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=auth,
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-        retry=RetryPolicy(jitter=False),
-    )
+    return respx_client(router, tenant=TENANT, auth=auth)
 
 
 def assert_secrets_absent(texts: list[str], secrets: list[str]) -> None:

@@ -9,21 +9,16 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
 from qdi_mcp.api import ApiKeyAuth, QlikClient, Timeouts
-from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 T = "/api/v1/di-projects/p1/di-tasks/t1"
 
 
 def make_client(router: respx.MockRouter) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("key"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-    )
+    return respx_client(router, tenant=TENANT)
 
 
 def _answer(request: httpx.Request) -> httpx.Response:

@@ -9,9 +9,9 @@ from email.utils import format_datetime
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
 from qdi_mcp.api import (
-    ApiKeyAuth,
     BadRequestError,
     OutcomeUnknownError,
     QlikClient,
@@ -30,13 +30,7 @@ OK_PROJECT = httpx.Response(200, json={"id": "p1"})
 
 
 def make_client(router: respx.MockRouter, clock: ManualClock, retry: RetryPolicy | None = None) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("key"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=clock,
-        retry=retry or RetryPolicy(jitter=False),
-    )
+    return respx_client(router, tenant=TENANT, clock=clock, retry=retry)
 
 
 @pytest.mark.anyio

@@ -7,10 +7,10 @@ import json
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
-from qdi_mcp.api import ApiKeyAuth, InvalidParameterError, QlikClient, RetryPolicy, ServerError
+from qdi_mcp.api import InvalidParameterError, QlikClient, RetryPolicy, ServerError
 from qdi_mcp.api.models import CONNECTION_SECRET_FIELDS, DataConnection, Project
-from qdi_mcp.clock import ManualClock
 
 TENANT = "https://acme.eu.qlikcloud.com"
 
@@ -42,13 +42,7 @@ DOCUMENTED_CONNECTION = {
 
 
 def make_client(router: respx.MockRouter) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("key"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=ManualClock(),
-        retry=RetryPolicy(jitter=False, max_attempts=1),
-    )
+    return respx_client(router, tenant=TENANT, retry=RetryPolicy(jitter=False, max_attempts=1))
 
 
 def test_a_connection_model_keeps_no_credential_field_whatever_the_answer_holds() -> None:

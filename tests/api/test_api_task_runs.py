@@ -6,8 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 import respx
+from qdi_testkit import respx_client
 
-from qdi_mcp.api import ApiKeyAuth, ApiStatusError, NotFoundError, QlikClient, RetryPolicy
+from qdi_mcp.api import ApiKeyAuth, ApiStatusError, NotFoundError, QlikClient
 from qdi_mcp.api.errors import GoneError
 from qdi_mcp.clock import ManualClock
 
@@ -18,13 +19,7 @@ pytestmark = pytest.mark.anyio
 
 
 def make_client(router: respx.MockRouter, clock: ManualClock) -> QlikClient:
-    return QlikClient(
-        TENANT,
-        auth=ApiKeyAuth("test-api-key-0123456789"),
-        transport=httpx.MockTransport(router.async_handler),
-        clock=clock,
-        retry=RetryPolicy(jitter=False),
-    )
+    return respx_client(router, tenant=TENANT, auth=ApiKeyAuth("test-api-key-0123456789"), clock=clock)
 
 
 def qlik_error(status: int, title: str, detail: str) -> httpx.Response:
