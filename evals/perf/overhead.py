@@ -45,6 +45,7 @@ from qdi_mcp.server import build_server, tracing_can_record
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import get_spec
 from qdi_mcp.tools.projects import project_dict
+from qdi_mcp.tools.spaces import SpaceNames, with_space_name
 
 # The goal of issue 13: one tool call costs at most 1.15x the SDK floor measured in the same run.
 RATIO_GOAL = 1.15
@@ -80,7 +81,8 @@ def sdk_floor_server(client: QlikClient, project_id: str, *, declared_like_ours:
         return types.ListToolsResult(tools=[tool])
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        project = project_dict(await client.get_project(project_id))
+        # the tool's own work (the project and its space's name, from the same cache), not the server's
+        project = await with_space_name(project_dict(await client.get_project(project_id)), SpaceNames(client))
         text = [types.TextContent(text=f"Project {project.get('name')}")]
         if not declared_like_ours:
             return types.CallToolResult(content=text)

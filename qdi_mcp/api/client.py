@@ -80,6 +80,7 @@ class QlikClient:
         self.tenant_url = validate_tenant_url(tenant_url, allow_hosts=allow_hosts)
         self.max_export_bytes = max_export_bytes
         clock = clock or SystemClock()
+        self.clock = clock  # what callers that cache tenant facts read time from
         timeout = timeout or Timeouts()
         http = httpx.AsyncClient(
             transport=transport,

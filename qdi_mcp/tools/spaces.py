@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import weakref
 from typing import Any
 
 from qdi_mcp.api import QdiApiError, QlikClient
@@ -22,6 +23,11 @@ CONNECTION_REFERENCE = re.compile(r"^\s*\{\{\s*id\(\s*connection\s*,\s*(?P<quali
 # A tenant with more spaces or connections than this is read no further: the lookups stay bounded.
 MAX_PAGES = 20
 PAGE_SIZE = 100
+# Every project result names its space, and spaces are renamed rarely: one listing serves every call of a
+# process for this long, instead of one more request (or page run) per qdi_get_project. A renamed space shows
+# its old name for at most this long; space_id is always current.
+SPACE_NAMES_TTL_SECONDS = 60.0
+_SPACE_NAMES: weakref.WeakKeyDictionary[QlikClient, tuple[float, dict[str, str]]] = weakref.WeakKeyDictionary()
 
 
 def binding_reference(space_name: str | None, connection_name: str | None) -> str | None:
@@ -31,7 +37,8 @@ def binding_reference(space_name: str | None, connection_name: str | None) -> st
 
 
 class SpaceNames:
-    """Space id -> name, read once per tool call (every page of GET /spaces) and only when first asked."""
+    """Space id -> name, read when first asked (every page of GET /spaces) and shared by the calls of the next
+    SPACE_NAMES_TTL_SECONDS."""
 
     def __init__(self, client: QlikClient) -> None:
         self._client = client
@@ -39,6 +46,10 @@ class SpaceNames:
 
     async def all(self) -> dict[str, str]:
         if self._names is None:
+            cached = _SPACE_NAMES.get(self._client)
+            if cached is not None and self._client.clock.monotonic() - cached[0] < SPACE_NAMES_TTL_SECONDS:
+                self._names = cached[1]
+                return self._names
             names: dict[str, str] = {}
             cursor: str | None = None
             for _ in range(MAX_PAGES):
@@ -48,6 +59,7 @@ class SpaceNames:
                 if cursor is None:
                     break
             self._names = names
+            _SPACE_NAMES[self._client] = (self._client.clock.monotonic(), names)
         return self._names
 
     async def name(self, space_id: str | None) -> str | None:

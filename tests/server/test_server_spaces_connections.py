@@ -10,6 +10,7 @@ import pytest
 from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, call_ok, open_stack
 
 from qdi_mcp.emulator.demo import DEV_SPACE_ID, PROD_SPACE_ID
+from qdi_mcp.tools.spaces import SPACE_NAMES_TTL_SECONDS
 
 pytestmark = pytest.mark.anyio
 
@@ -131,9 +132,13 @@ async def test_project_results_name_their_space_and_a_missing_space_is_null(tmp_
         )
         assert created["project"]["space_name"] == "PROD_SPACE"
         assert created["project"]["platform_type"] == "NONE"
+        # one listing of the spaces served all of those calls (names are kept SPACE_NAMES_TTL_SECONDS)
+        assert stack.emulator.requests["list_spaces"] == 1
         del stack.emulator.tenant.spaces[DEV_SPACE_ID]  # the space went away (or the caller lost access)
+        stack.clock.advance(SPACE_NAMES_TTL_SECONDS + 1)
         project = (await call_ok(stack, "qdi_get_project", {"project_id": pid}))["project"]
         assert project["space_name"] is None
+        stack.clock.advance(SPACE_NAMES_TTL_SECONDS + 1)
         stack.emulator.faults.inject("list_spaces", "status", status=500, times=10)
         project = (await call_ok(stack, "qdi_get_project", {"project_id": pid}))["project"]
         assert project["space_name"] is None
