@@ -11,6 +11,9 @@ Three ways a destructive call gets its confirmation, in this order:
 (an agent holding a token can confirm alone; only a question shown by the client reaches a person).
 `QDI_MCP_CONFIRM=never` switches all of this off for trusted automation (logged at start-up).
 
+A preview names its target with the name marked as tenant text (`qdi_mcp.tenant_text`): the text a model reads
+fences it, the structured result and the question a person reads carry it plain, in quotes ("task named \"X\"").
+
 A question waits at most `QDI_MCP_CONFIRM_TIMEOUT` for its answer (mid-call: the wait is cut; 2026: the state
 expires), then the call ends "nothing was done, no answer". The audit has `confirmation_asked` when a question
 goes out and one line for its end: `confirmed`, `declined` or `confirmation_timed_out`.
@@ -33,6 +36,7 @@ from qdi_mcp.guard.audit import AuditLog
 from qdi_mcp.guard.fence import render_text
 from qdi_mcp.guard.tokens import FILE_DIGEST_ARGUMENT, ConfirmationError, ConfirmationTokens
 from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT, ToolSpec
+from qdi_mcp.tenant_text import plain
 
 if TYPE_CHECKING:
     from qdi_mcp.tools import ToolContext
@@ -131,7 +135,9 @@ class ConfirmationGate:
         self._record(spec, arguments, "confirmation_asked", detail=f"elicitation, answer awaited {self._waits()}")
         # A client whose callback never returns must not hold the call (and its preview) forever.
         with anyio.move_on_after(self.timeout_seconds) as waiting:
-            response = await ctx.session.elicit_form(_question(shown), ELICIT_SCHEMA, related_request_id=ctx.request_id)
+            response = await ctx.session.elicit_form(
+                _question_to_person(shown), ELICIT_SCHEMA, related_request_id=ctx.request_id
+            )
         if waiting.cancelled_caught:
             return self._no_answer(spec, arguments, shown)
         return self._answer(spec, arguments, shown, response)
@@ -163,7 +169,7 @@ class ConfirmationGate:
             spec, arguments, "confirmation_asked", detail=f"elicitation (2026 protocol), answer awaited {self._waits()}"
         )
         request = types.ElicitRequest(
-            params=types.ElicitRequestFormParams(message=_question(shown), requested_schema=ELICIT_SCHEMA)
+            params=types.ElicitRequestFormParams(message=_question_to_person(shown), requested_schema=ELICIT_SCHEMA)
         )
         return Decision(
             result=types.InputRequiredResult(input_requests={ELICIT_KEY: request}, request_state=issued.token)
@@ -210,7 +216,7 @@ class ConfirmationGate:
             CONFIRMATION_TOKEN_ARGUMENT: issued.token,
             "expires_at": expires,
             "preview": preview,
-            "message": message,
+            "message": message,  # marked: the text fences the names, the structured result drops the marks
         }
         self._record(spec, arguments, "confirmation_required")
         return Decision(result=_plain_result(structured, message))
@@ -228,6 +234,11 @@ def signed_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolCo
         return arguments
     data = tool_ctx.read_import(arguments[spec.binds_file], argument=spec.binds_file)
     return arguments | {FILE_DIGEST_ARGUMENT: hashlib.sha256(data).hexdigest()}
+
+
+def _question_to_person(preview: dict[str, Any]) -> str:
+    """The question a person reads: names quoted as names, without marks (a person is not a model: no fences)."""
+    return plain(_question(preview))
 
 
 def _question(preview: dict[str, Any]) -> str:
@@ -259,6 +270,19 @@ def _is_modern(ctx: Any) -> bool:
 
 
 def _plain_result(structured: dict[str, Any], summary: str) -> types.CallToolResult:
+    """The gate's own result: `summary` and the preview in `structured` may hold marked tenant names; the text
+    fences them (`render_text`), the structured result carries them plain."""
+    structured = _without_marks(structured)
     return types.CallToolResult(
         content=[types.TextContent(text=render_text(summary, structured))], structured_content=structured
     )
+
+
+def _without_marks(value: Any) -> Any:
+    if isinstance(value, str):
+        return plain(value)
+    if isinstance(value, dict):
+        return {key: _without_marks(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_marks(item) for item in value]
+    return value

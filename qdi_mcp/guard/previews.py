@@ -8,9 +8,11 @@ fills them in, so a new destructive tool needs no code here.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from qdi_mcp.specs import PreviewScope, ToolSpec
+from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import PREVIEW_CHECKS, ToolContext
 
 
@@ -51,11 +53,17 @@ def scope_text(scope: PreviewScope, args: dict[str, Any]) -> str:
 async def _project(ctx: ToolContext, project_id: str) -> tuple[str, str]:
     project = await ctx.client.get_project(project_id)
     tasks = await ctx.client.list_tasks(project_id)
-    return f"project {project.name!r} ({project_id})", f"{len(tasks)} tasks"
+    return f"project named {_name(project.name)} ({project_id})", f"{len(tasks)} tasks"
 
 
 async def _task(ctx: ToolContext, project_id: str, task_id: str) -> tuple[str, str]:
     state = await ctx.client.get_task_state(project_id, task_id)
     run = state.last_run.state if state.last_run and state.last_run.state else "never run"
     readiness = state.run_readiness.state if state.run_readiness else "unknown"
-    return f"task {state.name!r} ({task_id}) in project {project_id}", f"{run}, readiness {readiness}"
+    return f"task named {_name(state.name)} ({task_id}) in project {project_id}", f"{run}, readiness {readiness}"
+
+
+def _name(name: str | None) -> str:
+    """A tenant's name in double quotes (a quote or line break inside it escaped), marked as tenant text: fenced
+    for a model, a visibly quoted name for the person the gate asks."""
+    return tenant(json.dumps(name, ensure_ascii=False))

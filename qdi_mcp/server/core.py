@@ -42,6 +42,7 @@ from qdi_mcp.server.arguments import argument_failure
 from qdi_mcp.server.selection import select_specs
 from qdi_mcp.settings import Settings
 from qdi_mcp.specs import CONFIRMATION_TOKEN_ARGUMENT, ToolSpec, load_specs
+from qdi_mcp.tenant_text import plain
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -253,7 +254,8 @@ class QdiServer:
             outcome=outcome,
             safety=spec.safety,
             trace_id=trace_id,
-            detail=detail,
+            # An audit line is read by people and tools, never by a model: tenant text in it goes unmarked.
+            detail=plain(detail) if detail else detail,
             confirmed_by=confirmed_by,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 
 # Every field the seed documents for an action, present even when Qlik leaves it out (null).
@@ -67,8 +68,9 @@ async def get_action(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     done = sum(progress.get(k, 0) for k in ("completed", "failed", "skipped", "canceled"))
     total = done + progress.get("pending", 0) + progress.get("executing", 0)
     error = action.get("error") or {}
-    tail = f" Error: {error.get('message')}" if error.get("message") else ""
+    tail = f" Error: {tenant(error['message'])}" if error.get("message") else ""
     return ToolResult(
         result,
-        f"Action {args['action_id']} ({action.get('name')}): {action.get('state')}, {done}/{total} tasks done.{tail}",
+        f"Action {args['action_id']} ({tenant(action.get('name'))}): {action.get('state')}, {done}/{total} tasks "
+        f"done.{tail}",
     )

@@ -25,6 +25,7 @@ from qdi_mcp.api import errors as api_errors
 from qdi_mcp.api.retry import is_idempotent
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.specs import ToolSpec
+from qdi_mcp.tenant_text import tenant
 
 _MAX_DETAIL = 500
 
@@ -133,10 +134,11 @@ def failure_from_api_error(exc: api_errors.QdiApiError, spec: ToolSpec, argument
 
 
 def _first_detail(exc: api_errors.QdiApiError) -> str | None:
+    """Qlik's explanation, marked as tenant text: it repeats names (and anything planted in them)."""
     for item in exc.errors or []:
         text = item.detail or item.title
         if text:
-            return text[:_MAX_DETAIL]
+            return tenant(text[:_MAX_DETAIL])
     return None
 
 

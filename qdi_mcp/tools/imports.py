@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from qdi_mcp.failures import ToolFailure
+from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import ToolContext, dump, preview_check
 
 PROJECT_FILE = "qtcp_project.yaml"
@@ -47,7 +48,8 @@ def import_route(data: bytes, *, argument: str = "path") -> ImportRoute:
         return LEGACY_JSON
     nested = next((name for name in names if name.endswith("/" + PROJECT_FILE)), None)
     hint = (
-        f"the project is inside the folder {nested.rsplit('/', 1)[0]!r}: zip that folder's contents, not the folder"
+        f"the project is inside the folder {tenant(repr(nested.rsplit('/', 1)[0]))}: zip that folder's contents, "
+        "not the folder"
         if nested
         else "pass a project export: qdi_export_project writes one (mode MINIMAL or ALL for YAML, LEGACY for JSON)"
     )
@@ -65,7 +67,7 @@ def _what_is_inside(names: list[str]) -> str:
         return "no files"
     kinds = Counter(PurePosixPath(name).suffix.lower() or "(no extension)" for name in names)
     counted = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common(4))
-    return f"{len(names)} files ({counted}), e.g. {', '.join(repr(name) for name in names[:3])}"
+    return f"{len(names)} files ({counted}), e.g. {', '.join(tenant(repr(name)) for name in names[:3])}"
 
 
 async def definition_reports(ctx: ToolContext, path: str, *, argument: str = "path") -> dict[str, Any]:
@@ -117,8 +119,8 @@ async def check_project_files(ctx: ToolContext, args: dict[str, Any]) -> dict[st
 
 
 def _quoted(report: dict[str, Any]) -> str:
-    # Qlik's findings echo the file's own paths and values: quoted, never part of the server's own wording
-    return f"{report.get('path')!r}: {report.get('reason')!r}"
+    # Qlik's findings echo the file's own paths and values: fenced, never part of the server's own wording
+    return tenant(f"{report.get('path')!r}: {report.get('reason')!r}")
 
 
 def _name(path: str) -> str:

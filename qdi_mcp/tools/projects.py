@@ -10,6 +10,7 @@ from typing import Any
 from qdi_mcp.api import CreateProjectRequest, Project
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.masking import MASK
+from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.imports import YAML, counts_text, definition_reports, import_route
 from qdi_mcp.tools.spaces import SpaceNames, binding_reference, check_connection_references, with_space_name
@@ -24,7 +25,7 @@ async def list_projects(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     projects = await ctx.client.list_projects(space_id=args.get("space_id"))
     spaces = SpaceNames(ctx.client)
     items = [await with_space_name(project_dict(p), spaces) for p in projects]
-    names = ", ".join(f"{p.get('name')} ({p.get('id')})" for p in items[:10])
+    names = ", ".join(f"{tenant(p.get('name'))} ({p.get('id')})" for p in items[:10])
     more = f" and {len(items) - 10} more" if len(items) > 10 else ""
     return ToolResult({"projects": items, "count": len(items)}, f"{len(items)} projects: {names}{more}")
 
@@ -41,7 +42,7 @@ async def create_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         cloud_staging_connection=args.get("cloud_staging_connection"),
     )
     project = await with_space_name(project_dict(await ctx.client.create_project(request)), SpaceNames(ctx.client))
-    return ToolResult({"project": project}, f"Created project {project.get('name')} ({project['id']}).")
+    return ToolResult({"project": project}, f"Created project {tenant(project.get('name'))} ({project['id']}).")
 
 
 @handler("qdi_get_project")
@@ -50,7 +51,8 @@ async def get_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         project_dict(await ctx.client.get_project(args["project_id"])), SpaceNames(ctx.client)
     )
     return ToolResult(
-        {"project": project}, f"Project {project.get('name')} ({project.get('id')}) in space {project.get('space_id')}."
+        {"project": project},
+        f"Project {tenant(project.get('name'))} ({project.get('id')}) in space {project.get('space_id')}.",
     )
 
 
@@ -91,9 +93,13 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     kept = ""
     if written != path:
         result["kept_existing"] = ctx.workdir.display_path(path)
-        kept = f" {result['kept_existing']} already existed and was left as it was, so the export got a new name."
+        kept = (
+            f" {tenant(result['kept_existing'])} already existed and was left as it was, so the export got a new name."
+        )
+    # The default file name is made from the project's name: tenant text.
     return ToolResult(
-        result, f"Exported project {project_id} ({len(files)} files, {len(data)} bytes) to {result['path']}.{kept}"
+        result,
+        f"Exported project {project_id} ({len(files)} files, {len(data)} bytes) to {tenant(result['path'])}.{kept}",
     )
 
 
@@ -149,7 +155,7 @@ async def get_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         "variables": variables,
         "name_to_id_map": dict(bindings.name_to_id_map or {}),
     }
-    note = f"; {len(empty)} empty (e.g. {', '.join(empty[:3])})" if empty else ""
+    note = f"; {len(empty)} empty (e.g. {', '.join(tenant(name) for name in empty[:3])})" if empty else ""
     return ToolResult(result, f"{len(variables)} binding variables{note}.")
 
 
@@ -171,7 +177,9 @@ async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     current = (await ctx.client.get_bindings(project_id)).variables
     removed = sorted(set(current) - set(variables))
     if removed and not args.get("remove_missing", False):
-        shown = ", ".join(removed[:5]) + (f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+        shown = ", ".join(tenant(name) for name in removed[:5]) + (
+            f" and {len(removed) - 5} more" if len(removed) > 5 else ""
+        )
         raise ToolFailure(
             "invalid_arguments",
             f"The map leaves out {len(removed)} of the project's {len(current)} variables ({shown}); the update "

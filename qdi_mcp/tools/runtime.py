@@ -8,6 +8,7 @@ from typing import Any
 
 from qdi_mcp.api import TaskRuntimeState
 from qdi_mcp.failures import ToolFailure
+from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 
 READINESS_VALUES = ("READY", "NOT_READY", "ERROR")
@@ -85,7 +86,7 @@ async def get_task_state(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     in_error = general.get("datasets_in_error_count")
     errors = f", {in_error:g} datasets in error" if in_error else ""
     run = result["state"] or "never run"
-    return ToolResult(result, f"Task {result['name']}: {run}, readiness {result['readiness']}{errors}.")
+    return ToolResult(result, f"Task {tenant(result['name'])}: {run}, readiness {result['readiness']}{errors}.")
 
 
 def summarise_datasets(datasets: list[dict[str, Any]]) -> dict[str, Any]:
@@ -121,7 +122,7 @@ async def get_task_datasets_state(ctx: ToolContext, args: dict[str, Any]) -> Too
     if args.get("detail"):
         result["datasets"] = datasets
     counts = result["by_readiness"]
-    errors = "; in error: " + ", ".join(str(e["name"]) for e in result["in_error"]) if result["in_error"] else ""
+    errors = "; in error: " + ", ".join(tenant(e["name"]) for e in result["in_error"]) if result["in_error"] else ""
     return ToolResult(
         result,
         f"{len(datasets)} datasets: {counts['READY']} ready, {counts['NOT_READY']} not ready, "

@@ -16,6 +16,7 @@ from typing import Any
 
 from qdi_mcp.api import QdiApiError, QlikClient
 from qdi_mcp.failures import ToolFailure
+from qdi_mcp.tenant_text import tenant
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ async def check_connection_references(client: QlikClient, changed: dict[str, Any
         if reference in known:
             continue
         close = difflib.get_close_matches(reference, sorted(known), n=1, cutoff=0.6)
-        suggestion = f"; did you mean {close[0]!r}?" if close else ""
+        suggestion = f"; did you mean {tenant(repr(close[0]))}?" if close else ""
         raise ToolFailure(
             "invalid_arguments",
             f"Binding {name!r} refers to a connection this tenant does not have{suggestion} Nothing was changed.",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 
 
 @handler("qdi_list_tasks")
 async def list_tasks(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     tasks = [dump(t) for t in await ctx.client.list_tasks(args["project_id"])]
-    listed = ", ".join(f"{t.get('name')} [{t.get('type')}] ({t.get('id')})" for t in tasks[:12])
+    listed = ", ".join(f"{tenant(t.get('name'))} [{t.get('type')}] ({t.get('id')})" for t in tasks[:12])
     more = f" and {len(tasks) - 12} more" if len(tasks) > 12 else ""
     return ToolResult(
         {"project_id": args["project_id"], "tasks": tasks, "count": len(tasks)},
@@ -21,4 +22,4 @@ async def list_tasks(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 @handler("qdi_get_task")
 async def get_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     task = dump(await ctx.client.get_task(args["project_id"], args["task_id"]))
-    return ToolResult({"task": task}, f"Task {task.get('name')} [{task.get('type')}] ({task.get('id')}).")
+    return ToolResult({"task": task}, f"Task {tenant(task.get('name'))} [{task.get('type')}] ({task.get('id')}).")

@@ -21,6 +21,7 @@ from typing import Any
 
 from qdi_mcp.api import Action, QdiApiError, TaskRuntimeState
 from qdi_mcp.failures import ToolFailure
+from qdi_mcp.tenant_text import plain, tenant
 from qdi_mcp.tools.base import ProgressFn, ToolContext, ToolResult, dump
 from qdi_mcp.tools.polling import PollSchedule, WaitOutcome, poll_until
 
@@ -157,7 +158,7 @@ async def wait_for_action(ctx: ToolContext, action_id: str, timeout: float, *, k
         # would run it twice. Say so, and how to resume.
         raise ToolFailure(
             "outcome_unknown",
-            f"The {kind} was started (action {action_id}), but waiting for it failed ({exc.message[:300]}).",
+            f"The {kind} was started (action {action_id}), but waiting for it failed ({tenant(exc.message[:300])}).",
             hint=f"do not call {started_by} again: resume with {resume_with} with action_id {action_id!r} "
             "(or check it once with qdi_get_action)",
             http_status=exc.status,
@@ -194,6 +195,7 @@ def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str, *, resu
         for d in action.task_details or []
     ]
     error = dump(action.error) if action.error else None
+    hint = _action_hint(action_id, action.state, outcome.timed_out, tasks, error, kind, resume_with)
     result = {
         "action_id": action_id,
         "state": action.state,
@@ -203,14 +205,12 @@ def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str, *, resu
         "task_progress": dump(action.task_progress) if action.task_progress else None,
         "tasks": tasks,
         "error": error,
-        "hint": _action_hint(action_id, action.state, outcome.timed_out, tasks, error, kind, resume_with),
+        "hint": plain(hint),
     }
     done = sum(1 for t in tasks if t["state"] == "COMPLETED")
     wait = f" after {outcome.elapsed:.0f} s" if outcome.elapsed >= 1 else ""
     head = "still " + str(action.state) + " (timed out)" if outcome.timed_out else str(action.state)
-    return ToolResult(
-        result, f"{kind.capitalize()} {head}{wait}: {done}/{len(tasks)} tasks completed. {result['hint']}"
-    )
+    return ToolResult(result, f"{kind.capitalize()} {head}{wait}: {done}/{len(tasks)} tasks completed. {hint}")
 
 
 def _action_hint(
@@ -228,17 +228,18 @@ def _action_hint(
         failed = next((t for t in tasks if t["state"] == "FAILED"), None)
         if failed and kind == "import":
             return (
-                f"the import failed for task {failed['name']} ({failed['task_id']}); see its error_message. Fix the "
-                "files (qdi_validate_project_files lists the findings) and import again"
+                f"the import failed for task {tenant(failed['name'])} ({failed['task_id']}); see its error_message. "
+                "Fix the files (qdi_validate_project_files lists the findings) and import again"
             )
         if failed:
             why = (failed["error_message"] or failed["error_code"] or "no message").rstrip(". ")
             return (
-                f"task {failed['name']} ({failed['task_id']}) failed: {why}. Check the project's bindings "
-                "(qdi_get_bindings: an empty connection is a common cause; fix them with qdi_update_bindings) "
+                f"task {tenant(failed['name'])} ({failed['task_id']}) failed: {tenant(why)}. Check the project's "
+                "bindings (qdi_get_bindings: an empty connection is a common cause; fix them with qdi_update_bindings) "
                 "and the task's datasets (qdi_get_task_datasets_state), then run it again"
             )
-        return f"the action failed: {(error or {}).get('message') or 'no message'}; check qdi_get_action for details"
+        message = (error or {}).get("message")
+        return f"the action failed: {tenant(message) if message else 'no message'}; check qdi_get_action for details"
     if state == "COMPLETED" and kind == "prepare":
         return "prepared: start tasks with qdi_start_task_and_wait"
     if state == "COMPLETED" and kind == "import":
@@ -324,7 +325,9 @@ def run_result(
     }
     head = f"still {result['state']} (timed out)" if outcome.timed_out else str(result["state"])
     return ToolResult(
-        result, f"Task {state.name or args['task_id']} {head} after {outcome.elapsed:.0f} s. {result['hint']}"
+        result,
+        f"Task {tenant(state.name) if state.name else args['task_id']} {head} after {outcome.elapsed:.0f} s. "
+        f"{result['hint']}",
     )
 
 
@@ -350,7 +353,8 @@ async def following_after_change(ctx: ToolContext, args: dict[str, Any], what: s
     except QdiApiError as exc:
         raise ToolFailure(
             "outcome_unknown",
-            f"The {what} of task {args['task_id']} was requested, but following it failed ({exc.message[:300]}).",
+            f"The {what} of task {args['task_id']} was requested, but following it failed "
+            f"({tenant(exc.message[:300])}).",
             hint=f"do not request the {what} again: call {ctx.tool.resume_with} with task_id {args['task_id']!r} to "
             "see where the task is",
             http_status=exc.status,

@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 
 from qdi_mcp.api import DataTask, TaskRuntimeState
+from qdi_mcp.tenant_text import plain, tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.polling import poll_until
 from qdi_mcp.tools.projects import start_import
@@ -195,13 +196,14 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
         raise first from None
 
     counts = Counter(row["status"] for row in rows)
+    line = summary_line(rows, counts)  # names marked: fenced in the text, plain in the structured result
     result = {
         "project": await with_space_name(dump(project), SpaceNames(ctx.client)),
-        "summary": summary_line(rows, counts),
+        "summary": plain(line),
         "counts": dict(counts),
         "tasks": rows,
     }
-    return ToolResult(result, f"{project.name}: {result['summary']}")
+    return ToolResult(result, f"{tenant(project.name)}: {line}")
 
 
 def summary_line(rows: list[dict[str, Any]], counts: Counter[str]) -> str:
@@ -213,7 +215,7 @@ def summary_line(rows: list[dict[str, Any]], counts: Counter[str]) -> str:
             text = f"{counts[status]} {status}"
             troubled = [r for r in rows if r["status"] == status and r["datasets_in_error"]]
             if troubled:
-                text += " (" + ", ".join(f"{r['name']}: {_datasets_in_error(r)}" for r in troubled) + ")"
+                text += " (" + ", ".join(f"{tenant(r['name'])}: {_datasets_in_error(r)}" for r in troubled) + ")"
             parts.append(text)
     noun = "task" if len(rows) == 1 else "tasks"
     return f"{len(rows)} {noun}: " + ", ".join(parts)
