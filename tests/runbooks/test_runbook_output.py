@@ -60,7 +60,7 @@ def test_the_json_report_has_steps_statuses_durations_and_results(
     assert (status_step["index"], status_step["number"]) == (1, 2)
     (call,) = status_step["calls"]
     assert call["item"] == "Orders replication" and call["status"] == "passed"
-    assert call["summary"].startswith("Orders replication: 1 task")
+    assert call["summary"].startswith("<qlik-data>Orders replication</qlik-data>: 1 task")
     assert call["result"]["counts"] == {"running": 1}
     assert call["arguments"] == {"project_id": "6650f0c1a2b3c4d5e6f70003"}
 

@@ -278,7 +278,7 @@ async def test_an_export_never_overwrites_a_zip_in_the_work_folder_and_is_audite
     assert reviewed.read_bytes() == b"the zip a person reviewed"
     body = result.structured_content
     assert (body["path"], body["kept_existing"]) == ("release-1.zip", "release.zip")
-    assert "release.zip already existed" in result.content[0].text
+    assert "<qlik-data>release.zip</qlik-data> already existed" in result.content[0].text
     [line] = read_lines(tmp_path / "audit.jsonl")
     assert (line["tool"], line["safety"], line["outcome"]) == ("qdi_export_project", "read", "executed")
     assert line["detail"] == "wrote release-1.zip" and line["arguments"] == arguments

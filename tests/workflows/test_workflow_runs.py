@@ -144,7 +144,9 @@ async def test_project_status_summarises_every_task_in_one_line(tmp_path: Path) 
         assert rows["CRM STORAGE"]["datasets_in_error"] == 1
         assert sum(row["datasets_in_error"] for row in rows.values()) == 1
         text = (await stack.mcp.call_tool("qdi_get_project_status", {"project_id": pid})).content[0].text
-        assert text.startswith(f"{CUSTOMER_360}: {body['summary']}")
+        # Names are tenant text: fenced in the text, plain in the structured summary.
+    fenced = "6 tasks: 3 completed (<qlik-data>CRM STORAGE</qlik-data>: 1 dataset in error), 3 idle"
+    assert text.startswith(f"<qlik-data>{CUSTOMER_360}</qlik-data>: {fenced}")
 
 
 async def test_project_status_with_detail_adds_each_tasks_datasets(tmp_path: Path) -> None:
