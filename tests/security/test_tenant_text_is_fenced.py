@@ -87,6 +87,9 @@ async def ids(stack: Stack) -> dict[str, Any]:
         "run_id": task.run.run_id,
         "action_id": failed.structured_content["action_id"],
         "path": exported.structured_content["path"],
+        # For tools that compare or promote one project to another: the planted one on both sides.
+        "source_project_id": c360,
+        "target_project_id": c360,
     }
 
 
