@@ -240,6 +240,30 @@ RESULTS: dict[str, dict[str, Any]] = {
         "format": "yaml",
         **ACTION_WAIT,
     },
+    # issue 16, change management
+    "qdi_diff_project": {
+        "project_id": "p-churn-prod",
+        "path": None,
+        "source_project_id": "p-churn",
+        "summary": "+1 task, 1 changed, bindings: 1 added, 1 changed",
+        "equal": False,
+        "tasks": {
+            "added": [{"name": "CRM LANDING", "id": "t-crm", "type": "LANDING"}],
+            "removed": [],
+            "changed": [
+                {"name": "ERP STORAGE", "id": "t-store", "changed": ["datasets"], "datasets": {"added": ["invoices"]}}
+            ],
+            "counts": {"added": 1, "removed": 0, "changed": 1},
+        },
+        "project": {"changed": []},
+        "bindings": {
+            "added": ["task.t-crm.sourceConnection"],
+            "dropped": [],
+            "emptied": [],
+            "changed": ["platformConnection"],
+            "counts": {"added": 1, "dropped": 0, "emptied": 0, "changed": 1},
+        },
+    },
     # run history (issue 14)
     "qdi_list_task_runs": {
         "project_id": "p-churn",
