@@ -19,12 +19,14 @@ leaves bindings "not compared" in the diff. What an import does to the target's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from qdi_mcp.failures import ToolFailure
-from qdi_mcp.tools.base import ToolContext, ToolResult, handler
+from qdi_mcp.tools.base import ToolContext, ToolResult, handler, preview_check
+from qdi_mcp.tools.imports import check_project_files
 from qdi_mcp.tools.project_design import ProjectDesign, ProjectFileError, read_project_zip
-from qdi_mcp.tools.project_diff import ProjectDiff, diff_designs
+from qdi_mcp.tools.project_diff import BindingImpact, ProjectDiff, binding_impact, diff_designs
 
 SOURCE_ARGUMENTS = ("path", "source_project_id")
 
@@ -50,6 +52,20 @@ def check_one_source(project_id: str, path: str | None, source_project_id: str |
         )
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """A diff with what it was computed from, for callers that also need the import's binding impact."""
+
+    diff: ProjectDiff
+    current: ProjectDesign  # the target's design now (the export the diff kept)
+    incoming: ProjectDesign
+    target_bindings: dict[str, Any]  # the target's values now
+
+    def binding_impact(self) -> BindingImpact:
+        """What an import of `incoming` does to the target's variables: dropped, needing a value, kept."""
+        return binding_impact(self.target_bindings, self.incoming.variables())
+
+
 async def diff_against(
     ctx: ToolContext,
     project_id: str,
@@ -60,6 +76,19 @@ async def diff_against(
 ) -> ProjectDiff:
     """The target project's design and bindings now (current) against a zip of the work folder or another project
     (incoming): what replacing the target by the incoming design would change."""
+    comparison = await compare(ctx, project_id, path=path, source_project_id=source_project_id, detail=detail)
+    return comparison.diff
+
+
+async def compare(
+    ctx: ToolContext,
+    project_id: str,
+    *,
+    path: str | None = None,
+    source_project_id: str | None = None,
+    detail: bool = False,
+) -> Comparison:
+    """`diff_against`, keeping the incoming design and the target's bindings it read."""
     check_one_source(project_id, path, source_project_id)
     if path is not None:
         incoming = _read_zip(ctx.read_import(path), "path", f"the zip {path!r}")
@@ -71,22 +100,34 @@ async def diff_against(
         incoming_bindings = await _bindings(ctx, source_project_id)
         modes = ("MINIMAL",)
     current_bindings = await _bindings(ctx, project_id)
-    best: ProjectDiff | None = None
+    best: tuple[ProjectDiff, ProjectDesign] | None = None
     for mode in modes:
+        current = await _export(ctx, project_id, mode)
         candidate = diff_designs(
-            await _export(ctx, project_id, mode),
-            incoming,
-            current_bindings=current_bindings,
-            incoming_bindings=incoming_bindings,
-            detail=detail,
+            current, incoming, current_bindings=current_bindings, incoming_bindings=incoming_bindings, detail=detail
         )
-        if best is None or _field_differences(candidate) < _field_differences(best):
-            best = candidate
+        if best is None or _field_differences(candidate) < _field_differences(best[0]):
+            best = (candidate, current)
         # Only task settings carry mode-written defaults: without a settings change another mode cannot do better.
-        if not any("settings" in change.changed for change in best.tasks_changed):
+        if not any("settings" in change.changed for change in best[0].tasks_changed):
             break
     assert best is not None  # modes is never empty
-    return best
+    return Comparison(best[0], best[1], incoming, current_bindings)
+
+
+@preview_check("import_changes")
+async def check_import_changes(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
+    """Before an import is confirmed: Qlik's check of the file (which refuses a file with errors, before anything
+    else is read), then what the import changes (the target now vs the file) and what it does to the target's
+    binding variables: the ones it drops (their values are lost) and the new ones that need a value."""
+    checked = await check_project_files(ctx, args)
+    comparison = await compare(ctx, args["project_id"], path=args["path"])
+    return {**checked, "changes": comparison.diff.to_dict(), "binding_impact": comparison.binding_impact().to_dict()}
+
+
+async def import_changes(ctx: ToolContext, project_id: str, path: str) -> dict[str, Any]:
+    """An import result's `changes`, taken just before the upload: the target as it was against the file."""
+    return (await diff_against(ctx, project_id, path=path)).to_dict()
 
 
 def _field_differences(diff: ProjectDiff) -> int:

@@ -134,3 +134,95 @@ async def test_a_zip_that_is_not_a_project_export_is_refused_naming_path(tmp_pat
     error = result.structured_content["error"]
     assert result.is_error and (error["code"], error["field"]) == ("invalid_arguments", "path")
     assert "qtcp_project.yaml" in error["message"] and sent == 0
+
+
+# ---------------------------------------------------------------------------------------------- imports (item 2)
+
+
+def without_task(data: bytes, folder: str, task_id: str) -> bytes:
+    """The export a project without that task would give: its folder gone, its variables no longer declared."""
+    import io
+    import json
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            content = source.read(name)
+            if name.startswith(f"qtcp_tasks/{folder}/"):
+                continue
+            if name == "qtcp_bindings_definition.json":
+                document = json.loads(content)
+                variables = document["variables"]
+                document["variables"] = {k: v for k, v in variables.items() if not k.startswith(f"task.{task_id}.")}
+                assert document["variables"] != variables
+                content = json.dumps(document).encode()
+            target.writestr(name, content)
+    return out.getvalue()
+
+
+async def test_the_import_preview_names_the_binding_variables_prod_would_lose(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        prod = stack.project_id(CUSTOMER_360_PROD)
+        storage_id = stack.task_id(CUSTOMER_360_PROD, "ERP STORAGE")
+        exported = await call_ok(stack, "qdi_export_project", {"project_id": prod})
+        (tmp_path / "work" / "no-storage.zip").write_bytes(
+            without_task((tmp_path / "work" / exported["path"]).read_bytes(), "ERP STORAGE", storage_id)
+        )
+        result = await stack.mcp.call_tool("qdi_import_project", {"project_id": prod, "path": "no-storage.zip"})
+        bindings_now = set((await stack.client.get_bindings(prod)).variables or {})
+        imports = stack.emulator.requests["import_project_async"]
+    assert result.structured_content["status"] == "confirmation_required" and imports == 0
+    check = result.structured_content["preview"]["check"]
+    assert check["definitions"] == "0 errors, 0 warnings" and check["endpoint"] == "import-async"
+    assert [task["name"] for task in check["changes"]["tasks"]["removed"]] == ["ERP STORAGE"]
+    assert check["changes"]["summary"].startswith("-1 task")
+    impact = check["binding_impact"]
+    storage_variables = sorted(name for name in bindings_now if name.startswith(f"task.{storage_id}."))
+    assert storage_variables and impact["dropped"] == storage_variables
+    assert impact["need_value"] == [] and impact["kept_count"] == len(bindings_now) - len(storage_variables)
+    assert f"{len(storage_variables)} dropped" in impact["summary"]
+
+
+async def test_the_import_preview_of_dev_into_prod_lists_the_variables_that_need_a_value(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        dev, prod = stack.project_id(CUSTOMER_360), stack.project_id(CUSTOMER_360_PROD)
+        exported = await call_ok(stack, "qdi_export_project", {"project_id": dev})
+        result = await stack.mcp.call_tool(
+            "qdi_import_project_and_wait", {"project_id": prod, "path": exported["path"]}
+        )
+    check = result.structured_content["preview"]["check"]
+    added = {task["name"] for task in check["changes"]["tasks"]["added"]}
+    assert added == {"CRM LANDING", "CRM STORAGE", "CUSTOMER TRANSFORM", "SALES MART"}
+    assert check["changes"]["bindings"] is None  # exported without bindings.json: values not compared
+    need_value = check["binding_impact"]["need_value"]
+    assert need_value and all(name.split(".")[1].startswith(("crm_", "customer_", "sales_")) for name in need_value)
+    assert check["binding_impact"]["dropped"] == []
+
+
+async def test_the_import_result_reports_the_changes_a_diff_showed_before(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="never") as stack:
+        dev, prod = stack.project_id(CUSTOMER_360), stack.project_id(CUSTOMER_360_PROD)
+        exported = await call_ok(stack, "qdi_export_project", {"project_id": dev, "include_bindings": True})
+        before = await call_ok(stack, "qdi_diff_project", {"project_id": prod, "path": exported["path"]})
+        imported = await call_ok(stack, "qdi_import_project_and_wait", {"project_id": prod, "path": exported["path"]})
+        after = await call_ok(stack, "qdi_diff_project", {"project_id": prod, "path": exported["path"]})
+        text = (await stack.mcp.call_tool("qdi_diff_project", {"project_id": prod, "source_project_id": dev})).content
+    assert imported["state"] == "COMPLETED"
+    assert imported["changes"] == {key: before[key] for key in ("summary", "equal", "tasks", "project", "bindings")}
+    assert not imported["changes"]["equal"] and imported["changes"]["tasks"]["counts"]["added"] == 4
+    # the import made PROD's design the file's; PROD kept its own binding values (Qlik ignores bindings.json)
+    assert after["tasks"]["counts"] == {"added": 0, "removed": 0, "changed": 0} and not after["project"]["changed"]
+    assert "platformConnection" in after["bindings"]["changed"]
+    assert "bindings:" in text[0].text
+
+
+async def test_a_legacy_import_result_reports_its_changes(tmp_path: Path) -> None:
+    async with open_stack(tmp_path, confirm="never") as stack:
+        dev, prod = stack.project_id(CUSTOMER_360), stack.project_id(CUSTOMER_360_PROD)
+        exported = await call_ok(stack, "qdi_export_project", {"project_id": dev, "mode": "LEGACY"})
+        before = await call_ok(stack, "qdi_diff_project", {"project_id": prod, "path": exported["path"]})
+        result = await stack.mcp.call_tool("qdi_import_project", {"project_id": prod, "path": exported["path"]})
+    imported = result.structured_content
+    assert imported["status"] == "imported" and imported["changes"]["summary"] == before["summary"]
+    assert before["summary"] in result.content[0].text
