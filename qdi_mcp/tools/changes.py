@@ -1,6 +1,7 @@
 """What a design change would do, before it is done: `diff_against` (a project now against a zip or another
-project) and the read tool `qdi_diff_project` built on it. The import tools and the promotion use `diff_against`
-too, so a preview, a result and the diff tool never disagree.
+project; `compare` keeps what it read), the read tool `qdi_diff_project` built on it, the import preview's check
+`import_changes` and the `changes` of an import result. One comparison for all of them, so a preview, a result and
+the diff tool never disagree.
 
 Everything is exported in memory; a diff writes no file.
 
@@ -13,8 +14,9 @@ writes. Two projects are both exported MINIMAL.
 
 Bindings: the target's current values (get_bindings) against the source project's current values, or against the
 values a zip carries (bindings.json, present when it was exported with include_bindings); a zip without them
-leaves bindings "not compared" in the diff. What an import does to the target's variables is `binding_impact`
-(imports.py puts it in the import's preview).
+leaves bindings "not compared" in the diff. Qlik's import ignores bindings.json (the target keeps its values, see
+emulator/projects.py), so what an import does to the target's variables is told apart: `Comparison.binding_impact`
+(dropped, needing a value, kept), shown in the import's preview.
 """
 
 from __future__ import annotations
@@ -27,8 +29,6 @@ from qdi_mcp.tools.base import ToolContext, ToolResult, handler, preview_check
 from qdi_mcp.tools.imports import check_project_files
 from qdi_mcp.tools.project_design import ProjectDesign, ProjectFileError, read_project_zip
 from qdi_mcp.tools.project_diff import BindingImpact, ProjectDiff, binding_impact, diff_designs
-
-SOURCE_ARGUMENTS = ("path", "source_project_id")
 
 
 def check_one_source(project_id: str, path: str | None, source_project_id: str | None) -> None:
