@@ -71,6 +71,7 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_stop_task_and_wait",
         "qdi_get_project_status",
         "qdi_import_project_and_wait",
+        "qdi_diff_project",
     },
 }
 
@@ -114,6 +115,8 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     "qdi_get_task_run_datasets": "read",
     "qdi_list_spaces": "read",
     "qdi_list_connections": "read",
+    # issue 16, change management
+    "qdi_diff_project": "read",
 }
 
 ID_ARGUMENTS = ("project_id", "task_id", "action_id")
