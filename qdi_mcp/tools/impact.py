@@ -2,7 +2,7 @@
 TRUNCATE reload empties and their health, the tasks a prepare with allow_recreate recreates, whether a stopped
 task runs and which tasks downstream of it stop receiving data.
 
-Each check returns the structured findings (plain names and ids, shown under the preview's `check`) plus the
+Each check returns the structured findings (counts and ids, shown under the preview's `check`) plus the
 sentences a person must read before saying yes, under the keys `current_state` and `consequence`: the preview
 adds those to its own texts, so they reach the confirmation message and the elicitation question alike. Names
 in those sentences are tenant text (`tenant(...)`). Lists are capped: a preview is read on every confirmation.
@@ -50,14 +50,11 @@ RECREATE_WORDING = re.compile(r"recreat", re.IGNORECASE)
 async def recreate_impact(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
     datasets = await ctx.client.get_task_datasets_state(args["project_id"], args["task_id"])
     source_failures = [d for d in datasets if SOURCE_CAUSE.search(_failure_message(d) or "")]
-    checked: dict[str, Any] = {
-        "dataset_count": len(datasets),
-        "datasets": [_dataset_item(d) | {"readiness": d.data_readiness} for d in datasets[:SHOWN_ITEMS]],
-    }
+    checked: dict[str, Any] = {"dataset_count": len(datasets)}
     consequence = f"Recreated: {_datasets_by_health(datasets)}."
     if source_failures:
         ids = [d.dataset_id for d in source_failures if d.dataset_id]
-        checked["source_data_failures"] = [_dataset_item(d) for d in source_failures[:SHOWN_ITEMS]]
+        checked["source_data_failures"] = ids[:SHOWN_ITEMS]
         consequence += (
             f" Note: {_names([d.name or d.dataset_id for d in source_failures])} failed on source data, which a "
             "recreate does not fix: fix the source, then call qdi_request_task_reload with dataset_ids "
@@ -116,7 +113,7 @@ async def recreate_candidates(ctx: ToolContext, args: dict[str, Any]) -> dict[st
         consequence = f"No checked task's run readiness asks for recreation ({validate} tells for sure)."
     return {
         "checked_tasks": len(task_ids),
-        "recreate_needed": [{"task_id": task_id, "name": name} for task_id, name in needing[:SHOWN_ITEMS]],
+        "recreate_needed": [task_id for task_id, _ in needing[:SHOWN_ITEMS]],
         "consequence": consequence,
     }
 
@@ -164,7 +161,7 @@ async def stop_impact(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         consequence = "The tasks downstream of it are not known (the project's design could not be read)."
     else:
         downstream = lineage.downstream_of(task_id)
-        checked |= _tasks_found("downstream", downstream, lineage)
+        checked |= _capped("downstream", downstream)
         consequence = (
             f"Downstream tasks that stop receiving new data: {_names([lineage.name(t) for t in downstream])}."
             if downstream
@@ -193,10 +190,7 @@ async def truncate_impact(ctx: ToolContext, args: dict[str, Any]) -> dict[str, A
                 field="dataset_ids",
             )
         datasets = [by_id[dataset_id] for dataset_id in dict.fromkeys(wanted)]
-    checked: dict[str, Any] = {
-        "dataset_count": len(datasets),
-        "datasets": [_dataset_item(d) for d in datasets[:SHOWN_ITEMS]],
-    }
+    checked: dict[str, Any] = {"dataset_count": len(datasets)}
     consequence = f"Emptied: {_count(datasets, 'dataset')} ({_names([d.name or d.dataset_id for d in datasets])})."
     lineage = await _lineage(ctx, project_id)
     if lineage is None:
@@ -205,7 +199,7 @@ async def truncate_impact(ctx: ToolContext, args: dict[str, Any]) -> dict[str, A
     else:
         touched = None if wanted is None else [key for d in datasets for key in (d.dataset_id, d.name) if key]
         readers = lineage.readers_of(task_id, touched)
-        checked |= _tasks_found("readers", readers, lineage)
+        checked |= _capped("readers", readers)
         consequence += (
             f" Tasks that read them: {_names([lineage.name(t) for t in readers])}."
             if readers
@@ -227,15 +221,12 @@ async def _lineage(ctx: ToolContext, project_id: str) -> Lineage | None:
         return None
 
 
-def _tasks_found(key: str, task_ids: Sequence[str], lineage: Lineage) -> dict[str, Any]:
-    found: dict[str, Any] = {key: [{"task_id": t, "name": lineage.name(t)} for t in task_ids[:SHOWN_ITEMS]]}
+def _capped(key: str, task_ids: Sequence[str]) -> dict[str, Any]:
+    """Task ids (their names are in the sentences), capped, with the full count when there are more."""
+    found: dict[str, Any] = {key: list(task_ids[:SHOWN_ITEMS])}
     if len(task_ids) > SHOWN_ITEMS:
         found[f"{key}_count"] = len(task_ids)
     return found
-
-
-def _dataset_item(dataset: DatasetState) -> dict[str, Any]:
-    return {"dataset_id": dataset.dataset_id, "name": dataset.name}
 
 
 def _count(items: Sequence[Any], noun: str) -> str:

@@ -41,16 +41,9 @@ async def test_a_recreate_preview_names_the_datasets_with_their_health_and_a_sou
         # The demo's CRM STORAGE has one dataset (User) in ERROR: a value of the source that does not convert.
         preview, text = await confirmation(stack, tool, task_args(stack, "CRM STORAGE"))
         assert stack.emulator.counters["recreate_task_datasets"] == 0
-    check = preview["check"]
-    assert check["dataset_count"] == 4
-    assert {(d["name"], d["readiness"]) for d in check["datasets"]} == {
-        ("Account", "READY"),
-        ("Contact", "READY"),
-        ("Opportunity", "READY"),
-        ("User", "ERROR"),
-    }
-    assert check["source_data_failures"] == [{"dataset_id": "user-wrz0", "name": "User"}]
-    assert f"ERROR: {fenced('User')}; READY: {fenced('Account')}" in text
+    assert preview["check"] == {"dataset_count": 4, "source_data_failures": ["user-wrz0"]}
+    ready = ", ".join(fenced(name) for name in ("Account", "Contact", "Opportunity"))
+    assert f"Recreated: 4 datasets, ERROR: {fenced('User')}; READY: {ready}." in text
     assert 'qdi_request_task_reload with dataset_ids ["user-wrz0"]' in text
     assert "does not fix" in plain(preview["consequence"])
 
@@ -80,7 +73,7 @@ async def test_a_prepare_with_allow_recreate_names_the_tasks_the_tenant_says_nee
         assert stack.emulator.counters["prepare_project"] == 0
     assert preview["check"] == {
         "checked_tasks": 6,
-        "recreate_needed": [{"task_id": erp_storage, "name": "ERP STORAGE"}],
+        "recreate_needed": [erp_storage],
     }
     assert f"need recreation: {fenced('ERP STORAGE')}." in text
     assert narrowed["check"] == {"checked_tasks": 1, "recreate_needed": []}
@@ -96,7 +89,7 @@ async def test_a_task_prepare_with_allow_recreate_says_whether_that_task_needs_r
         stack.emulator.tenant.projects[args["project_id"]].tasks[args["task_id"]].recreate_required = True
         after, text = await confirmation(stack, "qdi_prepare_task_and_wait", args)
     assert before["check"]["recreate_needed"] == []
-    assert after["check"]["recreate_needed"] == [{"task_id": args["task_id"], "name": "ERP STORAGE"}]
+    assert after["check"]["recreate_needed"] == [args["task_id"]]
     assert fenced("ERP STORAGE") in text
 
 
@@ -118,7 +111,7 @@ async def test_a_stop_preview_names_the_tasks_downstream_in_stage_order(tmp_path
         args = task_args(stack, "CRM LANDING")
         preview, text = await confirmation(stack, tool, args)
     downstream = ["CRM STORAGE", "CUSTOMER TRANSFORM", "SALES MART"]
-    assert [task["name"] for task in preview["check"]["downstream"]] == downstream
+    assert preview["check"]["downstream"] == [stack.task_id(CUSTOMER_360, name) for name in downstream]
     assert "stop receiving new data: " + ", ".join(fenced(name) for name in downstream) in text
 
 
@@ -144,14 +137,11 @@ async def test_a_truncate_preview_names_the_emptied_datasets_and_the_tasks_that_
         everything, text = await confirmation(stack, "qdi_request_task_reload", args)
         one, one_text = await confirmation(stack, "qdi_request_task_reload", args | {"dataset_ids": ["user-wrz0"]})
         assert stack.emulator.counters["request_task_reload"] == 0
-    assert everything["check"]["dataset_count"] == 4
+    assert everything["check"]["dataset_count"] == 4 and one["check"]["dataset_count"] == 1
     assert f"Emptied: 4 datasets ({fenced('Account')}, " in text
-    assert one["check"]["datasets"] == [{"dataset_id": "user-wrz0", "name": "User"}]
     assert f"Emptied: 1 dataset ({fenced('User')})" in one_text
     for preview in (everything, one):
-        assert preview["check"]["readers"] == [
-            {"task_id": stack.task_id(CUSTOMER_360, "CUSTOMER TRANSFORM"), "name": "CUSTOMER TRANSFORM"}
-        ]
+        assert preview["check"]["readers"] == [stack.task_id(CUSTOMER_360, "CUSTOMER TRANSFORM")]
     assert f"Tasks that read them: {fenced('CUSTOMER TRANSFORM')}." in one_text
 
 
