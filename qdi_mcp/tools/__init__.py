@@ -1,6 +1,7 @@
 """The tools layer: one handler module per toolset (`projects`, `tasks`, `actions`, `runtime`, `workflows`), the
 waits they share (`waits`, `polling`), the translation of API errors into failures (`errors`), and the pure diff
-engine of export zips (`project_design` reads them, `project_diff` compares designs and bindings).
+engine of export zips (`project_design` reads them, `project_diff` compares designs and bindings), a project's
+lineage from its design (`lineage`) and the preview checks that name what a destructive call touches (`impact`).
 
 Importing this package registers every handler in `HANDLERS`. The server imports it once, at the first tool call
 (`qdi_mcp.server.loaded`), so a start that only lists tools never loads the handlers, the API client or its models.
