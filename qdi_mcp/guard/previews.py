@@ -53,7 +53,8 @@ def _add_texts(preview: dict[str, Any], checked: dict[str, Any]) -> dict[str, An
     for key in CHECK_TEXTS:
         sentence = findings.pop(key, None)
         if sentence:
-            preview[key] = f"{preview[key]}; {sentence}" if key == "current_state" else f"{preview[key]} {sentence}"
+            joint = "; " if key == "current_state" else " "
+            preview[key] = f"{preview[key]}{joint}{sentence}" if preview.get(key) else sentence
     return findings
 
 

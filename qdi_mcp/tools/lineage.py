@@ -163,25 +163,26 @@ def _reads(task: TaskDesign) -> list[Read]:
         entries = task.source_selection.get(key)
         for entry in entries if isinstance(entries, list) else ():
             if isinstance(entry, dict) and entry.get("sourceTask"):
-                reads.append(_selection_read(key, entry))
+                reads.extend(_selection_reads(key, entry))
     for dataset in task.datasets.values():
         properties = dataset.settings.get("properties")
         inputs = properties.get("inputDatasets") if isinstance(properties, dict) else None
         for entry in inputs if isinstance(inputs, list) else ():
             if isinstance(entry, dict) and entry.get("taskId"):
-                named = sorted({str(entry[key]) for key in ("name", "datasetId") if entry.get(key)})
-                tables: list[str | None] = [*named] if named else [None]  # no name: all of the upstream's tables
-                reads.extend(Read(upstream=str(entry["taskId"]), table=table) for table in tables)
+                upstream = str(entry["taskId"])
+                named = sorted({str(entry[part]) for part in ("name", "datasetId") if entry.get(part)})
+                reads.extend([Read(upstream=upstream, table=table) for table in named] or [Read(upstream=upstream)])
     return reads
 
 
-def _selection_read(key: str, entry: dict[str, Any]) -> Read:
+def _selection_reads(key: str, entry: dict[str, Any]) -> list[Read]:
     upstream = str(entry["sourceTask"])
     if key == "includePatterns":
         pattern = entry.get("tablePattern")
-        return Read(upstream=upstream, pattern=str(pattern) if pattern is not None else None)
-    name = entry.get("name") or entry.get("sourceTableId")
-    return Read(upstream=upstream, table=str(name) if name is not None else None)
+        return [Read(upstream=upstream, pattern=str(pattern) if pattern is not None else None)]
+    # A selected table is named by its name and, from a task upstream, by that task's id of it (sourceTableId).
+    named = sorted({str(entry[part]) for part in ("name", "sourceTableId") if entry.get(part)})
+    return [Read(upstream=upstream, table=table) for table in named] or [Read(upstream=upstream)]
 
 
 def _like(pattern: str) -> re.Pattern[str]:

@@ -135,3 +135,20 @@ async def test_a_write_through_the_server_forgets_the_kept_lineage(tmp_path: Pat
         assert not result.is_error
         await project_lineage(stack.client, pid)
         assert stack.emulator.requests["export_project"] == exports + 1
+
+
+def test_a_transform_reads_the_datasets_its_own_datasets_name_as_inputs() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("qtcp_project.yaml", "properties: {name: p}\n")
+        archive.writestr("qtcp_tasks/S/task.yaml", "properties: {name: S, id: s, type: STORAGE}\n")
+        archive.writestr("qtcp_tasks/T/task.yaml", "properties: {name: T, id: t, type: TRANSFORM}\n")
+        archive.writestr(
+            "qtcp_tasks/T/datasets/OUT.yaml",
+            "properties:\n  name: OUT\n  inputDatasets:\n    - {datasetId: orders-k2, name: ORDERS, taskId: s}\n",
+        )
+    lineage = lineage_of(read_project_zip(buffer.getvalue()))
+    assert lineage.tasks["t"].upstream == ("s",) and lineage.tasks["t"].stage == 1
+    assert lineage.readers_of("s", ["orders-k2"]) == ["t"]
+    assert lineage.readers_of("s", ["orders"]) == ["t"]
+    assert lineage.readers_of("s", ["customers-x1", "CUSTOMERS"]) == []
