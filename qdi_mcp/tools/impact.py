@@ -55,10 +55,11 @@ async def recreate_impact(ctx: ToolContext, args: dict[str, Any]) -> dict[str, A
     if source_failures:
         ids = [d.dataset_id for d in source_failures if d.dataset_id]
         checked["source_data_failures"] = ids[:SHOWN_ITEMS]
+        first = f" (the first {SHOWN_ITEMS} of {len(ids)})" if len(ids) > SHOWN_ITEMS else ""
         consequence += (
             f" Note: {_names([d.name or d.dataset_id for d in source_failures])} failed on source data, which a "
             "recreate does not fix: fix the source, then call qdi_request_task_reload with dataset_ids "
-            f"{json.dumps(ids)}."
+            f"{tenant(json.dumps(ids[:SHOWN_ITEMS]))}{first}."
         )
     return checked | {"consequence": consequence}
 

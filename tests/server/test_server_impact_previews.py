@@ -44,7 +44,7 @@ async def test_a_recreate_preview_names_the_datasets_with_their_health_and_a_sou
     assert preview["check"] == {"dataset_count": 4, "source_data_failures": ["user-wrz0"]}
     ready = ", ".join(fenced(name) for name in ("Account", "Contact", "Opportunity"))
     assert f"Recreated: 4 datasets, ERROR: {fenced('User')}; READY: {ready}." in text
-    assert 'qdi_request_task_reload with dataset_ids ["user-wrz0"]' in text
+    assert "qdi_request_task_reload with dataset_ids " + fenced('["user-wrz0"]') in text
     assert "does not fix" in plain(preview["consequence"])
 
 
