@@ -112,11 +112,8 @@ async def recreate_candidates(ctx: ToolContext, args: dict[str, Any]) -> dict[st
         consequence = f"Run readiness says these need recreation: {_names([name for _, name in needing])}."
     else:
         consequence = f"No checked task's run readiness asks for recreation ({validate} tells for sure)."
-    return {
-        "checked_tasks": len(task_ids),
-        "recreate_needed": [task_id for task_id, _ in needing[:SHOWN_ITEMS]],
-        "consequence": consequence,
-    }
+    found = _capped("recreate_needed", [task_id for task_id, _ in needing])
+    return {"checked_tasks": len(task_ids), **found, "consequence": consequence}
 
 
 async def _task_states(ctx: ToolContext, project_id: str, task_ids: Sequence[str]) -> list[TaskRuntimeState]:
