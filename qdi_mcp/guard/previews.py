@@ -38,8 +38,26 @@ async def build_preview(spec: ToolSpec, args: dict[str, Any], ctx: ToolContext) 
     if template.scope is not None:
         preview["scope"] = scope_text(template.scope, args)
     if checked is not None:
-        preview["check"] = checked
+        checked = _add_texts(preview, checked)
+        if checked:
+            preview["check"] = checked
     return preview
+
+
+# A check may add sentences to these texts (what the call touches, named): the question a person reads is made of
+# the preview's texts, and a finding left only under `check` would not reach them.
+CHECK_TEXTS = ("current_state", "consequence")
+
+
+def _add_texts(preview: dict[str, Any], checked: dict[str, Any]) -> dict[str, Any]:
+    """`preview` with the check's sentences appended to its texts; the rest of the check's findings returned."""
+    findings = dict(checked)
+    for key in CHECK_TEXTS:
+        sentence = findings.pop(key, None)
+        if sentence:
+            joint = "; " if key == "current_state" else " "
+            preview[key] = f"{preview[key]}{joint}{sentence}" if preview.get(key) else sentence
+    return findings
 
 
 def scope_text(scope: PreviewScope, args: dict[str, Any]) -> str:

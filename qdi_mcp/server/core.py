@@ -212,6 +212,10 @@ class QdiServer:
                 audited_args = _audited_arguments(spec, handler_args, tool_ctx)
                 self._audit(spec, audited_args, outcome, failure.message, confirmed_by, trace_id=failure.trace_id)
             return self._error_result(failure)
+        finally:
+            if audited:
+                # A write may have changed a project's design: lineage kept for previews is read again.
+                loaded.forget_lineage(tool_ctx.client)
         if audited:
             self._audit(spec, _audited_arguments(spec, handler_args, tool_ctx), "executed", None, confirmed_by)
         elif tool_ctx.files_written:

@@ -82,7 +82,8 @@ def dump(model: BaseModel) -> dict[str, Any]:
 
 
 # A preview check runs before a destructive call's preview is shown (named by the spec's `preview.check`): it returns
-# what it found, to show in the preview, or raises ToolFailure to refuse the call before anyone is asked.
+# what it found, to show in the preview, or raises ToolFailure to refuse the call before anyone is asked. Sentences
+# under the keys `current_state` and `consequence` are added to those texts of the preview (see tools/impact.py).
 PreviewCheck = Callable[[ToolContext, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 PREVIEW_CHECKS: dict[str, PreviewCheck] = {}

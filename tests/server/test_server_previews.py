@@ -18,10 +18,10 @@ async def test_a_truncate_reload_preview_names_the_datasets_its_token_is_bound_t
         pid = stack.project_id(ORDERS)
         tid = stack.emulator.tasks(pid)[0]["id"]
         args = {"project_id": pid, "task_id": tid, "reload_strategy": "TRUNCATE"}
-        narrowed = await stack.mcp.call_tool("qdi_request_task_reload", args | {"dataset_ids": ["d-7", "d-9"]})
+        narrowed = await stack.mcp.call_tool("qdi_request_task_reload", args | {"dataset_ids": ["orders", "payments"]})
         everything = await stack.mcp.call_tool("qdi_request_task_reload", args)
-    assert narrowed.structured_content["preview"]["scope"] == "only dataset_ids d-7, d-9"
-    assert "Scope: only dataset_ids d-7, d-9." in narrowed.structured_content["message"]
+    assert narrowed.structured_content["preview"]["scope"] == "only dataset_ids orders, payments"
+    assert "Scope: only dataset_ids orders, payments." in narrowed.structured_content["message"]
     assert everything.structured_content["preview"]["scope"] == "all datasets of the task"
 
 
