@@ -5,14 +5,16 @@ audit lines name the file and the call that restores it, and that call does rest
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from qdi_data import FIXTURE_ZIP
-from qdi_testkit import CUSTOMER_360, SALES_QVD, Stack, call_ok, open_stack
+from qdi_testkit import CUSTOMER_360, SALES_QVD, Stack, call_ok, make_settings, open_stack
 
+from qdi_mcp.server import build_server
 from qdi_mcp.tools.project_design import ProjectDesign, read_project_zip
 
 pytestmark = pytest.mark.anyio
@@ -169,3 +171,16 @@ async def test_read_only_mode_takes_no_backup(tmp_path: Path) -> None:
         assert result.is_error and result.structured_content["error"]["code"] == "read_only"
         assert stack.reads_and_writes() == 0
     assert not (tmp_path / "work" / "backups").exists()
+
+
+@pytest.mark.parametrize(("backup", "logged"), [("off", True), ("on", False)])
+def test_backups_off_is_logged_at_start_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, backup: str, logged: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="qdi_mcp.server")
+    build_server(make_settings(tmp_path, backup=backup), None, connect=_never_called)
+    assert ("QDI_MCP_BACKUP=off" in caplog.text) is logged
+
+
+async def _never_called() -> Any:
+    raise AssertionError("start-up opens no API client")
