@@ -51,6 +51,9 @@ class ToolContext:
 
     # Files this call wrote into the work folder (relative paths): the server audits them, even for a read tool.
     files_written: list[str] = field(default_factory=list)
+    # Backups before design changes (tools.backups): how many to keep per project (QDI_MCP_BACKUP_KEEP), or None
+    # when they are off (QDI_MCP_BACKUP=off; also the default of a context built outside the server).
+    backups_kept: int | None = None
 
 
 @dataclass
