@@ -159,7 +159,7 @@ class ApiSession:
 
             retry_after = parse_retry_after(headers.get("Retry-After"))
             if status == 429 and retry_after is not None:
-                self.limiter.block(endpoint.tier, retry_after)
+                await self.limiter.block(endpoint.tier, retry_after)
             if should_retry_status(endpoint.retries_as, status):
                 delay = retry_after if retry_after is not None else self.retry.backoff(attempt, self._rng)
                 if self._may_retry(attempt, started, delay):
