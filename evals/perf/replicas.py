@@ -262,3 +262,65 @@ def redis_for_benchmark() -> Iterator[str]:
         process.kill()
         process.wait()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_replicas(quick: bool) -> list[dict[str, Any]]:
+    """The two figures of issue 18 on a fresh deployment (a race for one token; with `quick` nothing more, else
+    also 100 concurrent calls split across the replicas)."""
+    if redis_binary() is None:
+        return [{"skipped": "redis-server is not installed (Debian: apt-get install redis-server)"}]
+    with tempfile.TemporaryDirectory(prefix="qdi-replicas-") as folder, redis_for_benchmark() as state_url:
+        with deployment(Path(folder), state_url, cache_dir=os.environ.get("QDI_MCP_CACHE_DIR")) as deployed:
+            raced = anyio.run(confirmed_call_raced, deployed)
+            load = None if quick else anyio.run(load_split, deployed)
+    return [{"race": raced, "load": load}]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    row = rows[0]
+    print(
+        "Two replicas (qdi-mcp serve --transport http) sharing one Redis, emulator with Qlik's rate limits, real time"
+    )
+    if "skipped" in row:
+        print(f"  skipped: {row['skipped']}")
+        return
+    race = row["race"]
+    print(
+        f"  one token sent {race['sent']} times at once (half to each replica): {race['executed']} executed, "
+        f"{race['refused']} refused; the tenant saw {race['tenant_stops']} stop"
+    )
+    load = row["load"]
+    if load:
+        runtime = load["rate"]["runtime_state"]
+        print(
+            f"  {load['calls']} concurrent status calls split across the replicas in {load['seconds']:.1f} s: "
+            f"{load['tenant_429']} answered 429, {load['errors']} errors; runtime-state requests "
+            f"{runtime['admitted']}, busiest 60 s {runtime['busiest_60s']} (Qlik: 120), tier 1 busiest 5 min "
+            f"{load['rate']['tier1']['busiest_300s']} (Qlik: 5000)"
+        )
+
+
+def goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from evals.perf.report import goal
+
+    row = rows[0]
+    if "skipped" in row:
+        return [goal("replicas: shared state", "skipped", "redis-server", False)]
+    race = row["race"]
+    found = [
+        goal("replicas: executions of one token", str(race["tenant_stops"]), "1", race["tenant_stops"] == 1),
+        goal("replicas: refusals of its 19 replays", str(race["refused"]), "19", race["refused"] == race["sent"] - 1),
+    ]
+    load = row["load"]
+    if load:
+        runtime = load["rate"]["runtime_state"]
+        found += [
+            goal("replicas: 429 answers", str(load["tenant_429"]), "0", load["tenant_429"] == 0),
+            goal(
+                "replicas: busiest 60 s of task-state reads",
+                str(runtime["busiest_60s"]),
+                "<= 120",
+                runtime["busiest_60s"] <= 120,
+            ),
+        ]
+    return found

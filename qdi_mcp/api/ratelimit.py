@@ -145,6 +145,9 @@ class TierLimiter:
         until = self._clock.monotonic() + max(seconds, 0.0)
         self._blocked_until[tier] = max(until, self._blocked_until.get(tier, 0.0))
 
+    async def answered(self, tier: RateTier) -> None:
+        """The request admitted last by this task has been answered (a shared limiter re-dates its slot)."""
+
     async def aclose(self) -> None:
         """Release what the limiter holds (nothing here; a shared limiter's connections)."""
 

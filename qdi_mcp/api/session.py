@@ -136,7 +136,11 @@ class ApiSession:
             )
             sent_at = self.clock.monotonic()
             try:
-                status, headers, content = await self._exchange(request, endpoint, path, max_body)
+                try:
+                    status, headers, content = await self._exchange(request, endpoint, path, max_body)
+                finally:
+                    # The request reached Qlik some time before now: a shared window counts it from now.
+                    await self.limiter.answered(endpoint.tier)
             except httpx.HTTPError as exc:
                 self._log(endpoint.method, path, type(exc).__name__, sent_at, attempt)
                 kind = classify_transport_failure(exc)

@@ -114,3 +114,19 @@ async def test_redis_down_falls_back_to_the_replica_windows_then_comes_back(
     assert limiter.shared
     assert "are back" in caplog.text
     await limiter.aclose()
+
+
+async def test_an_admission_counts_from_its_answer_not_from_its_admission(fresh_redis: RedisServer) -> None:
+    """On a busy host a request reaches Qlik seconds after its admission; counted from the answer, a window can
+    never end before the tenant's does."""
+    limiter = replica(fresh_redis)
+    raw = redis.Redis(port=fresh_redis.port, password=fresh_redis.password)
+    key = "qdi-mcp:v1:acme.eu.qlikcloud.com:rate-window:tier2"
+    await limiter.acquire(RateTier.TIER2)
+    [(member, admitted_at)] = raw.zrange(key, 0, -1, withscores=True)
+    await anyio.sleep(0.3)
+    await limiter.answered(RateTier.TIER2)
+    assert raw.zscore(key, member) - admitted_at >= 250  # ms
+    await limiter.answered(RateTier.TIER2)  # a second answer for one admission changes nothing
+    assert raw.zcard(key) == 1
+    await limiter.aclose()
