@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.perf import coldstart, load, overhead, sizes
+from evals.perf import coldstart, load, overhead, replicas, sizes
 from evals.perf.report import print_goals, write_results
 from evals.perf.waits import print_table as print_waits_table
 from evals.perf.waits import run_waits
@@ -71,6 +71,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         lambda quick: run_waits((2.0, 30.0), (1,)) if quick else run_waits(), print_waits_table, _waits_goals
     ),
     "load": Benchmark(lambda quick: load.run_load(quick=quick), load.print_table, load.goals),
+    "replicas": Benchmark(replicas.run_replicas, replicas.print_table, replicas.goals),
 }
 
 

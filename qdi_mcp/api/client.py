@@ -100,7 +100,10 @@ class QlikClient:
         )
 
     async def aclose(self) -> None:
-        await self._session.http.aclose()
+        try:
+            await self._session.http.aclose()
+        finally:
+            await self._session.limiter.aclose()
 
     async def __aenter__(self) -> QlikClient:
         return self

@@ -137,10 +137,19 @@ class TierLimiter:
             await self._clock.sleep(wait)
         await self._limiters[tier].acquire()
 
-    def block(self, tier: RateTier, seconds: float) -> None:
+    async def block(self, tier: RateTier, seconds: float) -> None:
         """Hold every call of `tier` for `seconds` (Qlik answered 429 with this Retry-After)."""
+        self._block_here(tier, seconds)
+
+    def _block_here(self, tier: RateTier, seconds: float) -> None:
         until = self._clock.monotonic() + max(seconds, 0.0)
         self._blocked_until[tier] = max(until, self._blocked_until.get(tier, 0.0))
+
+    async def answered(self, tier: RateTier) -> None:
+        """The request admitted last by this task has been answered (a shared limiter re-dates its slot)."""
+
+    async def aclose(self) -> None:
+        """Release what the limiter holds (nothing here; a shared limiter's connections)."""
 
     def window(self, tier: RateTier) -> float:
         return self._limiters[tier].window

@@ -136,7 +136,11 @@ class ApiSession:
             )
             sent_at = self.clock.monotonic()
             try:
-                status, headers, content = await self._exchange(request, endpoint, path, max_body)
+                try:
+                    status, headers, content = await self._exchange(request, endpoint, path, max_body)
+                finally:
+                    # The request reached Qlik some time before now: a shared window counts it from now.
+                    await self.limiter.answered(endpoint.tier)
             except httpx.HTTPError as exc:
                 self._log(endpoint.method, path, type(exc).__name__, sent_at, attempt)
                 kind = classify_transport_failure(exc)
@@ -159,7 +163,7 @@ class ApiSession:
 
             retry_after = parse_retry_after(headers.get("Retry-After"))
             if status == 429 and retry_after is not None:
-                self.limiter.block(endpoint.tier, retry_after)
+                await self.limiter.block(endpoint.tier, retry_after)
             if should_retry_status(endpoint.retries_as, status):
                 delay = retry_after if retry_after is not None else self.retry.backoff(attempt, self._rng)
                 if self._may_retry(attempt, started, delay):

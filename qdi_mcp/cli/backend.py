@@ -9,6 +9,7 @@ models or the emulator; `ClientOnDemand` opens the client (and builds the demo t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from qdi_mcp.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from qdi_mcp.api import Auth, QlikClient
+    from qdi_mcp.api import Auth, QlikClient, TierLimiter
+
+logger = logging.getLogger("qdi_mcp")
 
 # The in-process emulator is reached through its own transport; the URL is only used to build request URLs,
 # and loopback is the one kind of http URL the client accepts.
@@ -30,6 +33,7 @@ def check_backend(settings: Settings) -> None:
 
     Raises SettingsError with one line naming the variable to set or fix (the CLI prints it and exits 2).
     """
+    check_shared_state(settings)
     if settings.demo:
         return
     from qdi_mcp.settings.tenant_url import InvalidTenantUrl, validate_tenant_url
@@ -41,6 +45,24 @@ def check_backend(settings: Settings) -> None:
         # The client speaks of `allow_hosts`; a person configures it through the environment.
         message = str(exc).replace("list it in allow_hosts", "list it in QDI_MCP_ALLOWED_HOSTS")
         raise SettingsError(f"QLIK_TENANT_URL: {message}") from None
+
+
+def check_shared_state(settings: Settings) -> None:
+    """A state URL that can never work (wrong password, not Redis) is refused at start; one that cannot be
+    reached now is a warning: reads work, confirmations are refused until it answers."""
+    url = settings.shared_state
+    if url is None:
+        return
+    from qdi_mcp.shared_state import SharedStateError, check_state
+
+    try:
+        warning = check_state(url)
+    except SharedStateError as exc:
+        raise SettingsError(f"{settings.source_of('state_url') or 'QDI_MCP_STATE_URL'}: {exc}") from None
+    if warning:
+        logger.warning("%s", warning)
+    else:
+        logger.info("shared state: %s (single use of confirmations, rate-limit windows)", url.shown)
 
 
 def auth_from_settings(settings: Settings) -> Auth:
@@ -65,7 +87,19 @@ def new_client(settings: Settings, *, emulator: Any | None = None) -> QlikClient
         settings.tenant_url or "",
         auth=auth_from_settings(settings),
         allow_hosts=settings.allowed_hosts,
+        limiter=shared_limiter(settings),
     )
+
+
+def shared_limiter(settings: Settings) -> TierLimiter | None:
+    """The tenant's rate-limit windows in the shared state, or None: the client's own per-process windows."""
+    url = settings.shared_state
+    if url is None or not settings.tenant_url:
+        return None
+    from qdi_mcp.api.shared_ratelimit import SharedTierLimiter
+    from qdi_mcp.shared_state import Keyspace
+
+    return SharedTierLimiter(url, Keyspace.for_tenant_url(settings.tenant_url))
 
 
 @asynccontextmanager

@@ -35,7 +35,15 @@ def run_emulator(args: argparse.Namespace) -> int:
         return 2
     api_key = settings.emulator_api_key or DEFAULT_API_KEY
     try:
-        asyncio.run(_serve(sock, args.host, speed=settings.emulator_speed, api_key=api_key))
+        asyncio.run(
+            _serve(
+                sock,
+                args.host,
+                speed=settings.emulator_speed,
+                api_key=api_key,
+                rate_limits=settings.emulator_rate_limits,
+            )
+        )
     except KeyboardInterrupt:
         return 0
     finally:
@@ -43,17 +51,18 @@ def run_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(sock: socket.socket, host: str, *, speed: float, api_key: str) -> None:
+async def _serve(sock: socket.socket, host: str, *, speed: float, api_key: str, rate_limits: bool) -> None:
     import uvicorn
 
     from qdi_mcp.clock import SpeedClock
     from qdi_mcp.emulator import Emulator
     from qdi_mcp.emulator.serve import tenant_url
 
-    emulator = Emulator(api_key=api_key, clock=SpeedClock(speed))
+    emulator = Emulator(api_key=api_key, clock=SpeedClock(speed), rate_limits=rate_limits)
     port = sock.getsockname()[1]
+    limits = ", Qlik's rate limits" if rate_limits else ""
     print(
-        f"qdi-mcp emulator: tenant URL {tenant_url(host, port)}  API key: {api_key}  (speed x{speed})",
+        f"qdi-mcp emulator: tenant URL {tenant_url(host, port)}  API key: {api_key}  (speed x{speed}{limits})",
         file=sys.stderr,
         flush=True,
     )

@@ -59,6 +59,8 @@ async def counters(request: Request) -> Response:
             "counters": dict(emulator.counters),
             "requests": dict(emulator.requests),
             "responses": dict(emulator.responses),
+            # Per rate tier, what the tenant admitted and refused (all zero while rate limits are off).
+            "rate": emulator.limiter.stats(),
         }
     )
 

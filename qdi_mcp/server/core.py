@@ -35,7 +35,7 @@ from qdi_mcp.guard.fence import render_text
 from qdi_mcp.guard.gate import AUDITED_BY_GATE, ConfirmationGate
 from qdi_mcp.guard.redact import Redactor
 from qdi_mcp.guard.tokens import FILE_DIGEST_ARGUMENT, ConfirmationTokens, secret_from_env
-from qdi_mcp.guard.used_tokens import FileUsedTokenStore
+from qdi_mcp.guard.used_tokens import used_token_store
 from qdi_mcp.guard.workdir import Workdir, WorkdirError
 from qdi_mcp.guard.zipcheck import UnsafeZipError
 from qdi_mcp.server.arguments import argument_failure
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from qdi_mcp.tools import ToolContext, ToolResult
 
 logger = logging.getLogger("qdi_mcp.server")
-USED_TOKENS_FOLDER = ".used-confirmations"  # inside the work folder
 
 INSTRUCTIONS = (
     "Operate Qlik Cloud Data Integration projects. Start with qdi_list_projects or qdi_get_project_status. "
@@ -445,8 +444,8 @@ def build_qdi_server(
         secret_from_env(settings.secret),
         ttl_seconds=settings.confirm_ttl_seconds,
         # A shared secret lets other processes (each `qdi-mcp call`, other replicas) verify our tokens: record
-        # uses where they all look, so a token still confirms one call. Without one, tokens never leave us.
-        store=FileUsedTokenStore(settings.workdir / USED_TOKENS_FOLDER) if settings.secret else None,
+        # uses where they all look, so a token still confirms one call.
+        store=used_token_store(settings),
     )
     workdir = Workdir(settings.workdir)
     qdi = QdiServer(

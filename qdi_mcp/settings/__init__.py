@@ -27,6 +27,7 @@ from qdi_mcp.settings.declared import (
 )
 from qdi_mcp.settings.options import Option, SettingsError, read_option, read_options
 from qdi_mcp.settings.secret import MIN_SECRET_BYTES, secret_from_env
+from qdi_mcp.settings.state_url import StateUrl
 
 __all__ = [
     "CONFIRM_MODES",
@@ -40,6 +41,7 @@ __all__ = [
     "Option",
     "Settings",
     "SettingsError",
+    "StateUrl",
     "check_tool_names",
     "check_workdir",
     "default_workdir",
@@ -91,6 +93,8 @@ class Settings:
     backup: str = _declared("backup")
     backup_keep: int = _declared("backup_keep")
     secret: str | None = _declared("secret")
+    state_url: StateUrl | None = _declared("state_url")
+    state_password: str | None = _declared("state_password")
     audit_log: Path | None = _declared("audit_log")
     demo: bool = _declared("demo")
     emulator_speed: float = _declared("emulator_speed")
@@ -138,6 +142,21 @@ class Settings:
                 "the other"
             )
 
+        if self.state_url is not None and not self.secret:
+            # Replicas verify each other's tokens only with one signing key; with a key per process a shared
+            # record of uses would protect nothing.
+            raise SettingsError(
+                f"{self.source_of('state_url') or 'QDI_MCP_STATE_URL'} needs QDI_MCP_SECRET: replicas sharing state "
+                "must sign confirmations with one key (32 bytes or more, the same in every replica)"
+            )
+
+    @property
+    def shared_state(self) -> StateUrl | None:
+        """The shared state's URL with its password (from QDI_MCP_STATE_PASSWORD when set), or None."""
+        if self.state_url is None:
+            return None
+        return self.state_url.with_password(self.state_password)
+
     def require_tenant(self) -> None:
         """Without --demo the server needs a tenant and one kind of credentials; say exactly what is missing."""
         if not self.tenant_url:
@@ -162,7 +181,10 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, errors or results: those of the options declared secret."""
-        return [value for option in OPTIONS if option.secret and (value := getattr(self, option.field, None))]
+        values = [value for option in OPTIONS if option.secret and (value := getattr(self, option.field, None))]
+        if self.state_url is not None and self.state_url.password:
+            values.append(self.state_url.password)
+        return values
 
     def with_overrides(self, **changes: Any) -> Settings:
         # A value set in code no longer comes from the flag or variable that set the one it replaces.
@@ -178,6 +200,7 @@ class EmulatorSettings:
 
     emulator_speed: float = _declared("emulator_speed")
     emulator_api_key: str | None = _declared("emulator_api_key")
+    emulator_rate_limits: bool = _declared("emulator_rate_limits")
 
     __repr__ = _masked_repr
 

@@ -39,6 +39,7 @@ from qdi_mcp.settings.options import (
     whole_number,
 )
 from qdi_mcp.settings.secret import secret_from_env
+from qdi_mcp.settings.state_url import StateUrl, parse_state_url
 
 # The one list of toolsets: the spec loader puts it into its meta-schema (specs sit above settings).
 TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
@@ -73,6 +74,15 @@ def _default_cache_dir(env: Mapping[str, str]) -> Path:
 
 def _cache_dir(raw: str, name: str) -> Path | None:
     return None if raw.strip().lower() == "off" else Path(raw)
+
+
+def _state_url(raw: str, name: str) -> StateUrl | None:
+    if not raw.strip():
+        return None
+    try:
+        return parse_state_url(raw, name)
+    except ValueError as exc:  # its messages never quote the URL past its scheme
+        raise SettingsError(str(exc)) from None
 
 
 def _signing_secret(value: Any, name: str) -> None:
@@ -237,6 +247,21 @@ OPTIONS: tuple[Option, ...] = (
         secret=True,
     ),
     Option(
+        "state_url",
+        "QDI_MCP_STATE_URL",
+        "redis://host:6379/0 (or rediss:// for TLS): replicas and call processes share single use of confirmations "
+        "and the tenant's rate-limit windows there; needs QDI_MCP_SECRET; unset: per-process state",
+        _state_url,
+        flag="--state-url",
+    ),
+    Option(
+        "state_password",
+        "QDI_MCP_STATE_PASSWORD",
+        "password of the QDI_MCP_STATE_URL server (instead of one in the URL)",
+        text_or_none,
+        secret=True,
+    ),
+    Option(
         "http_token",
         "QDI_MCP_HTTP_TOKEN",
         "bearer token HTTP clients must send (streamable HTTP transport)",
@@ -309,6 +334,17 @@ OPTIONS: tuple[Option, ...] = (
         flag="--speed",
         check=positive_finite,
         commands=(*SERVING_COMMANDS, "emulator"),
+    ),
+    Option(
+        "emulator_rate_limits",
+        "QDI_EMULATOR_RATE_LIMITS",
+        "the standalone emulator answers 429 beyond Qlik's per-tier rate limits, as a tenant does",
+        boolean,
+        default=False,
+        default_text="0",
+        flag="--rate-limits",
+        switch=True,
+        commands=("emulator",),
     ),
     Option(
         "emulator_api_key",

@@ -213,7 +213,7 @@ async def test_a_429_holds_every_call_of_its_tier_until_retry_after_and_no_other
     assert sent[1] == ("/api/v1/di-projects/p1", 13.0)
     assert sent[2:] == [("/api/v1/di-projects/p2/actions/export", 13.0), ("/api/v1/di-projects/p2", 13.0)]
     held = TierLimiter(clock=clock)
-    held.block(RateTier.TIER1, 10)
+    await held.block(RateTier.TIER1, 10)
     await held.acquire(RateTier.TIER2)
     assert clock.monotonic() == 13.0  # another tier is not restricted
     await held.acquire(RateTier.TIER1)
