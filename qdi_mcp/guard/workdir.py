@@ -13,6 +13,7 @@ Exceptions::
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 import unicodedata
@@ -22,7 +23,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from qdi_mcp.guard.zipcheck import check_zip
 
-__all__ = ["DEFAULT_MAX_IMPORT_BYTES", "Workdir", "WorkdirError", "default_export_name"]
+__all__ = ["BACKUPS_FOLDER", "DEFAULT_MAX_IMPORT_BYTES", "Workdir", "WorkdirError", "default_export_name"]
 
 DEFAULT_MAX_IMPORT_BYTES = 50 * 1024 * 1024
 MAX_EXPORT_NAME_CHARS = 200
@@ -37,6 +38,8 @@ _WINDOWS_DEVICE_NAMES = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
 )
 _TEMP_PREFIX = ".qdi-mcp-"
+# Where the server puts the export it takes before a design change (an import, a promotion, a bindings update).
+BACKUPS_FOLDER = "backups"
 
 
 class WorkdirError(ValueError):
@@ -97,6 +100,31 @@ class Workdir:
         if name.split(".", 1)[0].rstrip().upper() in _WINDOWS_DEVICE_NAMES:
             raise WorkdirError(argument, "must not be a reserved device name (CON, NUL, COM1...)", name)
         return self._root / name
+
+    @property
+    def backups_root(self) -> Path:
+        return self._root / BACKUPS_FOLDER
+
+    def backup_path(self, file_name: str) -> Path:
+        """``root/backups/file_name`` for a plain ``*.zip`` file name (checked as :meth:`export_path` does)."""
+        return self.backups_root / self.export_path(file_name).name
+
+    def list_backups(self, project_id: str) -> list[str]:
+        """Names of the backups of ``project_id`` in the backups folder (named by :func:`default_export_name`),
+        oldest first."""
+        if not self.backups_root.is_dir() or self.backups_root.is_symlink():
+            return []  # a linked folder is never written to, so nothing there is ours to prune
+        pattern = re.compile(r".+-" + re.escape(_slugify(project_id, max_bytes=_ID_SLUG_BYTES)) + _TIME_TAIL)
+        found = []
+        for entry in self.backups_root.iterdir():
+            match = pattern.fullmatch(entry.name)
+            if match is not None and entry.is_file():
+                found.append((match["time"], int(match["n"] or 0), entry.name))
+        return [name for _, _, name in sorted(found)]
+
+    def remove_backup(self, file_name: str) -> None:
+        """Delete one backup (a plain file name in the backups folder); a missing one is no error."""
+        self.backup_path(file_name).unlink(missing_ok=True)
 
     def import_path(self, relative: str, *, argument: str = "path") -> Path:
         """The real path of an existing regular file inside the work folder, within the size limit."""
@@ -159,13 +187,13 @@ class Workdir:
         """Write ``data`` to ``path`` (from :meth:`export_path`) atomically: readers see the old file or the
         whole new one, never a partial file, and a failed write leaves nothing behind."""
         target = self._checked_target(path)
-        temp_name = self._synced_temp_file(data)
+        temp_name = self._synced_temp_file(data, target.parent)
         try:
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
-        _fsync_folder(self._root)
+        _fsync_folder(target.parent)
         return target
 
     def write_new(self, path: Path, data: bytes) -> Path:
@@ -174,31 +202,34 @@ class Workdir:
         appears at once (hard-linked from a synced temporary file: the link fails if the name was taken meanwhile,
         so two writers never replace each other's file)."""
         target = self._checked_target(path)
-        temp_name = self._synced_temp_file(data)
+        temp_name = self._synced_temp_file(data, target.parent)
         try:
             for candidate in _free_name_candidates(target):
                 try:
                     os.link(temp_name, candidate, follow_symlinks=False)
                 except FileExistsError:
                     continue
-                _fsync_folder(self._root)
+                _fsync_folder(target.parent)
                 return candidate
-            raise WorkdirError("path", f"has no free name left beside it in {self._root}", target.name)
+            raise WorkdirError("path", f"has no free name left beside it in {target.parent}", target.name)
         finally:
             Path(temp_name).unlink(missing_ok=True)
 
     def _checked_target(self, path: Path) -> Path:
         target = Path(path)
-        if target.parent != self._root:
+        if target.parent not in (self._root, self.backups_root):
             raise WorkdirError("path", f"must be a file directly inside the work folder {self._root}", path)
         self.export_path(target.name, argument="path")
-        self.ensure_root()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent.is_symlink():
+            # Backups stay in the work folder: a link would write them (and prune files) wherever it points.
+            raise WorkdirError("path", f"cannot be written: {target.parent} is a symbolic link", target.name)
         return target
 
-    def _synced_temp_file(self, data: bytes) -> str:
-        """A hidden temporary file in the work folder holding ``data``, synced to disk; the caller moves or links
-        it into place and removes it."""
-        fd, temp_name = tempfile.mkstemp(dir=self._root, prefix=_TEMP_PREFIX, suffix=".part")
+    def _synced_temp_file(self, data: bytes, folder: Path) -> str:
+        """A hidden temporary file in ``folder`` holding ``data``, synced to disk; the caller moves or links it
+        into place (in the same folder, so on the same file system) and removes it."""
+        fd, temp_name = tempfile.mkstemp(dir=folder, prefix=_TEMP_PREFIX, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
@@ -260,12 +291,17 @@ def default_export_name(project_name: str, project_id: str, now: datetime | floa
         moment = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     else:
         moment = datetime.fromtimestamp(now, tz=UTC)
-    parts = [_slugify(project_name, max_bytes=120) or "project", _slugify(project_id, max_bytes=40)]
-    parts.append(moment.strftime("%Y%m%dT%H%M%SZ"))
+    parts = [_slugify(project_name, max_bytes=120) or "project", _slugify(project_id, max_bytes=_ID_SLUG_BYTES)]
+    parts.append(moment.strftime(_TIME_FORMAT))
     return "-".join(part for part in parts if part) + ".zip"
 
 
 _MAX_NAME_ATTEMPTS = 1000
+_ID_SLUG_BYTES = 40
+_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+# The tail of a default export name: -<UTC time>.zip, or -<UTC time>-<n>.zip when write_new found the name taken
+# (two backups of one project in the same second).
+_TIME_TAIL = r"-(?P<time>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.zip"
 
 
 def _free_name_candidates(target: Path) -> Iterator[Path]:

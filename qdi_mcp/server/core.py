@@ -146,6 +146,7 @@ class QdiServer:
             workdir=self.workdir,
             progress=ctx.session.report_progress,
             options=self.context_options,
+            backups_kept=self.settings.backups_kept,
         )
         try:
             decision = await self.gate.check(spec, arguments, ctx, params, tool_ctx, preview=loaded.build_preview)
@@ -420,6 +421,8 @@ def build_qdi_server(
         logger.warning("confirmation is OFF (QDI_MCP_CONFIRM=never): destructive calls run without asking anyone")
     if settings.read_only:
         logger.info("read-only mode: serving %d read tools", len(served))
+    elif settings.backups_kept is None:
+        logger.warning("backups are OFF (QDI_MCP_BACKUP=off): imports and bindings updates change designs unsaved")
     return qdi
 
 

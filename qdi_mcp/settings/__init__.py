@@ -88,6 +88,8 @@ class Settings:
     confirm: str = _declared("confirm")
     confirm_ttl_seconds: float = _declared("confirm_ttl_seconds")
     confirm_timeout_seconds: float = _declared("confirm_timeout_seconds")
+    backup: str = _declared("backup")
+    backup_keep: int = _declared("backup_keep")
     secret: str | None = _declared("secret")
     audit_log: Path | None = _declared("audit_log")
     demo: bool = _declared("demo")
@@ -152,6 +154,11 @@ class Settings:
     @property
     def audit_log_path(self) -> Path:
         return self.audit_log if self.audit_log is not None else self.workdir / "audit.jsonl"
+
+    @property
+    def backups_kept(self) -> int | None:
+        """Backups kept per project before a design change, or None when backups are off (QDI_MCP_BACKUP=off)."""
+        return None if self.backup == "off" else self.backup_keep
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs, errors or results: those of the options declared secret."""

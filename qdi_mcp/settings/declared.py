@@ -43,6 +43,7 @@ from qdi_mcp.settings.secret import secret_from_env
 # The one list of toolsets: the spec loader puts it into its meta-schema (specs sit above settings).
 TOOLSETS = ("projects", "tasks", "runtime", "actions", "workflows")
 CONFIRM_MODES = ("auto", "elicit", "never")
+BACKUP_MODES = ("on", "off")
 # In the home folder, not the current one: desktop hosts (Claude Desktop on macOS) start servers in `/`.
 DEFAULT_WORKDIR = "~/qdi-mcp-work"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL")  # Python's names, WARN included
@@ -205,6 +206,25 @@ OPTIONS: tuple[Option, ...] = (
         default=600.0,
         default_text="600",
         check=seconds_up_to(MAX_CONFIRM_TIMEOUT_SECONDS),
+    ),
+    Option(
+        "backup",
+        "QDI_MCP_BACKUP",
+        "on: an import, a promotion or a bindings update first exports the target project (mode ALL, with bindings) "
+        "to <workdir>/backups/ and stops if that fails; off: no backups (logged at start-up)",
+        lowercase,
+        default="on",
+        default_text="on",
+        check=one_of(BACKUP_MODES),
+    ),
+    Option(
+        "backup_keep",
+        "QDI_MCP_BACKUP_KEEP",
+        "backups kept per project; older ones are deleted after a new one is written",
+        whole_number,
+        default=20,
+        default_text="20",
+        check=at_least(1),
     ),
     Option(
         "secret",

@@ -62,6 +62,9 @@ class ToolContext:
     # Set by the server for a write: an audit line per step of a call that changes the tenant in several steps,
     # so a failure half-way leaves a record of what was done (handlers never import the guard's audit log).
     record_step: StepRecorder = _no_steps
+    # Backups before design changes (tools.backups): how many to keep per project (QDI_MCP_BACKUP_KEEP), or None
+    # when they are off (QDI_MCP_BACKUP=off; also the default of a context built outside the server).
+    backups_kept: int | None = None
 
 
 @dataclass
