@@ -240,6 +240,29 @@ RESULTS: dict[str, dict[str, Any]] = {
         "format": "yaml",
         **ACTION_WAIT,
     },
+    # issue 16, change management
+    "qdi_promote_project": {
+        "status": "promoted",
+        "source_project_id": "p-dev",
+        "target_project_id": "p-prod",
+        "diff": "+4 tasks, 2 changed",
+        "steps": [
+            {"step": "backup", "outcome": "done", "detail": "backups/c360-prod-p-prod-20250101T000000Z.zip"},
+            {"step": "start", "outcome": "skipped", "detail": "start_tasks was not asked"},
+        ],
+        "backup": {
+            "path": "backups/c360-prod-p-prod-20250101T000000Z.zip",
+            "absolute_path": "/work/backups/c360-prod-p-prod-20250101T000000Z.zip",
+            "restore": {"tool": "qdi_import_project_and_wait", "arguments": {"project_id": "p-prod"}},
+        },
+        "bindings": {
+            "kept": 30,
+            "set": ["task.crm.sourceConnection"],
+            "needs_value": [{"variable": "task.crm.taskSchema", "candidates": []}],
+        },
+        "tasks": [{"task_id": "crm", "name": "CRM LANDING", "state": "COMPLETED"}],
+        "hint": "promoted and prepared: start the tasks with qdi_start_task_and_wait",
+    },
     # run history (issue 14)
     "qdi_list_task_runs": {
         "project_id": "p-churn",
