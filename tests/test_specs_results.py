@@ -243,12 +243,10 @@ RESULTS: dict[str, dict[str, Any]] = {
     # issue 16, change management
     "qdi_promote_project": {
         "status": "promoted",
-        "source_project_id": "p-dev",
-        "target_project_id": "p-prod",
         "diff": "+4 tasks, 2 changed",
         "steps": [
             {"step": "backup", "outcome": "done", "detail": "backups/c360-prod-p-prod-20250101T000000Z.zip"},
-            {"step": "start", "outcome": "skipped", "detail": "start_tasks was not asked"},
+            {"step": "start", "outcome": "skipped", "detail": "not asked"},
         ],
         "backup": {
             "path": "backups/c360-prod-p-prod-20250101T000000Z.zip",
@@ -257,10 +255,10 @@ RESULTS: dict[str, dict[str, Any]] = {
         },
         "bindings": {
             "kept": 30,
-            "set": ["task.crm.sourceConnection"],
-            "needs_value": [{"variable": "task.crm.taskSchema", "candidates": []}],
+            "set": 1,
+            "needs_value": {"task.crm.sourceConnection": ["{{id(connection, P.SF)}}"]},
+            "unset": ["task.crm.taskSchema"],
         },
-        "tasks": [{"task_id": "crm", "name": "CRM LANDING", "state": "COMPLETED"}],
         "hint": "promoted and prepared: start the tasks with qdi_start_task_and_wait",
     },
     # run history (issue 14)

@@ -91,11 +91,14 @@ async def check_promotion(ctx: ToolContext, args: dict[str, Any]) -> dict[str, A
         "tasks": _task_changes(diff),
         "bindings": {
             "kept": len(target_values),
-            "set": sorted(given),
+            "set": len(given),
             "needs_value": await needs_value(ctx, new, project.space_id, source_id),
+            # the others keep Qlik's default (empty); the result names them
+            "unset_count": sum(1 for name in new if not _is_connection_variable(name)),
         },
         "running_tasks": await running_tasks(ctx, target_id),
-        "backup": "taken first" if ctx.backups_kept is not None else "off (QDI_MCP_BACKUP=off)",
+        # Said only when it is not so: the consequence text promises a backup first.
+        **({} if ctx.backups_kept is not None else {"backup": "off (QDI_MCP_BACKUP=off): none will be taken"}),
     }
     if args.get("allow_recreate"):
         preview["recreate"] = _capped(recreate_candidates(diff))
@@ -157,11 +160,14 @@ async def running_tasks(ctx: ToolContext, project_id: str) -> list[str]:
 
 async def needs_value(
     ctx: ToolContext, variables: list[str], space_id: str | None, source_id: str
-) -> list[dict[str, Any]]:
-    """Each variable with the connections of the target's space that could fill it (connection variables only):
-    those of the same type as the source's connection first, when the source names one."""
-    if not any(_is_connection_variable(name) for name in variables):
-        return [{"variable": name, "candidates": []} for name in variables[:MAX_NAMES]]
+) -> dict[str, list[str]]:
+    """Each new connection variable without a value -> the binding references of the target space's connections
+    that could fill it (of the source's connection type when the source names one). Only connections: Qlik
+    cannot validate or run a task whose connection is unset, while other new variables work with their default.
+    A map, not a list of objects: results show it twice, and an agent reads it the same."""
+    variables = [name for name in variables if _is_connection_variable(name)]
+    if not variables:
+        return {}
     spaces = SpaceNames(ctx.client)
     page = await ctx.client.list_data_connections(limit=100)
     names = await spaces.all()
@@ -172,14 +178,11 @@ async def needs_value(
         if c.space_id == space_id and c.name
     ]
     source_values = (await ctx.client.get_bindings(source_id)).variables
-    shown = []
+    shown: dict[str, list[str]] = {}
     for name in variables[:MAX_NAMES]:
-        candidates: list[str] = []
-        if _is_connection_variable(name):
-            wanted = types.get(source_values.get(name))
-            same = [reference for reference, kind in in_target if wanted and kind == wanted]
-            candidates = [r for r in (same or [reference for reference, _ in in_target]) if r][:MAX_CANDIDATES]
-        shown.append({"variable": name, "candidates": candidates})
+        wanted = types.get(source_values.get(name))
+        same = [reference for reference, kind in in_target if wanted and kind == wanted]
+        shown[name] = [r for r in (same or [reference for reference, _ in in_target]) if r][:MAX_CANDIDATES]
     return shown
 
 
@@ -343,7 +346,7 @@ async def promote_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         design = _read(data, source_id)
         await check_given_bindings(ctx, given, design.variables() | set(state["before"]))
         state["diff"] = design_diff(await _target_design(ctx, promotion.backup, target_id), design).summary
-        return f"{len(design.tasks)} tasks, {len(data)} bytes (mode {EXPORT_MODE}, in memory); diff: {state['diff']}"
+        return f"{len(design.tasks)} tasks, {len(data)} bytes"
 
     async def check() -> str:
         checked = await checked_definitions(ctx, state["zip"], filename=f"{source_id}.zip")
@@ -360,7 +363,7 @@ async def promote_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     async def import_() -> str:
         ref = await ctx.client.import_project_async(target_id, state["zip"], filename=f"{source_id}.zip")
         waited = await _waited(ctx, ref.action_id, promotion.remaining(), "import")
-        return f"import {waited['state']} (action {ref.action_id})"
+        return f"action {ref.action_id}"
 
     async def bindings() -> str:
         before, after = state["before"], dict((await ctx.client.get_bindings(target_id)).variables)
@@ -370,19 +373,20 @@ async def promote_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         new = sorted(name for name in after if name not in before and name not in given and _is_empty(after[name]))
         target = await ctx.client.get_project(target_id)
         state["needs_value"] = await needs_value(ctx, new, target.space_id, source_id)
-        return f"{len(before)} target values kept, {len(given)} set from bindings, {len(new)} need a value"
+        state["unset"] = [name for name in new if not _is_connection_variable(name)]
+        return f"{len(before)} kept, {len(given)} set, {len(new)} need a value"
 
     async def validate() -> str:
         ref = await ctx.client.validate_project(target_id)
         waited = await _waited(ctx, ref.action_id, promotion.remaining(), "validation")
-        return f"validation {waited['state']} (action {ref.action_id})"
+        return f"action {ref.action_id}"
 
     async def prepare() -> str:
         allow = bool(args.get("allow_recreate", False))
         ref = await ctx.client.prepare_project(target_id, allow_recreate=allow)
         waited = await _waited(ctx, ref.action_id, promotion.remaining(), "prepare", allow_recreate=allow)
         state["tasks"] = waited["tasks"]
-        return f"prepare {waited['state']} (action {ref.action_id}), allow_recreate={str(allow).lower()}"
+        return f"action {ref.action_id}" + (", allow_recreate" if allow else "")
 
     async def start() -> str:
         tasks = sorted(
@@ -391,7 +395,7 @@ async def promote_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         )
         for task in tasks:
             await ctx.client.start_task(target_id, str(task.id))
-        return f"start requested for {len(tasks)} tasks; follow them with qdi_get_project_status"
+        return f"{len(tasks)} tasks asked to start"
 
     await promotion.run("backup", backup)
     for name, work in (
@@ -406,7 +410,7 @@ async def promote_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     if args.get("start_tasks"):
         await promotion.run("start", start)
     else:
-        promotion.skip("start", "start_tasks was not asked")
+        promotion.skip("start", "not asked")
     ctx.started = None
     return _result(promotion, state, given)
 
@@ -446,29 +450,26 @@ def _result(promotion: Promotion, state: dict[str, Any], given: dict[str, Any]) 
     needs = state["needs_value"]
     result: dict[str, Any] = {
         "status": "promoted",
-        "source_project_id": promotion.source_id,
-        "target_project_id": promotion.target_id,
         "diff": state["diff"],
         "steps": promotion.steps,
         "backup": promotion.backup.to_dict() if promotion.backup else None,
         "bindings": {
             "kept": len(state["before"]),
-            "set": sorted(given),
+            "set": len(given),
             "needs_value": needs,
+            "unset": _capped(state["unset"]),
         },
-        "tasks": [{k: t[k] for k in ("task_id", "name", "state")} for t in state.get("tasks", [])],
         "hint": (
-            "bind the variables listed under bindings.needs_value (qdi_update_bindings) before running the tasks"
+            "bind bindings.needs_value (qdi_update_bindings) before running the tasks"
             if needs
-            else "started: follow the tasks with qdi_get_project_status"
+            else "follow the tasks with qdi_get_project_status"
             if promotion.args.get("start_tasks")
-            else "promoted and prepared: start the tasks with qdi_start_task_and_wait"
+            else "start the tasks with qdi_start_task_and_wait"
         ),
     }
-    backup = f" Backup: {promotion.backup.path}." if promotion.backup else ""
     summary = (
         f"Promoted {tenant(promotion.names[promotion.source_id])} into {tenant(promotion.names[promotion.target_id])}: "
-        f"{state['diff']}; {len(state['before'])} target binding values kept.{backup} {result['hint']}."
+        f"{state['diff']}. Next: {result['hint']}."
     )
     return ToolResult(result, summary)
 

@@ -64,12 +64,16 @@ async def test_the_whole_promotion_keeps_every_prod_binding_value_and_reports_th
         # every value PROD had is still there, not only the ones the new design uses
         assert {name: prod_after.get(name) for name in prod_before} == prod_before
         assert prod_after[CRM_SOURCE] == PROD_SALESFORCE
-        new = {item["variable"] for item in promoted["bindings"]["needs_value"]}
+        reported = promoted["bindings"]
+        new = set(reported["needs_value"]) | set(reported["unset"])
         assert new == {name for name in set(prod_after) - set(prod_before) - {CRM_SOURCE} if not prod_after[name]}
-        assert "task.crm_landing-xqm0.taskSchema" in new
+        assert "task.crm_landing-xqm0.taskSchema" in reported["unset"]
+        assert reported["needs_value"] == {}, "the only new connection was bound by the call"
+        assert reported["set"] == 1
         assert promoted["bindings"]["kept"] == len(prod_before)
         assert {task["name"] for task in stack.emulator.tasks(prod)} == set(dev_design_names(dev_design))
-        assert {t["state"] for t in promoted["tasks"]} == {"COMPLETED"}
+        snapshot = next(p for p in stack.emulator.snapshot()["projects"] if p["id"] == prod)
+        assert all(task["prepared"] for task in snapshot["tasks"])
         # one audit line per step, between the call's intent and outcome lines
         lines = [line for line in stack.audit if line["tool"] == "qdi_promote_project"]
         outcomes = [line["outcome"] for line in lines]
@@ -152,8 +156,7 @@ async def test_the_preview_is_the_diff_with_the_bindings_to_fill_and_the_tasks_t
         assert check["tasks"]["added"] == ["CRM LANDING", "CRM STORAGE", "CUSTOMER TRANSFORM", "SALES MART"]
         assert check["recreate"] == ["ERP STORAGE"]
         assert check["running_tasks"] == []
-        needs = {item["variable"]: item["candidates"] for item in check["bindings"]["needs_value"]}
-        assert needs[CRM_SOURCE] == [PROD_SALESFORCE]
+        assert check["bindings"]["needs_value"][CRM_SOURCE] == [PROD_SALESFORCE]
         assert check["bindings"]["kept"] == len((await stack.client.get_bindings(prod)).variables)
         # a preview changes nothing: no import, no backup
         assert stack.emulator.requests.get("import_project_async", 0) == 0
