@@ -300,6 +300,24 @@ BROKEN: dict[str, tuple[str, Edit, str | None, str]] = {
         "confirmation",
         "only for tools that can be destructive",
     ),
+    "backup of an argument the tool does not require": (
+        "qdi_update_bindings",
+        set_key("backup", value="remove_missing"),
+        "backup",
+        "not a required string argument",
+    ),
+    "backup on a read tool": (
+        "qdi_get_bindings",
+        set_key("backup", value="project_id"),
+        "backup",
+        "only for tools that change a project",
+    ),
+    "backup without the backup in the result": (
+        "qdi_update_bindings",
+        lambda d: d["output_schema"]["properties"].pop("backup"),
+        "output_schema.properties",
+        "returns it",
+    ),
 }
 
 

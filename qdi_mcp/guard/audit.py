@@ -146,9 +146,13 @@ class AuditLog:
         trace_id: str | None = None,
         detail: str | None = None,
         confirmed_by: str | None = None,
+        backup: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Append one line and return the record as written. Raises :class:`AuditLogError` if the file
-        cannot be written: a write that is not audited should be noticed, not silently lost."""
+        cannot be written: a write that is not audited should be noticed, not silently lost.
+
+        ``backup`` (the export taken before a design change: its path and the call that restores it) appears in
+        the lines of the call it protects, and only there."""
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown audit outcome {outcome!r}; use one of {', '.join(sorted(OUTCOMES))}")
         entry: dict[str, Any] = {
@@ -163,6 +167,8 @@ class AuditLog:
             "trace_id": trace_id,
             "detail": self._redact_detail(detail),
         }
+        if backup is not None:
+            entry["backup"] = self._redactor.redact(dict(backup))
         # ensure_ascii: U+2028 and friends stay escaped, so readers that split on any line break agree.
         line = (json.dumps(entry, ensure_ascii=True, separators=(",", ":"), default=str) + "\n").encode()
         with self._lock:

@@ -37,7 +37,19 @@ async def build_preview(spec: ToolSpec, args: dict[str, Any], ctx: ToolContext) 
         preview["scope"] = scope_text(template.scope, args)
     if checked is not None:
         preview["check"] = checked
+    if spec.backup is not None:
+        preview["backup"] = backup_text(ctx)
     return preview
+
+
+def backup_text(ctx: ToolContext) -> str:
+    """What the preview says of the backup the server takes before the change (tools.backups)."""
+    if ctx.backups_kept is None:
+        return "none: backups are off (QDI_MCP_BACKUP=off); the current design is not saved first"
+    return (
+        f"the project is exported to {ctx.workdir.display_path(ctx.workdir.backups_root)}/ first "
+        f"(mode ALL, with bindings; the last {ctx.backups_kept} kept); the result names it and its restore call"
+    )
 
 
 def scope_text(scope: PreviewScope, args: dict[str, Any]) -> str:

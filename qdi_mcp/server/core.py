@@ -179,6 +179,22 @@ class QdiServer:
     ) -> types.CallToolResult:
         handler_args = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
         audited = spec.safety != "read"
+        backup: dict[str, Any] | None = None
+        if spec.backup is not None:
+            # Before the intent line, so that line names the backup; a backup that fails stops the change. A file
+            # the call would upload is checked first (inside the work folder, a safe zip): a call refused for it
+            # must not cost an export nor push an older backup out.
+            try:
+                if spec.binds_file is not None:
+                    tool_ctx.read_import(handler_args[spec.binds_file], argument=spec.binds_file)
+                taken = await loaded.take_backup(tool_ctx, handler_args[spec.backup])
+            except (ToolFailure, WorkdirError, UnsafeZipError) as exc:
+                refused = self._failure_from(exc, spec, handler_args)
+                detail = f"before anything was changed: {refused.message}"
+                audited_args = _audited_arguments(spec, handler_args, tool_ctx)
+                self._audit(spec, audited_args, "failed", detail, confirmed_by, trace_id=refused.trace_id)
+                return self._error_result(refused)
+            backup = taken.to_dict() if taken is not None else None
         if audited:
             # The intent line goes out before the request: a write nobody can account for is worse than a write
             # refused. os.write hands it to the kernel at once (no buffer of ours to flush).
@@ -189,8 +205,13 @@ class QdiServer:
                     outcome="started",
                     safety=spec.safety,
                     confirmed_by=confirmed_by,
+                    backup=backup,
                 )
             except AuditLogError as exc:
+                # Every file written is recorded or removed (see _audit_files_written); nothing was changed, so
+                # the backup saved nothing that is not still in the project.
+                for name in tool_ctx.files_written:
+                    (self.workdir.root / name).unlink(missing_ok=True)
                 return self._error_result(_audit_unavailable(spec, exc))
             tool_ctx.record_step = functools.partial(self._audit_step, spec, handler_args, tool_ctx, confirmed_by)
         try:
@@ -205,6 +226,7 @@ class QdiServer:
                     "cancelled",
                     _cancelled_detail(tool_ctx.started),
                     confirmed_by,
+                    backup=backup,
                 )
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured result, never a traceback
@@ -212,12 +234,25 @@ class QdiServer:
             if audited:
                 outcome = "outcome_unknown" if failure.code in OUTCOME_UNKNOWN_CODES else "failed"
                 audited_args = _audited_arguments(spec, handler_args, tool_ctx)
-                self._audit(spec, audited_args, outcome, failure.message, confirmed_by, trace_id=failure.trace_id)
+                self._audit(
+                    spec,
+                    audited_args,
+                    outcome,
+                    failure.message,
+                    confirmed_by,
+                    trace_id=failure.trace_id,
+                    backup=backup,
+                )
+            if backup is not None:
+                failure.hint = _with_restore_hint(failure.hint, backup)
             return self._error_result(failure)
         if audited:
-            self._audit(spec, _audited_arguments(spec, handler_args, tool_ctx), "executed", None, confirmed_by)
+            audited_args = _audited_arguments(spec, handler_args, tool_ctx)
+            self._audit(spec, audited_args, "executed", None, confirmed_by, backup=backup)
         elif tool_ctx.files_written:
             return self._audit_files_written(spec, handler_args, tool_ctx.files_written, result)
+        if backup is not None:
+            result = _with_backup(result, backup)
         return self.success_result(result)
 
     def _audit_files_written(
@@ -262,6 +297,7 @@ class QdiServer:
         confirmed_by: str | None,
         *,
         trace_id: str | None = None,
+        backup: dict[str, Any] | None = None,
     ) -> None:
         self.audit.record_or_log(
             tool=spec.name,
@@ -271,6 +307,7 @@ class QdiServer:
             trace_id=trace_id,
             detail=detail,
             confirmed_by=confirmed_by,
+            backup=backup,
         )
 
     def _failure_from(self, exc: Exception, spec: ToolSpec, arguments: dict[str, Any]) -> ToolFailure:
@@ -338,6 +375,24 @@ def _audited_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: Tool
     if data is None:
         return arguments
     return arguments | {FILE_DIGEST_ARGUMENT: hashlib.sha256(data).hexdigest()}
+
+
+def _restore_text(backup: dict[str, Any]) -> str:
+    restore = backup["restore"]
+    arguments = ", ".join(f"{name}={value!r}" for name, value in restore["arguments"].items())
+    return f"{backup['path']} (restore: {restore['tool']} with {arguments})"
+
+
+def _with_backup(result: ToolResult, backup: dict[str, Any]) -> ToolResult:
+    """The handler's result plus the backup the server took before it (the spec's output schema declares it)."""
+    summary = f"{result.summary} Backup of the previous design: {_restore_text(backup)}."
+    return type(result)({**result.structured, "backup": backup}, summary)
+
+
+def _with_restore_hint(hint: str | None, backup: dict[str, Any]) -> str:
+    # A failed design change may have changed part of the design: the way back is the backup taken before it.
+    restore = f"the design before this call is in {_restore_text(backup)}"
+    return f"{hint}; {restore}" if hint else restore
 
 
 # Failures after which nobody knows whether the write took effect: audited as such, not as "failed".

@@ -9,6 +9,7 @@ from jsonschema.exceptions import ValidationError
 from qdi_mcp.api import QdiApiError
 from qdi_mcp.guard.previews import build_preview
 from qdi_mcp.tools import HANDLERS, ToolContext, failure_from_api_error
+from qdi_mcp.tools.backups import take_backup
 
 __all__ = [
     "HANDLERS",
@@ -18,4 +19,5 @@ __all__ = [
     "ValidationError",
     "build_preview",
     "failure_from_api_error",
+    "take_backup",
 ]

@@ -24,6 +24,8 @@ Per-tool facts the guard and the handlers read (written after ``annotations:`` i
   whose answer was lost, after a 404 or a 410 (the code has generic fallbacks).
 - ``resume_with``: the read tool that follows what the tool started.
 - ``confirmation: {binds_file: <argument>}``: the confirmation is bound to that file's content too.
+- ``backup: <argument>``: the tool changes the design of the project that argument names, so the server exports it
+  to the work folder's ``backups/`` first (``tools.backups``); the result and the audit line name the backup.
 
 Any problem raises :class:`SpecError` naming the file and the field. This module imports nothing from the
 rest of qdi_mcp (but its own cache): specs know nothing of the code that uses them.
@@ -191,6 +193,8 @@ class ToolSpec:
     hints: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     resume_with: str | None = None
     binds_file: str | None = None
+    # The argument naming the project backed up before the call (see tools.backups).
+    backup: str | None = None
     wraps: str | None = None
     # The workflow tool that wraps this one (computed from the other spec's ``wraps``).
     wrapped_by: str | None = None
@@ -575,6 +579,7 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
         hints=MappingProxyType(dict(document.get("hints", {}))),
         resume_with=document.get("resume_with"),
         binds_file=document.get("confirmation", {}).get("binds_file"),
+        backup=document.get("backup"),
         wraps=document.get("wraps"),
         source=path,
     )
@@ -643,7 +648,7 @@ def _claim(seen: dict[Any, ToolSpec], key: Any, spec: ToolSpec, display: str, wh
 
 # Taken from the wrapped tool when the wrapping one does not write them: it changes the tenant exactly as the
 # wrapped tool does, so what a person confirms and how to recover cannot drift apart.
-_INHERITED_FACTS: Final = ("preview", "hints", "resume_with", "binds_file")
+_INHERITED_FACTS: Final = ("preview", "hints", "resume_with", "binds_file", "backup")
 
 
 def _linked(specs: Sequence[ToolSpec]) -> tuple[ToolSpec, ...]:
@@ -690,6 +695,14 @@ def _check_tool_facts(spec: ToolSpec, *, specs_by_tool: Mapping[str, ToolSpec]) 
             raise SpecError(
                 display, "confirmation.binds_file", f"{spec.binds_file!r} is not a required string argument"
             )
+    if spec.backup is not None:
+        if spec.is_read_only:
+            raise SpecError(display, "backup", "only for tools that change a project")
+        if spec.backup not in required or properties[spec.backup].get("type") != "string":
+            raise SpecError(display, "backup", f"{spec.backup!r} is not a required string argument")
+        if "backup" not in spec.result_schema.get("properties", {}):
+            # The server adds the backup to the result, which must still match the schema agents read.
+            raise SpecError(display, "output_schema.properties", "a tool with backup: returns it: add backup")
     if spec.preview is not None:
         target_id = f"{spec.preview.target}_id"
         if target_id not in required:

@@ -85,7 +85,10 @@ async def test_a_zip_that_is_neither_yaml_nor_legacy_is_refused_before_upload_sa
     assert result.is_error and error["code"] == "invalid_arguments" and error["field"] == "path"
     assert "neither a YAML project" in error["message"] and "'readme.txt'" in error["message"]
     assert "1 .txt" in error["message"] and "1 .csv" in error["message"]
-    assert sent == 0  # refused before the preview read anything, and nothing was uploaded
+    # Nothing was uploaded. The zip's format is the import handler's check, so with confirmation off (no preview)
+    # it runs after the backup (issue 16): the export of the target is all that reached Qlik.
+    assert sent == stack.emulator.requests["get_project"] + stack.emulator.requests["export_project"] == 2
+    assert not stack.emulator.counters
 
 
 async def test_an_import_preview_shows_the_definition_check_and_the_endpoint(tmp_path: Path) -> None:

@@ -102,3 +102,16 @@ async def test_an_unwritable_backups_folder_raises_backup_failed(tmp_path: Path)
         with pytest.raises(ToolFailure) as caught:
             await take_backup(ctx, emulator.project_id(CUSTOMER_360))
     assert caught.value.code == "backup_failed" and "could not be written" in caught.value.message
+
+
+async def test_a_backups_folder_that_is_a_link_is_refused_and_nothing_is_written_through_it(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "backups").symlink_to(elsewhere, target_is_directory=True)
+    async with context(tmp_path, keep=1) as (ctx, emulator):
+        with pytest.raises(ToolFailure) as caught:
+            await take_backup(ctx, emulator.project_id(CUSTOMER_360))
+        assert ctx.workdir.list_backups(emulator.project_id(CUSTOMER_360)) == []
+    assert caught.value.code == "backup_failed" and "symbolic link" in caught.value.message
+    assert not any(elsewhere.iterdir())  # noqa: ASYNC240
