@@ -72,6 +72,7 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_get_project_status",
         "qdi_import_project_and_wait",
         "qdi_promote_project",
+        "qdi_diff_project",
     },
 }
 
@@ -117,6 +118,8 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     "qdi_get_task_run_datasets": "read",
     "qdi_list_spaces": "read",
     "qdi_list_connections": "read",
+    # issue 16, change management
+    "qdi_diff_project": "read",
 }
 
 ID_ARGUMENTS = ("project_id", "task_id", "action_id")

@@ -31,6 +31,26 @@ TASK = {
     "space_id": "s-1",
     "description": "",
 }
+PROJECT_DIFF = {
+    "summary": "+1 task, 1 changed, bindings: 1 added, 1 changed",
+    "equal": False,
+    "tasks": {
+        "added": [{"name": "CRM LANDING", "id": "t-crm", "type": "LANDING"}],
+        "removed": [],
+        "changed": [
+            {"name": "ERP STORAGE", "id": "t-store", "changed": ["datasets"], "datasets": {"added": ["invoices"]}}
+        ],
+        "counts": {"added": 1, "removed": 0, "changed": 1},
+    },
+    "project": {"changed": []},
+    "bindings": {
+        "added": ["task.t-crm.sourceConnection"],
+        "dropped": [],
+        "emptied": [],
+        "changed": ["platformConnection"],
+        "counts": {"added": 1, "dropped": 0, "emptied": 0, "changed": 1},
+    },
+}
 ACTION_STARTED = {
     "action_id": "a-1",
     "status": "started",
@@ -95,6 +115,7 @@ RESULTS: dict[str, dict[str, Any]] = {
         "path": "customer-churn.zip",
         "endpoint": "import",
         "format": "legacy_json",
+        "changes": PROJECT_DIFF,
         "action_id": None,
         "tasks": [{"id": "t-land", "name": "Orders landing", "type": "LANDING"}],
     },
@@ -238,6 +259,7 @@ RESULTS: dict[str, dict[str, Any]] = {
         "path": "customer-churn.zip",
         "endpoint": "import-async",
         "format": "yaml",
+        "changes": PROJECT_DIFF,
         **ACTION_WAIT,
     },
     # issue 16, change management
@@ -260,6 +282,12 @@ RESULTS: dict[str, dict[str, Any]] = {
             "unset": ["task.crm.taskSchema"],
         },
         "hint": "promoted and prepared: start the tasks with qdi_start_task_and_wait",
+    },
+    "qdi_diff_project": {
+        "project_id": "p-churn-prod",
+        "path": None,
+        "source_project_id": "p-churn",
+        **PROJECT_DIFF,
     },
     # run history (issue 14)
     "qdi_list_task_runs": {

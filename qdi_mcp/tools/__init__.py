@@ -1,6 +1,7 @@
 """The tools layer: one handler module per toolset (`projects`, `tasks`, `actions`, `runtime`, `workflows`), the
 waits they share (`waits`, `polling`), the translation of API errors into failures (`errors`), and the pure diff
-engine of export zips (`project_design` reads them, `project_diff` compares designs and bindings).
+engine of export zips (`project_design` reads them, `project_diff` compares designs and bindings) and `changes`,
+which exports what a diff needs (`diff_against`: the diff tool, the import previews and results use it).
 
 Importing this package registers every handler in `HANDLERS`. The server imports it once, at the first tool call
 (`qdi_mcp.server.loaded`), so a start that only lists tools never loads the handlers, the API client or its models.
@@ -8,7 +9,7 @@ Nothing here imports MCP or the guard: the server binds progress reporting, hand
 turns `ToolResult`/`ToolFailure` into MCP results.
 """
 
-from qdi_mcp.tools import actions, imports, projects, promote, runtime, tasks, workflows  # noqa: F401 - each registers its handlers
+from qdi_mcp.tools import actions, changes, imports, projects, promote, runtime, tasks, workflows  # noqa: F401 - each registers its handlers
 from qdi_mcp.tools.base import HANDLERS, ProgressFn, ToolContext, ToolResult
 from qdi_mcp.tools.errors import failure_from_api_error
 

@@ -11,6 +11,7 @@ from qdi_mcp.api import CreateProjectRequest, Project
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.masking import MASK
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.changes import import_changes
 from qdi_mcp.tools.imports import YAML, counts_text, definition_reports, import_route
 from qdi_mcp.tools.spaces import SpaceNames, binding_reference, check_connection_references, with_space_name
 
@@ -108,8 +109,10 @@ async def start_import(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     project_id, path = args["project_id"], args["path"]
     data = ctx.read_import(path)  # checked: inside the work folder, a safe zip; the bytes the person confirmed
     route = import_route(data)
+    # Before the upload: afterwards the project no longer shows what it was.
+    changes = await import_changes(ctx, project_id, path)
     result: dict[str, Any] = {"project_id": project_id, "path": path}
-    result.update(endpoint=route.endpoint, format=route.format)
+    result.update(endpoint=route.endpoint, format=route.format, changes=changes)
     if route is YAML:
         ref = await ctx.client.import_project_async(project_id, data, filename=path.rsplit("/", 1)[-1])
         ctx.started = (
@@ -117,7 +120,8 @@ async def start_import(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         )
         result.update(status="import_started", action_id=ref.action_id, tasks=[])
         summary = (
-            f"Import of {path} into project {project_id} started through import-async (action {ref.action_id}). "
+            f"Import of {path} into project {project_id} started through import-async (action {ref.action_id}); "
+            f"it changes: {changes['summary']}. "
             f"Wait for it with {ctx.tool.resume_with or 'qdi_wait_for_action'}, then prepare the project."
         )
         return ToolResult(result, summary)
@@ -127,7 +131,8 @@ async def start_import(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     result.update(status="imported", action_id=None, tasks=task_items)
     return ToolResult(
         result,
-        f"Imported legacy JSON {path} into project {project_id}: {len(task_items)} tasks now. "
+        f"Imported legacy JSON {path} into project {project_id}: {len(task_items)} tasks now; changed: "
+        f"{changes['summary']}. "
         "Prepare the project (qdi_prepare_project_and_wait) before running its tasks.",
     )
 

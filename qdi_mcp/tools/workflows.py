@@ -125,7 +125,7 @@ async def stop_task_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
 async def import_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     """A YAML zip: wait for its import action. A legacy JSON zip: the sync import has finished when it answers."""
     started = await start_import(ctx, args)
-    head = {key: started.structured[key] for key in ("project_id", "path", "endpoint", "format")}
+    head = {key: started.structured[key] for key in ("project_id", "path", "endpoint", "format", "changes")}
     action_id = started.structured["action_id"]
     if action_id is None:
         tasks = [
@@ -134,7 +134,9 @@ async def import_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> Too
         ]
         return ToolResult({**head, "action_id": None, "state": "COMPLETED", "tasks": tasks}, started.summary)
     waited = await wait_for_action(ctx, action_id, timeout_of(args), kind="import", started=True)
-    return ToolResult({**head, **waited.structured}, waited.summary)
+    return ToolResult(
+        {**head, **waited.structured}, f"{waited.summary} The file's changes: {head['changes']['summary']}."
+    )
 
 
 MAX_CONCURRENT_READS = 8
