@@ -36,6 +36,7 @@ from qdi_mcp.masking import MASK
 from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.backups import Backup, take_backup
 from qdi_mcp.tools.base import ProgressFn, ToolContext, ToolResult, handler, preview_check
+from qdi_mcp.tools.changes import compare
 from qdi_mcp.tools.errors import failure_from_api_error
 from qdi_mcp.tools.imports import checked_definitions
 from qdi_mcp.tools.project_design import ProjectDesign, ProjectFileError, read_project_zip
@@ -76,15 +77,16 @@ async def check_promotion(ctx: ToolContext, args: dict[str, Any]) -> dict[str, A
     refuse_same_project(args)
     source_id, target_id = args["source_project_id"], args["target_project_id"]
     given = dict(args.get("bindings") or {})
-    source, target = await _design(ctx, source_id), await _design(ctx, target_id)
-    target_values = (await ctx.client.get_bindings(target_id)).variables
+    # The comparison qdi_diff_project and the import preview make (tools.changes): one diff for all of them.
+    comparison = await compare(ctx, target_id, source_project_id=source_id)
+    source, target_values = comparison.incoming, comparison.target_bindings
     await check_given_bindings(ctx, given, source.variables() | set(target_values))
-    diff = design_diff(target, source)
-    new = sorted(
+    diff = design_diff(comparison.current, source)
+    new = [
         name
-        for name in source.variables() - set(target_values) - set(given)
-        if _is_empty(source.declared_variables.get(name))
-    )
+        for name in comparison.binding_impact().need_value
+        if name not in given and _is_empty(source.declared_variables.get(name))
+    ]
     project = await ctx.client.get_project(target_id)
     preview: dict[str, Any] = {
         "diff": diff.summary,
@@ -110,8 +112,10 @@ async def _design(ctx: ToolContext, project_id: str) -> ProjectDesign:
 
 
 def design_diff(target: ProjectDesign, source: ProjectDesign) -> ProjectDiff:
-    """What the import changes in the target's design. Bindings are left out (both sides empty): the promotion
-    keeps the target's values, and the preview and the result say what happens to them in their own terms."""
+    """What the import changes in the target's design (both exported in the same mode). Bindings are left out
+    (both sides empty): the promotion keeps the target's values, and the preview and the result say what happens
+    to them in their own terms (qdi_diff_project compares DEV's values with PROD's, which a promotion does not
+    copy)."""
     return diff_designs(target, source, current_bindings={}, incoming_bindings={})
 
 
@@ -362,7 +366,7 @@ async def promote_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 
     async def import_() -> str:
         ref = await ctx.client.import_project_async(target_id, state["zip"], filename=f"{source_id}.zip")
-        waited = await _waited(ctx, ref.action_id, promotion.remaining(), "import")
+        await _waited(ctx, ref.action_id, promotion.remaining(), "import")
         return f"action {ref.action_id}"
 
     async def bindings() -> str:
@@ -378,14 +382,13 @@ async def promote_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 
     async def validate() -> str:
         ref = await ctx.client.validate_project(target_id)
-        waited = await _waited(ctx, ref.action_id, promotion.remaining(), "validation")
+        await _waited(ctx, ref.action_id, promotion.remaining(), "validation")
         return f"action {ref.action_id}"
 
     async def prepare() -> str:
         allow = bool(args.get("allow_recreate", False))
         ref = await ctx.client.prepare_project(target_id, allow_recreate=allow)
-        waited = await _waited(ctx, ref.action_id, promotion.remaining(), "prepare", allow_recreate=allow)
-        state["tasks"] = waited["tasks"]
+        await _waited(ctx, ref.action_id, promotion.remaining(), "prepare", allow_recreate=allow)
         return f"action {ref.action_id}" + (", allow_recreate" if allow else "")
 
     async def start() -> str:
