@@ -52,6 +52,8 @@ def _arguments(
         "qdi_get_action": {"action_id": action_id},
         "qdi_wait_for_action": {"action_id": action_id},
         "qdi_list_projects": {},
+        # one of path / source_project_id is needed: the project against its fresh export
+        "qdi_diff_project": {"project_id": project_id, "path": path},
     }
     if tool in by_name:
         return by_name[tool]
