@@ -27,8 +27,9 @@ __all__ = ["RESTORE_TOOL", "Backup", "take_backup"]
 
 logger = logging.getLogger("qdi_mcp.backups")
 
-# Importing the export back restores the design and the bindings it holds; the waiting variant, so the restore
-# is finished when its result comes back.
+# Importing the export back restores the design (the waiting variant: the restore is over when its result comes).
+# Not the binding values: Qlik ignores a zip's bindings.json on import, so they stay in the backup's bindings.json
+# for qdi_update_bindings.
 RESTORE_TOOL = "qdi_import_project_and_wait"
 
 
