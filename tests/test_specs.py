@@ -71,6 +71,7 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_stop_task_and_wait",
         "qdi_get_project_status",
         "qdi_import_project_and_wait",
+        "qdi_promote_project",
         "qdi_diff_project",
     },
 }
@@ -109,6 +110,8 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     # issue 14, imports
     "qdi_import_project_and_wait": "destructive",
     "qdi_validate_project_files": "read",
+    # issue 16, change management
+    "qdi_promote_project": "destructive",
     # run history (issue 14)
     "qdi_list_task_runs": "read",
     "qdi_get_task_run": "read",

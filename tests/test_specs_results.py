@@ -263,6 +263,26 @@ RESULTS: dict[str, dict[str, Any]] = {
         **ACTION_WAIT,
     },
     # issue 16, change management
+    "qdi_promote_project": {
+        "status": "promoted",
+        "diff": "+4 tasks, 2 changed",
+        "steps": [
+            {"step": "backup", "outcome": "done", "detail": "backups/c360-prod-p-prod-20250101T000000Z.zip"},
+            {"step": "start", "outcome": "skipped", "detail": "not asked"},
+        ],
+        "backup": {
+            "path": "backups/c360-prod-p-prod-20250101T000000Z.zip",
+            "absolute_path": "/work/backups/c360-prod-p-prod-20250101T000000Z.zip",
+            "restore": {"tool": "qdi_import_project_and_wait", "arguments": {"project_id": "p-prod"}},
+        },
+        "bindings": {
+            "kept": 30,
+            "set": 1,
+            "needs_value": {"task.crm.sourceConnection": ["{{id(connection, P.SF)}}"]},
+            "unset": ["task.crm.taskSchema"],
+        },
+        "hint": "promoted and prepared: start the tasks with qdi_start_task_and_wait",
+    },
     "qdi_diff_project": {
         "project_id": "p-churn-prod",
         "path": None,

@@ -66,6 +66,7 @@ OUTCOMES = frozenset(
         "failed",
         "outcome_unknown",
         "cancelled",  # the client cancelled the call; `detail` says what had started and how to follow it
+        "step",  # one step of a multi-step write (a promotion) ended; `detail` is "<step>: <outcome>[ - detail]"
     }
 )
 CONFIRMED_BY = frozenset({"elicitation", "token", "policy:never"})

@@ -25,10 +25,10 @@ async def build_preview(spec: ToolSpec, args: dict[str, Any], ctx: ToolContext) 
         ctx.workdir.import_path(args[spec.binds_file], argument=spec.binds_file)
     # The spec's check runs before the live reads: a call it refuses asks nobody and reads nothing more.
     checked = await PREVIEW_CHECKS[template.check](ctx, args) if template.check is not None else None
-    if template.target == "project":
-        target, current_state = await _project(ctx, args["project_id"])
-    else:
+    if template.target == "task":
         target, current_state = await _task(ctx, args["project_id"], args["task_id"])
+    else:  # "project", or "target_project" for a tool that reads one project and changes another
+        target, current_state = await _project(ctx, args[f"{template.target}_id"])
     preview: dict[str, Any] = {
         "action": template.action.format_map(args),
         "target": target,

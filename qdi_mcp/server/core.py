@@ -15,6 +15,7 @@ this server surfaces as a protocol error, and even then without a traceback.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -212,6 +213,7 @@ class QdiServer:
                 for name in tool_ctx.files_written:
                     (self.workdir.root / name).unlink(missing_ok=True)
                 return self._error_result(_audit_unavailable(spec, exc))
+            tool_ctx.record_step = functools.partial(self._audit_step, spec, handler_args, tool_ctx, confirmed_by)
         try:
             result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
@@ -276,6 +278,19 @@ class QdiServer:
                 (self.workdir.root / name).unlink(missing_ok=True)
             return self._error_result(_audit_unavailable(spec, exc, files))
         return self.success_result(result)
+
+    def _audit_step(
+        self,
+        spec: ToolSpec,
+        arguments: dict[str, Any],
+        tool_ctx: ToolContext,
+        confirmed_by: str | None,
+        step: str,
+        outcome: str,
+        detail: str | None,
+    ) -> None:
+        text = f"{step}: {outcome}" + (f" - {detail}" if detail else "")
+        self._audit(spec, _audited_arguments(spec, arguments, tool_ctx), "step", text, confirmed_by)
 
     def _audit(
         self,

@@ -17,8 +17,9 @@ Loading a directory:
 
 Per-tool facts the guard and the handlers read (written after ``annotations:`` in each file):
 
-- ``preview: {action, target: project|task, consequence, scope: {argument, all}}``: what a person confirms;
-  texts may name required arguments (``{path!r}``); ``scope`` names the argument that narrows the call.
+- ``preview: {action, target: project|task|target_project, consequence, scope: {argument, all}}``: what a person
+  confirms; the target is read by the argument ``<target>_id``; texts may name required arguments (``{path!r}``);
+  ``scope`` names the argument that narrows the call.
 - ``hints: {bad_request, check_outcome, not_found, gone}``: the next step after a rejected call, after a write
   whose answer was lost, after a 404 or a 410 (the code has generic fallbacks).
 - ``resume_with``: the read tool that follows what the tool started.

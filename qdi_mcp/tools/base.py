@@ -27,6 +27,14 @@ async def _no_progress(progress: float, total: float | None, message: str | None
     return None
 
 
+# One step of a multi-step call (a promotion) as it ended: (step, outcome, detail).
+StepRecorder = Callable[[str, str, str | None], None]
+
+
+def _no_steps(step: str, outcome: str, detail: str | None) -> None:
+    return None
+
+
 @dataclass
 class ToolContext:
     # The spec of the tool being called: handlers read its per-tool facts (`resume_with`, `wrapped_by`) from it.
@@ -51,6 +59,9 @@ class ToolContext:
 
     # Files this call wrote into the work folder (relative paths): the server audits them, even for a read tool.
     files_written: list[str] = field(default_factory=list)
+    # Set by the server for a write: an audit line per step of a call that changes the tenant in several steps,
+    # so a failure half-way leaves a record of what was done (handlers never import the guard's audit log).
+    record_step: StepRecorder = _no_steps
     # Backups before design changes (tools.backups): how many to keep per project (QDI_MCP_BACKUP_KEEP), or None
     # when they are off (QDI_MCP_BACKUP=off; also the default of a context built outside the server).
     backups_kept: int | None = None

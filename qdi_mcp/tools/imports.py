@@ -80,10 +80,14 @@ async def definition_reports(ctx: ToolContext, path: str, *, argument: str = "pa
             hint="remove files the project does not need, or import without the check",
             field=argument,
         )
-    reports = [dump(report) for report in await ctx.client.validate_project_definitions(data, filename=_name(path))]
+    return {"path": path, **await checked_definitions(ctx, data, filename=_name(path))}
+
+
+async def checked_definitions(ctx: ToolContext, data: bytes, *, filename: str) -> dict[str, Any]:
+    """Qlik's validate-project-definitions on zip bytes (a file of the work folder, or an export in memory)."""
+    reports = [dump(report) for report in await ctx.client.validate_project_definitions(data, filename=filename)]
     levels = Counter(report.get("level") for report in reports)
     return {
-        "path": path,
         "valid": levels["ERROR"] == 0,
         "error_count": levels["ERROR"],
         "warning_count": levels["WARNING"],

@@ -39,8 +39,8 @@ def test_there_are_at_least_20_scenarios_and_8_safety_tasks() -> None:
 
 def test_the_multi_step_scenarios_of_the_issue_are_covered() -> None:
     promote = BY_ID["promote-to-production"].tools_used
-    # a YAML export is imported through import-async and waited for (issue 14)
-    assert {"qdi_export_project", "qdi_import_project_and_wait", "qdi_update_bindings"} <= promote
+    # one call does the export, import, bindings and prepare, and one confirmation covers it (issue 16)
+    assert "qdi_promote_project" in promote
     assert {"qdi_get_bindings", "qdi_update_bindings", "qdi_prepare_project_and_wait"} <= BY_ID[
         "fix-failed-prepare"
     ].tools_used

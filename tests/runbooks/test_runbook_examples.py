@@ -104,9 +104,14 @@ async def test_promote_project_with_yes_makes_prod_a_running_copy_of_dev_bound_t
         assert runs["ERP LANDING"] == "RUNNING"  # CDC: running steadily
         assert all(state in ("COMPLETED", "RUNNING") for state in runs.values()), runs
         confirmed = {record["tool"]: record["confirmed_by"] for record in r.audit() if record["outcome"] == "executed"}
-        assert confirmed["qdi_import_project_and_wait"] == "token"
-        assert confirmed["qdi_prepare_project_and_wait"] == "token"
-        assert "confirmed with --yes: import project" in output
+        assert confirmed["qdi_promote_project"] == "token"
+        assert "confirmed with --yes: promote project" in output
+        # one call did the promotion: a line per step, and a backup of PROD to restore from
+        steps = [line["detail"] for line in r.audit() if line["outcome"] == "step"]
+        assert [step.split(" - ")[0] for step in steps][:7] == [
+            f"{step}: done" for step in ("backup", "export", "check", "import", "bindings", "validate", "prepare")
+        ]
+        assert list((tmp_path / "work" / "backups").glob("customer-360-prod-*.zip"))
         assert {record["client"] for record in r.audit()} == {f"qdi-mcp runbook {__version__}"}
 
 
@@ -136,12 +141,12 @@ async def test_promote_project_without_yes_stops_with_exit_3_and_changes_nothing
         assert sum(r.emulator.counters.values()) == 0
         assert r.tasks(CUSTOMER_360_PROD) == tasks_before
         assert r.emulator.bindings(prod_id) == bindings_before
-        assert "'import into prod' (step 3, qdi_import_project_and_wait)" in output
+        assert "'promote' (step 2, qdi_promote_project)" in output
         assert "run with --yes" in output
         assert not any(record["outcome"] == "executed" for record in r.audit())
 
 
-async def test_promote_project_dry_run_calls_only_read_tools_and_shows_the_plan(tmp_path: Path) -> None:
+async def test_promote_project_dry_run_prints_the_diff_and_writes_nothing(tmp_path: Path) -> None:
     async with rehearsal(tmp_path) as r:
         code, output = await r.run("promote-project.yaml", dry_run=True, json_output=True)
 
@@ -150,22 +155,17 @@ async def test_promote_project_dry_run_calls_only_read_tools_and_shows_the_plan(
         assert sum(r.emulator.counters.values()) == 0
         assert set(r.emulator.requests) <= READ_OPERATIONS, r.emulator.requests
         statuses = {step["name"]: step["status"] for step in report["steps"]}
-        assert statuses["export dev"] == "passed"
-        assert statuses["import into prod"] == "would_call"
-        assert statuses["validate prod"] == "would_call"  # read, but after a skipped change
-        exported = report["steps"][0]["calls"][0]["result"]["path"]
-        import_call = report["steps"][2]["calls"][0]
-        assert import_call["arguments"]["path"] == exported  # resolved from the dry run's own export
-        assert "destructive" in import_call["note"]
-        assert report["steps"][6]["calls"][0]["arguments"]["allow_recreate"] is True
-        assert report["steps"][8]["calls"][0]["arguments"]["task_id"] == "<item.id>"
-        # The dry run's exports (dev, and prod as a backup) wrote files, and every file written is audited
-        # (issue 15); nothing else is.
-        lines = r.audit()
-        assert {(line["tool"], line["safety"], line["outcome"]) for line in lines} == {
-            ("qdi_export_project", "read", "executed")
-        }
-        assert f"wrote {exported}" in [line["detail"] for line in lines] and len(lines) == 2
+        assert statuses["diff"] == "passed"
+        assert statuses["promote"] == "would_call"
+        assert statuses["list prod tasks"] == "would_call"  # read, but after a skipped change
+        diff = report["steps"][0]["calls"][0]["result"]
+        assert diff["summary"].startswith("+4 tasks, 2 changed")
+        promote = report["steps"][1]["calls"][0]
+        assert promote["arguments"]["allow_recreate"] is True
+        assert "destructive" in promote["note"]
+        # The diff exports in memory: no file appears in the work folder, and a dry run writes no audit line.
+        assert not [path for path in (tmp_path / "work").rglob("*") if path.is_file()]
+        assert r.audit() == []
 
 
 async def test_health_check_on_the_whole_demo_fails_naming_the_dataset_in_error(tmp_path: Path) -> None:

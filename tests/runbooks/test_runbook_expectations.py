@@ -113,7 +113,8 @@ STATUS_ARGS = f"{{project_id: {PID}}}"
             f"{{project_id: {PID}, path: a.zip}}",
             # A destructive tool's result may be the import, a confirmation request or a refusal: all their fields.
             "step 1 (check).expect.stats: no field 'stats' in the result of qdi_import_project (its fields: "
-            "action_id, backup, changes, confirmation_token, endpoint, expires_at, format, message, path, preview, project_id, "
+            "action_id, backup, changes, confirmation_token, endpoint, expires_at, format, message, path, preview, "
+            "project_id, "
             "status, tasks); did you mean status?",
         ),
         (

@@ -73,10 +73,7 @@ def test_a_run_stopped_for_confirmation_exits_3_in_the_json_report(
 
     assert code == 3
     assert report["status"] == "needs_confirmation" and report["exit_code"] == 3
-    assert [s["name"] for s in report["steps"] if s["status"] == "needs_confirmation"] == [
-        "import into prod",
-        "prepare prod",
-    ]
+    assert [s["name"] for s in report["steps"] if s["status"] == "needs_confirmation"] == ["promote"]
     assert {s["status"] for s in report["steps"]} == {"needs_confirmation", "not_run"}
 
 
@@ -138,9 +135,9 @@ def test_steps_not_run_because_the_run_was_refused_say_so(tmp_path: Path, capsys
         line.endswith("not run: the run was refused before any step (nothing ran)") for line in skipped
     ), skipped
     assert not any("stopped earlier" in line for line in lines)
-    # One numbering for people: "[3/12]" and "step 3" are the same step.
-    assert any(line.startswith("CONFIRM [3/12] import into prod") for line in lines)
-    assert "'import into prod' (step 3, qdi_import_project_and_wait)" in lines[-1]
+    # One numbering for people: "[2/7]" and "step 2" are the same step.
+    assert any(line.startswith("CONFIRM [2/7] promote") for line in lines)
+    assert "'promote' (step 2, qdi_promote_project)" in lines[-1]
     assert "steps[" not in "\n".join(lines)
 
 

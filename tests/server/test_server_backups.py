@@ -73,9 +73,8 @@ async def test_an_import_backs_up_the_target_first_and_the_restore_call_brings_t
 
         asked = await stack.mcp.call_tool("qdi_import_project_and_wait", args)
         assert "backups/" in asked.structured_content["preview"]["backup"]
-        backups_folder = tmp_path / "work" / "backups"
-        # A preview takes no backup (it exports in memory to show the diff, and writes nothing).
-        assert not backups_folder.exists() or not any(backups_folder.iterdir())
+        # a preview takes no backup (it does export the target in memory since the import preview carries the diff)
+        assert not (tmp_path / "work" / "backups").exists()
 
         result, executed_text = await confirmed_with_text(stack, "qdi_import_project_and_wait", args)
         backup = result["backup"]
@@ -141,7 +140,7 @@ async def test_with_backups_off_nothing_is_saved_and_the_preview_says_so(tmp_pat
         assert "QDI_MCP_BACKUP=off" in asked.structured_content["preview"]["backup"]
         result = await confirmed(stack, "qdi_import_project", args)
         assert "backup" not in result
-        # (The import still exports the target in memory for its diff; nothing of it is written.)
+        # the import's diff still exports the target, in memory: no file appears, no line names a backup
         assert all("backup" not in line for line in stack.audit)
     assert not (tmp_path / "work" / "backups").exists()
 
