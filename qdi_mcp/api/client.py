@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -50,6 +50,9 @@ from .models import (
     ValidateProjectRequest,
 )
 from .ratelimit import TierLimiter
+
+if TYPE_CHECKING:
+    from qdi_mcp.shared_state import SharedDesignCache
 from .retry import RetryPolicy
 from .session import OCTET_STREAM, ApiResponse, ApiSession, Timeouts
 
@@ -74,6 +77,7 @@ class QlikClient:
         max_export_bytes: int = DEFAULT_MAX_EXPORT_BYTES,
         clock: Clock | None = None,
         allow_hosts: Iterable[str] = (),
+        design_cache: SharedDesignCache | None = None,
     ) -> None:
         if max_export_bytes < 1:
             raise ValueError(f"max_export_bytes must be positive, got {max_export_bytes}")
@@ -81,6 +85,8 @@ class QlikClient:
         self.max_export_bytes = max_export_bytes
         clock = clock or SystemClock()
         self.clock = clock  # what callers that cache tenant facts read time from
+        # Designs shared with other replicas (QDI_MCP_STATE_URL); None: each caller keeps its own.
+        self.design_cache = design_cache
         timeout = timeout or Timeouts()
         http = httpx.AsyncClient(
             transport=transport,
@@ -104,6 +110,8 @@ class QlikClient:
             await self._session.http.aclose()
         finally:
             await self._session.limiter.aclose()
+            if self.design_cache is not None:
+                await self.design_cache.aclose()
 
     async def __aenter__(self) -> QlikClient:
         return self

@@ -18,6 +18,7 @@ from qdi_mcp.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from qdi_mcp.api import Auth, QlikClient, TierLimiter
+    from qdi_mcp.shared_state import SharedDesignCache
 
 logger = logging.getLogger("qdi_mcp")
 
@@ -88,7 +89,18 @@ def new_client(settings: Settings, *, emulator: Any | None = None) -> QlikClient
         auth=auth_from_settings(settings),
         allow_hosts=settings.allowed_hosts,
         limiter=shared_limiter(settings),
+        design_cache=shared_design_cache(settings),
     )
+
+
+def shared_design_cache(settings: Settings) -> SharedDesignCache | None:
+    """Project designs kept in the shared state for every replica, or None: each process keeps its own."""
+    url = settings.shared_state
+    if url is None or not settings.tenant_url:
+        return None
+    from qdi_mcp.shared_state import Keyspace, SharedDesignCache
+
+    return SharedDesignCache(url, Keyspace.for_tenant_url(settings.tenant_url))
 
 
 def shared_limiter(settings: Settings) -> TierLimiter | None:

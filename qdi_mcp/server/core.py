@@ -249,7 +249,7 @@ class QdiServer:
         finally:
             if audited:
                 # A write may have changed a project's design: lineage kept for previews is read again.
-                loaded.forget_lineage(tool_ctx.client)
+                await loaded.forget_lineage(tool_ctx.client)
         if audited:
             audited_args = _audited_arguments(spec, handler_args, tool_ctx)
             self._audit(spec, audited_args, "executed", None, confirmed_by, backup=backup)

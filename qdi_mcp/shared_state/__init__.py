@@ -1,5 +1,5 @@
-"""State that replicas of the server share through Redis (`QDI_MCP_STATE_URL`): single use of confirmation tokens
-and the tenant's rate-limit windows.
+"""State that replicas of the server share through Redis (`QDI_MCP_STATE_URL`): single use of confirmation tokens,
+the tenant's rate-limit windows, and the projects' designs (lineage) between changes.
 
 Why: replicas behind a load balancer each kept their own record of used tokens and their own limiter, so a token
 confirmed one call per replica and N replicas sent N times Qlik's tier budget to one tenant. Every key carries the
@@ -17,10 +17,12 @@ from qdi_mcp.shared_state.connection import (
     check_state,
     sync_client,
 )
+from qdi_mcp.shared_state.design_cache import SharedDesignCache
 
 __all__ = [
     "STATE_TIMEOUT_SECONDS",
     "Keyspace",
+    "SharedDesignCache",
     "SharedStateError",
     "async_client",
     "check_state",

@@ -11,7 +11,9 @@ stage; `Lineage.cycle` names them. References to tasks that are not in the proje
 
 On a tenant the design comes from a MINIMAL export (`project_lineage`), kept per API client and project for
 LINEAGE_TTL_SECONDS; a write through this server forgets it (`forget`), so a change made here is seen at once and
-one made elsewhere within the TTL.
+one made elsewhere within the TTL. With shared state (`client.design_cache`, QDI_MCP_STATE_URL) the export is kept
+in Redis instead, under the tenant's design generation: replicas export a project once between changes, and a
+write through any replica moves the generation on, so every replica reads the new design at once.
 """
 
 from __future__ import annotations
@@ -193,21 +195,37 @@ def _like(pattern: str) -> re.Pattern[str]:
 
 # ---------------------------------------------------------------------------------------------- on a tenant
 
-_CACHE: weakref.WeakKeyDictionary[QlikClient, dict[str, tuple[float, Lineage]]] = weakref.WeakKeyDictionary()
+# Per client and project: (generation it was read at, monotonic time, lineage). The generation is 0 without
+# shared state; with it, a kept lineage is used only while the tenant's generation has not moved on.
+_CACHE: weakref.WeakKeyDictionary[QlikClient, dict[str, tuple[int, float, Lineage]]] = weakref.WeakKeyDictionary()
 
 
 async def project_lineage(client: QlikClient, project_id: str) -> Lineage:
     """The project's lineage from a MINIMAL export (the design only: no bindings, no defaults), cached briefly."""
     kept = _CACHE.setdefault(client, {})
-    cached = kept.get(project_id)
+    shared = client.design_cache
+    generation = await shared.generation() if shared is not None else 0
     now = client.clock.monotonic()
-    if cached is not None and now - cached[0] < LINEAGE_TTL_SECONDS:
-        return cached[1]
-    lineage = lineage_of(read_project_zip(await client.export_project(project_id, mode="MINIMAL")))
-    kept[project_id] = (now, lineage)
+    cached = kept.get(project_id)
+    if cached is not None and generation is not None and cached[0] == generation:
+        if now - cached[1] < LINEAGE_TTL_SECONDS:
+            return cached[2]
+    export = None
+    if shared is not None and generation is not None:
+        export = await shared.get(project_id, generation)
+    if export is None:
+        export = await client.export_project(project_id, mode="MINIMAL")
+        if shared is not None and generation is not None:
+            await shared.put(project_id, generation, export, LINEAGE_TTL_SECONDS)
+    lineage = lineage_of(read_project_zip(export))
+    if generation is not None:
+        kept[project_id] = (generation, now, lineage)
     return lineage
 
 
-def forget(client: QlikClient) -> None:
-    """Drop what is kept for this client: after a write through this server, the next read exports again."""
+async def forget(client: QlikClient) -> None:
+    """Drop what is kept for this client (and, with shared state, for every replica): after a write through this
+    server, the next read exports again."""
     _CACHE.pop(client, None)
+    if client.design_cache is not None:
+        await client.design_cache.invalidate()

@@ -119,7 +119,7 @@ async def test_the_demo_projects_export_their_lineage_and_it_is_kept_briefly(tmp
         stack.clock.advance(LINEAGE_TTL_SECONDS + 1)  # type: ignore[attr-defined]
         await project_lineage(stack.client, pid)
         assert stack.emulator.requests["export_project"] == exports + 1
-        forget(stack.client)
+        await forget(stack.client)
         await project_lineage(stack.client, pid)
         assert stack.emulator.requests["export_project"] == exports + 2
 
