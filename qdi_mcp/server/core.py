@@ -187,7 +187,9 @@ class QdiServer:
             try:
                 if spec.binds_file is not None:
                     tool_ctx.read_import(handler_args[spec.binds_file], argument=spec.binds_file)
-                taken = await loaded.take_backup(tool_ctx, handler_args[spec.backup])
+                taken = await loaded.take_backup(
+                    tool_ctx, handler_args[spec.backup], restores=spec.backup_restores or "design"
+                )
             except (ToolFailure, WorkdirError, UnsafeZipError) as exc:
                 refused = self._failure_from(exc, spec, handler_args)
                 detail = f"before anything was changed: {refused.message}"

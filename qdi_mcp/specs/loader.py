@@ -26,6 +26,7 @@ Per-tool facts the guard and the handlers read (written after ``annotations:`` i
 - ``confirmation: {binds_file: <argument>}``: the confirmation is bound to that file's content too.
 - ``backup: <argument>``: the tool changes the design of the project that argument names, so the server exports it
   to the work folder's ``backups/`` first (``tools.backups``); the result and the audit line name the backup.
+  ``backup_restores: bindings`` when the tool changes only binding values: the restore call then puts those back.
 
 Any problem raises :class:`SpecError` naming the file and the field. This module imports nothing from the
 rest of qdi_mcp (but its own cache): specs know nothing of the code that uses them.
@@ -195,6 +196,8 @@ class ToolSpec:
     binds_file: str | None = None
     # The argument naming the project backed up before the call (see tools.backups).
     backup: str | None = None
+    # What the backup's restore call puts back: "design" (import the backup) or "bindings" (the values).
+    backup_restores: str | None = None  # None: "design"
     wraps: str | None = None
     # The workflow tool that wraps this one (computed from the other spec's ``wraps``).
     wrapped_by: str | None = None
@@ -580,6 +583,7 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
         resume_with=document.get("resume_with"),
         binds_file=document.get("confirmation", {}).get("binds_file"),
         backup=document.get("backup"),
+        backup_restores=document.get("backup_restores"),
         wraps=document.get("wraps"),
         source=path,
     )
@@ -648,7 +652,7 @@ def _claim(seen: dict[Any, ToolSpec], key: Any, spec: ToolSpec, display: str, wh
 
 # Taken from the wrapped tool when the wrapping one does not write them: it changes the tenant exactly as the
 # wrapped tool does, so what a person confirms and how to recover cannot drift apart.
-_INHERITED_FACTS: Final = ("preview", "hints", "resume_with", "binds_file", "backup")
+_INHERITED_FACTS: Final = ("preview", "hints", "resume_with", "binds_file", "backup", "backup_restores")
 
 
 def _linked(specs: Sequence[ToolSpec]) -> tuple[ToolSpec, ...]:

@@ -6,8 +6,10 @@ confirmation, before the audit intent line and the handler); a workflow that cha
 (``qdi_promote_project``) calls :func:`take_backup` itself. A backup that cannot be taken stops the change: the
 failure says why, and nothing was sent to Qlik.
 
-A backup is restored by importing it: :attr:`Backup.restore` is that call, ready to send (it still asks for
-confirmation, as every import does).
+A backup is restored by :attr:`Backup.restore`, a call ready to send (it still asks for confirmation): importing
+the backup puts the design back; for a tool that changes only binding values (spec ``backup_restores: bindings``,
+``qdi_update_bindings``) the restore is ``qdi_update_bindings`` with the values the backup holds, because Qlik
+ignores a zip's bindings.json on import and an import would restore nothing that call changed.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from qdi_mcp.failures import ToolFailure
 from qdi_mcp.tools.base import ToolContext
 from qdi_mcp.tools.errors import failure_from_api_error
 
-__all__ = ["RESTORE_TOOL", "Backup", "take_backup"]
+__all__ = ["RESTORE_BINDINGS_TOOL", "RESTORE_TOOL", "Backup", "take_backup"]
 
 logger = logging.getLogger("qdi_mcp.backups")
 
 # Importing the export back restores the design (the waiting variant: the restore is over when its result comes).
-# Not the binding values: Qlik ignores a zip's bindings.json on import, so they stay in the backup's bindings.json
-# for qdi_update_bindings.
+# Not the binding values: Qlik ignores a zip's bindings.json on import; those are put back with RESTORE_BINDINGS_TOOL.
 RESTORE_TOOL = "qdi_import_project_and_wait"
+RESTORE_BINDINGS_TOOL = "qdi_update_bindings"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Backup:
         return {"path": self.path, "absolute_path": self.absolute_path, "restore": self.restore}
 
 
-async def take_backup(ctx: ToolContext, project_id: str) -> Backup | None:
+async def take_backup(ctx: ToolContext, project_id: str, *, restores: str = "design") -> Backup | None:
     """Export ``project_id`` (mode ALL, with bindings) into the backups folder, record the file in
     ``ctx.files_written`` and prune that project's backups beyond the kept number. None when backups are off.
 
@@ -72,11 +74,23 @@ async def take_backup(ctx: ToolContext, project_id: str) -> Backup | None:
     relative = ctx.workdir.display_path(written)
     ctx.files_written.append(relative)
     _prune(ctx, project_id, keep)
-    return Backup(
-        path=relative,
-        absolute_path=str(written),
-        restore={"tool": RESTORE_TOOL, "arguments": {"project_id": project_id, "path": relative}},
-    )
+    restore: dict[str, Any] = {"tool": RESTORE_TOOL, "arguments": {"project_id": project_id, "path": relative}}
+    if restores == "bindings":
+        values = _binding_values(data)
+        if values is not None:
+            restore = {"tool": RESTORE_BINDINGS_TOOL, "arguments": {"project_id": project_id, "variables": values}}
+    return Backup(path=relative, absolute_path=str(written), restore=restore)
+
+
+def _binding_values(data: bytes) -> dict[str, Any] | None:
+    """The binding values the export holds (its bindings.json), or None when it holds none or cannot be read."""
+    from qdi_mcp.tools.project_design import ProjectFileError, read_project_zip
+
+    try:
+        values = read_project_zip(data).bindings
+    except ProjectFileError:
+        return None
+    return dict(values) if values else None
 
 
 def _prune(ctx: ToolContext, project_id: str, keep: int) -> None:

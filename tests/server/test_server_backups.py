@@ -163,6 +163,22 @@ async def test_a_bindings_update_backs_up_the_project_and_old_backups_are_pruned
             assert any("binding" in name for name in archive.namelist())
 
 
+async def test_a_bindings_updates_restore_call_puts_the_old_values_back(tmp_path: Path) -> None:
+    """An import of the backup would restore nothing a bindings update changed (Qlik ignores a zip's bindings.json
+    on import): its restore call is the update with the values the backup holds."""
+    async with open_stack(tmp_path) as stack:
+        project_id = stack.project_id(SALES_QVD)
+        before = dict(stack.emulator.bindings(project_id))
+        name = next(iter(before))
+        changed = before | {name: "changed-value"}
+        result = await call_ok(stack, "qdi_update_bindings", {"project_id": project_id, "variables": changed})
+        assert stack.emulator.bindings(project_id)[name] == "changed-value"
+        restore = result["backup"]["restore"]
+        assert restore == {"tool": "qdi_update_bindings", "arguments": {"project_id": project_id, "variables": before}}
+        await call_ok(stack, restore["tool"], restore["arguments"])
+        assert dict(stack.emulator.bindings(project_id)) == before
+
+
 async def test_read_only_mode_takes_no_backup(tmp_path: Path) -> None:
     path = put(tmp_path, "churn.zip", FIXTURE_ZIP.read_bytes())
     async with open_stack(tmp_path, read_only=True) as stack:
