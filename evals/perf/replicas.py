@@ -28,6 +28,8 @@ from typing import Any
 import anyio
 import httpx
 
+from evals.perf.processes import Process
+
 SECRET = "replica-shared-signing-secret-0123456789abcdef"  # noqa: S105 - a throwaway deployment's key
 API_KEY = "qdi-demo-key"
 ORDERS_ID = "6650f0c1a2b3c4d5e6f70003"  # one task: a status reads one task state
@@ -35,63 +37,10 @@ CUSTOMER_360_PROD_ID = "6650f0c1a2b3c4d5e6f70002"  # two tasks: two task states
 STOP_REPLICATION = {"project_id": ORDERS_ID, "task_id": "orders_replication-jeqy"}
 EMULATOR_READY = re.compile(r"tenant URL (http://\S+)")
 HTTP_READY = re.compile(r"serving MCP over streamable HTTP at (http://\S+/mcp)")
-START_TIMEOUT_SECONDS = 30.0
 # Qlik's runtime-state budget is 120 a minute. 100 status calls, half on a one-task and half on a two-task project,
 # read 150 task states: more than one minute's budget, so the replicas must hold 30 back together (each alone
 # sends 75, under the budget, and the tenant would answer 429 to 30), and the run lasts a little over a minute.
 LOAD_CALLS = 100
-
-
-class Process:
-    """A subprocess whose stderr is collected on a thread; `wait_for` blocks until a line matches."""
-
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
-        import queue
-        import threading
-
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self.stderr: list[str] = []
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, or redis-server
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            cwd=cwd,
-            text=True,
-        )
-
-        def read() -> None:
-            assert self.process.stderr is not None
-            for line in self.process.stderr:
-                self.stderr.append(line)
-                self._lines.put(line)
-            self._lines.put(None)
-
-        threading.Thread(target=read, daemon=True).start()
-
-    def wait_for(self, pattern: re.Pattern[str], timeout: float = START_TIMEOUT_SECONDS) -> re.Match[str]:
-        import queue
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise RuntimeError(f"no line matching {pattern.pattern!r}: {''.join(self.stderr)[-2000:]}") from None
-            if line is None:
-                raise RuntimeError(f"process exited ({self.process.poll()}): {''.join(self.stderr)[-2000:]}")
-            if match := pattern.search(line):
-                return match
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @dataclass
