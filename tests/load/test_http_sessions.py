@@ -80,7 +80,14 @@ async def one_session(url: str, errors: list[str]) -> None:
             if len(tools.tools) != len(load_specs()) or result.is_error or result.structured_content["count"] < 4:
                 errors.append("unexpected answer")
     except Exception as exc:  # noqa: BLE001 - every failure is counted, none may pass silently
-        errors.append(f"{type(exc).__name__}: {exc}"[:200])
+        leaf = _leaf(exc)  # the SDK wraps failures in task-group exception groups: name the cause
+        errors.append(f"{type(leaf).__name__}: {leaf}"[:200])
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 async def load_round(url: str, sessions: int) -> list[str]:
