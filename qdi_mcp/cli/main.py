@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         "tools", help="list the tools that would be served, with their model-visible size", **epilog_for("tools")
     )
     add_setting_flags(tools, "tools", title=SETTINGS_TITLE)
-    tools.add_argument("--json", action="store_true", help="print JSON")
+    tools.add_argument("name", nargs="?", metavar="NAME", help="one tool: its description and arguments")
+    tools.add_argument("--json", action="store_true", help="print JSON (with descriptions and input schemas)")
 
     call = sub.add_parser(
         "call",
@@ -178,7 +179,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "tools":
         from qdi_mcp.cli.tools import run_tools
 
-        return run_tools(settings, json_output=args.json)
+        return run_tools(settings, json_output=args.json, name=args.name)
     if args.command == "runbook":
         from qdi_mcp.cli.runbook import run_runbook_command
 
