@@ -77,7 +77,11 @@ def url_host(host: str) -> str:
     return f"[{bare_host}]" if ":" in bare_host else bare_host
 
 
-def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
+HTTP_TOKEN_VARIABLE = "QDI_MCP_HTTP_TOKEN"  # noqa: S105 - the name of a variable, not a token
+
+
+def check_bind(host: str, *, allow_remote: bool, token: str | None, token_set_by: str = HTTP_TOKEN_VARIABLE) -> None:
+    """`token_set_by` names what set the token (`--http-token` or the variable), so a complaint points there."""
     if is_loopback(host):
         return
     if not allow_remote:
@@ -90,7 +94,7 @@ def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
             f"refusing to listen on {host} without a bearer token: set QDI_MCP_HTTP_TOKEN (or --http-token)"
         )
     if len(token) < 16:
-        raise TransportConfigError("QDI_MCP_HTTP_TOKEN is too short: use at least 16 random characters")
+        raise TransportConfigError(f"{token_set_by} is too short: use at least 16 random characters")
 
 
 class BearerTokenMiddleware:
