@@ -21,7 +21,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qdi_mcp.settings.declared import HTTP_MAX_SESSIONS, HTTP_SESSION_IDLE_SECONDS
+from qdi_mcp.settings.declared import HTTP_MAX_SESSIONS, HTTP_SESSION_IDLE_SECONDS, ON_WINDOWS
 
 logger = logging.getLogger("qdi_mcp.server.transports")
 
@@ -58,8 +58,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     # then body waits for the client's delayed ACK: about 40 ms a call on the 2026-07-28 protocol.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        # Like uvicorn: a restarted server can rebind while old connections sit in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _claim_port(sock)
         sock.bind((bare_host, port))
         # Listen now, so clients that connect before the event loop serves are queued, not refused.
         sock.listen(128)
@@ -70,6 +69,18 @@ def bind_socket(host: str, port: int) -> socket.socket:
         raise TransportConfigError(f"cannot listen on {url_host(host)}:{port}: {reason}{hint}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def _claim_port(sock: socket.socket) -> None:
+    if ON_WINDOWS:
+        # Windows' SO_REUSEADDR would let another process bind this very port and take our clients' requests (and
+        # their bearer tokens); exclusive use is its safe setting, and asyncio's default there too.
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if exclusive is not None:
+            sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        return
+    # POSIX, like uvicorn: a restarted server can rebind while old connections sit in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 
 
 def url_host(host: str) -> str:

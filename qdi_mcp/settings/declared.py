@@ -66,6 +66,7 @@ def default_workdir(env: Mapping[str, str] | None = None) -> Path:
         return Path(DEFAULT_WORKDIR.removeprefix("~/")).absolute()
 
 
+# Read once, and patched by tests that play Windows on another system.
 ON_WINDOWS = os.name == "nt"
 
 

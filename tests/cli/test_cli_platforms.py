@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,16 @@ def test_no_home_folder_means_no_spec_cache_rather_than_a_crash(monkeypatch: pyt
 
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
     assert _default_cache_dir({}) is None
+
+
+def test_on_windows_the_http_port_is_not_shared_with_other_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows' SO_REUSEADDR lets a second process bind the same port; POSIX's only eases restarts.
+    from qdi_mcp.server import transports
+
+    monkeypatch.setattr(transports, "ON_WINDOWS", True)
+    with transports.bind_socket("127.0.0.1", 0) as sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 0
+
+    monkeypatch.setattr(transports, "ON_WINDOWS", False)
+    with transports.bind_socket("127.0.0.1", 0) as sock:
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) != 0
