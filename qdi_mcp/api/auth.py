@@ -20,6 +20,7 @@ from qdi_mcp.clock import Clock
 from qdi_mcp.masking import RUNTIME_SECRETS
 
 from .errors import AuthError, TransportError, format_message, parse_error_envelope, redact_items
+from .retry import transport_failure_cause
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a URL path, not a password
 # used when the token endpoint does not say how long its token lives; a 401 refetches anyway
@@ -137,11 +138,16 @@ class OAuthClientCredentials(Auth):
                 context.tenant_url + TOKEN_PATH, json=body, headers={"Accept": "application/json"}
             )
         except httpx.HTTPError as exc:
+            cause = transport_failure_cause(exc)
             raise TransportError(
-                format_message("POST", TOKEN_PATH, None, f"token endpoint unreachable ({type(exc).__name__})", None),
+                format_message(
+                    "POST", TOKEN_PATH, None, f"token endpoint unreachable ({cause}: {type(exc).__name__})", None
+                ),
                 method="POST",
                 path=TOKEN_PATH,
                 retryable=True,
+                cause=cause,
+                tenant=context.tenant_url,
             ) from exc
         logger.debug("POST %s -> %s (token request)", TOKEN_PATH, response.status_code)
         if response.status_code != 200:

@@ -26,6 +26,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from http import HTTPStatus
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -141,7 +142,16 @@ class ServerError(ApiStatusError):
 
 
 class TransportError(QdiApiError):
-    """The request got no usable answer: connection failures and timeouts."""
+    """The request got no usable answer: connection failures and timeouts.
+
+    `cause` says why in a person's words (refused, DNS, TLS, timeout; see `retry.transport_failure_cause`) and
+    `tenant` is the origin that could not be reached: both for the tool's message, outside `str()` and `repr()`
+    (which stay free of hosts)."""
+
+    def __init__(self, message: str, *, cause: str | None = None, tenant: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.cause = cause
+        self.tenant = tenant
 
 
 class OutcomeUnknownError(QdiApiError):

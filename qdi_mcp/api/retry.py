@@ -8,6 +8,9 @@ explicitly refused them with 429; repeating a write that may have landed could s
 from __future__ import annotations
 
 import random
+import socket
+import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -59,6 +62,56 @@ def classify_transport_failure(exc: httpx.HTTPError) -> FailureKind:
     if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError | httpx.DecodingError):
         return FailureKind.MAYBE_SENT
     return FailureKind.FATAL
+
+
+# What a person can act on when the tenant could not be reached. The exception's own text is never shown (some embed
+# the URL); it is only matched, for causes that arrive without a typed exception behind them.
+CAUSE_REFUSED = "connection refused"
+CAUSE_DNS = "DNS lookup failed"
+CAUSE_TLS = "TLS handshake failed"
+CAUSE_TIMEOUT = "timed out"
+CAUSE_RESET = "connection reset or closed early"
+CAUSE_NETWORK = "network error"
+_CAUSE_WORDS = (
+    (CAUSE_TLS, ("certificate verify failed", "ssl", "tls")),
+    (CAUSE_DNS, ("name or service not known", "nodename nor servname", "getaddrinfo", "name resolution", "no address")),
+    (CAUSE_REFUSED, ("connection refused", "actively refused")),
+)
+
+
+def transport_failure_cause(exc: httpx.HTTPError) -> str:
+    """The cause of a transport failure in a person's words: refused, DNS, TLS, timeout, reset, or network error."""
+    if isinstance(exc, httpx.TimeoutException):
+        return CAUSE_TIMEOUT
+    for link in _cause_chain(exc):
+        # SSLError is an OSError too: it must be told apart before the generic OS errors.
+        if isinstance(link, ssl.SSLError):
+            return CAUSE_TLS
+        if isinstance(link, socket.gaierror):
+            return CAUSE_DNS
+        if isinstance(link, ConnectionRefusedError):
+            return CAUSE_REFUSED
+        if isinstance(link, TimeoutError):
+            return CAUSE_TIMEOUT
+        if isinstance(link, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+            return CAUSE_RESET
+    text = " ".join(str(link).lower() for link in _cause_chain(exc))
+    for cause, words in _CAUSE_WORDS:
+        if any(word in text for word in words):
+            return cause
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return CAUSE_RESET
+    return CAUSE_NETWORK
+
+
+def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    # httpx wraps httpcore's error, which wraps the socket's: the useful type is at the bottom.
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
 
 
 def is_idempotent(method: str) -> bool:

@@ -36,6 +36,7 @@ from .retry import (
     parse_retry_after,
     should_retry_failure,
     should_retry_status,
+    transport_failure_cause,
 )
 
 JSON = "application/json"
@@ -219,8 +220,9 @@ class ApiSession:
     def _failure_error(
         self, exc: httpx.HTTPError, kind: FailureKind, method: str, path: str, retries_as: str
     ) -> QdiApiError:
-        # only the exception's type is reported: some httpx messages embed the URL
-        cause = type(exc).__name__
+        # only the exception's type and its classified cause are reported: some httpx messages embed the URL
+        reason = transport_failure_cause(exc)
+        cause = f"{reason}: {type(exc).__name__}"
         if kind is FailureKind.MAYBE_SENT and not is_idempotent(retries_as):
             explanation = (
                 f"no complete answer ({cause}); the outcome is unknown: the request may have reached "
@@ -238,6 +240,8 @@ class ApiSession:
             method=method,
             path=path,
             retryable=kind is not FailureKind.FATAL,
+            cause=reason,
+            tenant=self.tenant_url,
         )
 
     def _log(self, method: str, path: str, outcome: int | str, sent_at: float, attempt: int) -> None:

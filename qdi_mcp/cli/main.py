@@ -1,8 +1,9 @@
 """Command line entry point: `qdi-mcp serve | tools | call | runbook | emulator`.
 
-Exit codes: 0 success, 1 the tool, a runbook step or an expectation failed, 2 bad usage or configuration
-(including an unknown tool or arguments a tool's schema rejects), 3 a call or a runbook step needs
-confirmation (nothing was changed). Output into a closed pipe (`| head`) ends with 1 and no traceback.
+Exit codes: 0 success, 1 the tool, a runbook step or an expectation failed (for `call`, also a workflow that
+ended FAILED), 2 bad usage or configuration (including an unknown tool or arguments a tool's schema rejects), 3 a
+call or a runbook step needs confirmation (nothing was changed), 4 a `call`'s workflow timed out.
+Output into a closed pipe (`| head`) ends with 1 and no traceback.
 Logs go to stderr only: under stdio, stdout is the MCP wire.
 """
 
@@ -23,10 +24,12 @@ EXIT_BROKEN_PIPE = 1
 CALL_EXIT_CODES = """\
 exit codes:
   0  the tool succeeded
-  1  the tool failed or was refused by policy (the structured error is printed on stdout)
+  1  the tool failed or was refused by policy (the structured error is printed on stdout),
+     or the workflow it ran ended FAILED
   2  bad usage: unknown tool, arguments that do not match its input schema, --args not a JSON object,
      or bad configuration (nothing was called)
   3  the call needs a person's confirmation; nothing was changed
+  4  a workflow's wait timed out: the action goes on (resume it with the tool the result names)
 
 """
 SETTINGS_TITLE = "settings (a flag wins over its environment variable)"
@@ -56,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         "tools", help="list the tools that would be served, with their model-visible size", **epilog_for("tools")
     )
     add_setting_flags(tools, "tools", title=SETTINGS_TITLE)
-    tools.add_argument("--json", action="store_true", help="print JSON")
+    tools.add_argument("name", nargs="?", metavar="NAME", help="one tool: its description and arguments")
+    tools.add_argument("--json", action="store_true", help="print JSON (with descriptions and input schemas)")
 
     call = sub.add_parser(
         "call",
@@ -65,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_setting_flags(call, "call", title=SETTINGS_TITLE)
     call.add_argument("tool", help="tool name, e.g. qdi_list_projects")
-    call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
+    call.add_argument(
+        "--args",
+        default="{}",
+        help="tool arguments as a JSON object: inline, @FILE (read from a file) or - (read from stdin)",
+    )
 
     runbook = sub.add_parser(
         "runbook", help="run a YAML runbook of tool calls through the server (CI automation)", **epilog_for("runbook")
@@ -171,7 +179,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "tools":
         from qdi_mcp.cli.tools import run_tools
 
-        return run_tools(settings, json_output=args.json)
+        return run_tools(settings, json_output=args.json, name=args.name)
     if args.command == "runbook":
         from qdi_mcp.cli.runbook import run_runbook_command
 

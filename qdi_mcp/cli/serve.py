@@ -30,7 +30,12 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         check_backend(settings)
         if args.transport == "http":
-            check_bind(args.host, allow_remote=args.allow_remote, token=settings.http_token)
+            check_bind(
+                args.host,
+                allow_remote=args.allow_remote,
+                token=settings.http_token,
+                token_set_by=settings.source_of("http_token") or "QDI_MCP_HTTP_TOKEN",
+            )
             sock = bind_socket(args.host, args.port)
     except (SettingsError, TransportConfigError) as exc:
         print(f"qdi-mcp: {exc}", file=sys.stderr)

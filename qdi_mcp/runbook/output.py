@@ -55,6 +55,12 @@ def status_word(status: str) -> str:
     return _WORDS.get(status, status)
 
 
+def finished_line(report: RunReport) -> str:
+    """The last line of a run. Time and exit code in parentheses: a message may end in an instruction ("run with
+    --yes"), which a trailing "in 0.0s" would seem to qualify."""
+    return f"{report.status}: {report.message} ({report.duration_seconds:.1f}s, exit {report.exit_code})"
+
+
 class PlainReporter:
     """One line per step, nothing else moving: what CI logs need."""
 
@@ -84,7 +90,7 @@ class PlainReporter:
     def run_finished(self, report: RunReport) -> None:
         if report.invalid:
             return  # the command prints the problems
-        self._line(f"{report.status}: {report.message} in {report.duration_seconds:.1f}s (exit {report.exit_code})")
+        self._line(finished_line(report))
 
 
 class JsonReporter(SilentReporter):
@@ -134,7 +140,7 @@ class RichReporter:
         style = _STYLES.get(report.status, "bold green" if report.exit_code == 0 else "bold red")
         self.console.print(
             Text(
-                f"{report.status}: {report.message} in {report.duration_seconds:.1f}s (exit {report.exit_code})",
+                finished_line(report),
                 style=style,
             )
         )

@@ -39,7 +39,7 @@ def argument_failure(spec: ToolSpec, error: ValidationError, count: int) -> Tool
         field_name = path or "(arguments)"
         expected = _expected(error.schema)
         message = f"argument {field_name!r}: {error.message[:200]}" + (f" (expected {expected})" if expected else "")
-    more = f" ({count - 1} more problems)" if count > 1 else ""
+    more = f" ({count - 1} more problem{'' if count == 2 else 's'})" if count > 1 else ""
     return ToolFailure(
         "invalid_arguments",
         f"Invalid arguments for {spec.name}: {message}{more}.",

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qdi_mcp.settings.declared import HTTP_MAX_SESSIONS, HTTP_SESSION_IDLE_SECONDS
+from qdi_mcp.settings.declared import HTTP_MAX_SESSIONS, HTTP_SESSION_IDLE_SECONDS, ON_WINDOWS
 
 logger = logging.getLogger("qdi_mcp.server.transports")
 
@@ -58,8 +58,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     # then body waits for the client's delayed ACK: about 40 ms a call on the 2026-07-28 protocol.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        # Like uvicorn: a restarted server can rebind while old connections sit in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _claim_port(sock)
         sock.bind((bare_host, port))
         # Listen now, so clients that connect before the event loop serves are queued, not refused.
         sock.listen(128)
@@ -72,12 +71,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _claim_port(sock: socket.socket) -> None:
+    if ON_WINDOWS:
+        # Windows' SO_REUSEADDR would let another process bind this very port and take our clients' requests (and
+        # their bearer tokens); exclusive use is its safe setting, and asyncio's default there too.
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if exclusive is not None:
+            sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        return
+    # POSIX, like uvicorn: a restarted server can rebind while old connections sit in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+
 def url_host(host: str) -> str:
     bare_host = host.strip("[]")
     return f"[{bare_host}]" if ":" in bare_host else bare_host
 
 
-def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
+HTTP_TOKEN_VARIABLE = "QDI_MCP_HTTP_TOKEN"  # noqa: S105 - the name of a variable, not a token
+
+
+def check_bind(host: str, *, allow_remote: bool, token: str | None, token_set_by: str = HTTP_TOKEN_VARIABLE) -> None:
+    """`token_set_by` names what set the token (`--http-token` or the variable), so a complaint points there."""
     if is_loopback(host):
         return
     if not allow_remote:
@@ -90,7 +105,7 @@ def check_bind(host: str, *, allow_remote: bool, token: str | None) -> None:
             f"refusing to listen on {host} without a bearer token: set QDI_MCP_HTTP_TOKEN (or --http-token)"
         )
     if len(token) < 16:
-        raise TransportConfigError("QDI_MCP_HTTP_TOKEN is too short: use at least 16 random characters")
+        raise TransportConfigError(f"{token_set_by} is too short: use at least 16 random characters")
 
 
 class BearerTokenMiddleware:

@@ -66,10 +66,20 @@ def default_workdir(env: Mapping[str, str] | None = None) -> Path:
         return Path(DEFAULT_WORKDIR.removeprefix("~/")).absolute()
 
 
-def _default_cache_dir(env: Mapping[str, str]) -> Path:
-    # XDG_CACHE_HOME is the platform's convention, not one of our settings: it only places the default.
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "qdi-mcp"
+# Read once, and patched by tests that play Windows on another system.
+ON_WINDOWS = os.name == "nt"
+
+
+def _default_cache_dir(env: Mapping[str, str]) -> Path | None:
+    # XDG_CACHE_HOME (and LOCALAPPDATA on Windows) are the platforms' conventions, not our settings: they only place
+    # the default. LOCALAPPDATA is the user's own profile, which the cache relies on there (no uid to check).
+    base = env.get("XDG_CACHE_HOME") or (env.get("LOCALAPPDATA") if ON_WINDOWS else None)
+    if base:
+        return Path(base) / "qdi-mcp"
+    try:
+        return Path.home() / ".cache" / "qdi-mcp"
+    except RuntimeError:  # no home folder can be determined: the cache is an optimisation, so go without it
+        return None
 
 
 def _cache_dir(raw: str, name: str) -> Path | None:
@@ -319,7 +329,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "spec_cache_dir",
         "QDI_MCP_CACHE_DIR",
-        "folder of the cache of validated tool specs ($XDG_CACHE_HOME/qdi-mcp when that is set); off disables it",
+        "folder of the cache of validated tool specs ($XDG_CACHE_HOME/qdi-mcp when that is set, "
+        "%LOCALAPPDATA%\\qdi-mcp on Windows); off disables it",
         _cache_dir,
         default_factory=_default_cache_dir,
         default_text="~/.cache/qdi-mcp",

@@ -39,7 +39,8 @@ def validate_tenant_url(url: str, *, allow_hosts: Iterable[str] = ()) -> str:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in {"https", "http"}:
-        raise InvalidTenantUrl(f"tenant URL must start with https:// (got scheme {parts.scheme or 'none'!r})")
+        got = f"got scheme {parts.scheme!r}" if parts.scheme else "it has none"
+        raise InvalidTenantUrl(f"tenant URL must start with https:// ({got}), e.g. https://acme.eu.qlikcloud.com")
     if "@" in parts.netloc:
         raise InvalidTenantUrl("tenant URL must not contain a user name or password")
     if parts.path not in {"", "/"}:

@@ -56,8 +56,7 @@ class SpecCache:
         try:
             # Specs decide what is destructive: only an entry this user wrote, that nobody else can change,
             # may stand in for the YAML files (a shared or restored cache folder is not trusted).
-            info = self.path.stat()
-            if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            if not _private_to_this_user(self.path.stat()):
                 return None
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return data["fragments"], data["documents"]
@@ -78,3 +77,15 @@ class SpecCache:
             os.replace(temp, self.path)
         except OSError:
             return
+
+
+def _private_to_this_user(info: os.stat_result) -> bool:
+    """Whether a cache entry is this user's and writable by nobody else.
+
+    POSIX only: Windows has no `os.getuid` and reports every writable file as mode 0o666 (its access control is
+    ACLs, not mode bits), so there the check falls to the cache folder, which lives in the user's own profile.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return True
+    return info.st_uid == getuid() and not info.st_mode & 0o022

@@ -22,12 +22,23 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from qdi_mcp.api import errors as api_errors
+from qdi_mcp.api import retry
 from qdi_mcp.api.retry import is_idempotent
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.specs import ToolSpec
 from qdi_mcp.tenant_text import tenant
 
 _MAX_DETAIL = 500
+_UNREACHABLE_HINT = "retry in a moment; check QLIK_TENANT_URL and the network if it persists"
+# Causes that retrying will not fix name what to check instead.
+_UNREACHABLE_HINTS = {
+    retry.CAUSE_DNS: "check the host name in QLIK_TENANT_URL (https://<tenant>.<region>.qlikcloud.com) and the DNS",
+    retry.CAUSE_REFUSED: "check the host and port in QLIK_TENANT_URL, and any proxy (HTTPS_PROXY) in the way",
+    retry.CAUSE_TLS: (
+        "the tenant's certificate was not trusted: a proxy that inspects TLS needs its CA in SSL_CERT_FILE; "
+        "check QLIK_TENANT_URL"
+    ),
+}
 
 
 def failure_from_api_error(exc: api_errors.QdiApiError, spec: ToolSpec, arguments: Mapping[str, Any]) -> ToolFailure:
@@ -115,10 +126,12 @@ def failure_from_api_error(exc: api_errors.QdiApiError, spec: ToolSpec, argument
             **common,
         )
     if isinstance(exc, api_errors.TransportError):
+        # The tenant's URL is ours (QLIK_TENANT_URL), not tenant text: naming it shows a typo at a glance.
+        where = f" at {exc.tenant}" if exc.tenant else ""
         return ToolFailure(
             "unreachable",
-            "Could not reach the Qlik tenant (network error or timeout).",
-            hint="retry in a moment; check QLIK_TENANT_URL and the network if it persists",
+            f"Could not reach the Qlik tenant{where}: {exc.cause or 'network error or timeout'}.",
+            hint=_UNREACHABLE_HINTS.get(exc.cause or "", _UNREACHABLE_HINT),
             retryable=exc.retryable,
             **common,
         )

@@ -3,6 +3,7 @@ the structured result as JSON on stdout, and its exit code says whether the tool
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from qdi_mcp import __version__
 from qdi_mcp.cli import main
+from qdi_mcp.cli.call import outcome_exit_code
 
 CUSTOMER_360_ID = "6650f0c1a2b3c4d5e6f70001"
 ORDERS_REPLICATION_ID = "6650f0c1a2b3c4d5e6f70003"
@@ -124,7 +126,8 @@ def test_call_help_documents_the_exit_codes(capsys: pytest.CaptureFixture[str]) 
 
     out = capsys.readouterr().out
     codes = out.split("exit codes:", 1)[1]
-    for code, words in (("0", "succeeded"), ("1", "failed"), ("2", "unknown tool"), ("3", "confirmation")):
+    expected = (("0", "succeeded"), ("1", "failed"), ("2", "unknown tool"), ("3", "confirmation"), ("4", "timed out"))
+    for code, words in expected:
         assert any(line.strip().startswith(code) and words in line for line in codes.splitlines()), code
 
 
@@ -133,8 +136,10 @@ def test_call_exits_2_on_args_that_are_not_json(capsys: pytest.CaptureFixture[st
     exit_code, out, err = call(capsys, "qdi_get_project", raw)
 
     assert exit_code == 2
-    assert out == ""
-    assert "--args is not valid JSON" in err
+    error = json.loads(out)["error"]  # one JSON error on stdout, as for every other failure
+    assert (error["code"], error["field"]) == ("invalid_arguments", "--args")
+    assert error["message"].startswith("--args is not valid JSON")
+    assert err.splitlines() == [f"qdi-mcp: {error['message']}"]
 
 
 @pytest.mark.parametrize("raw", ["[]", '"x"', "3", "null"])
@@ -142,8 +147,10 @@ def test_call_exits_2_on_json_args_that_are_not_an_object(capsys: pytest.Capture
     exit_code, out, err = call(capsys, "qdi_get_project", raw)
 
     assert exit_code == 2
-    assert out == ""
-    assert "--args must be a JSON object" in err
+    error = json.loads(out)["error"]
+    assert error["code"] == "invalid_arguments"
+    assert error["message"].startswith("--args must be a JSON object")
+    assert err.splitlines() == [f"qdi-mcp: {error['message']}"]
 
 
 def test_call_stop_on_a_running_task_only_asks_for_confirmation(
@@ -236,3 +243,108 @@ def test_a_token_from_one_call_confirms_the_next_when_both_share_qdi_mcp_secret(
     token = json.loads(out)["confirmation_token"]
     exit_code, out, _ = call(capsys, "qdi_stop_task", args | {"confirmation_token": token})
     assert exit_code == 0 and json.loads(out)["status"] == "stop_requested"
+
+
+SALES_QVD_ID = "6650f0c1a2b3c4d5e6f70004"  # the demo's project whose landing task has no connection bound
+
+
+def test_call_exits_1_when_the_workflow_it_ran_ended_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, err = call(capsys, "qdi_prepare_project_and_wait", {"project_id": SALES_QVD_ID})
+
+    assert json.loads(out)["state"] == "FAILED"
+    assert exit_code == 1
+    assert err.startswith("qdi-mcp: qdi_prepare_project_and_wait ended FAILED; task ")
+
+
+def test_call_exits_4_when_a_workflow_wait_times_out(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QDI_EMULATOR_SPEED", "1")  # a validation of ~20 emulated seconds cannot end within 1 s
+    args = {"project_id": CUSTOMER_360_ID, "timeout_seconds": 1}
+
+    exit_code, out, err = call(capsys, "qdi_validate_project_and_wait", args)
+
+    result = json.loads(out)
+    assert result["timed_out"] is True
+    assert exit_code == 4
+    assert "qdi_wait_for_action" in err and result["action_id"] in err
+
+
+def test_only_a_workflow_s_outcome_sets_the_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    # Each call is a fresh demo, so the read is judged directly: reading a FAILED action is a successful read.
+    assert outcome_exit_code("qdi_get_action", {"state": "FAILED", "timed_out": True}) == 0
+    assert outcome_exit_code("qdi_wait_for_action", {"state": "FAILED", "timed_out": False}) == 1
+    assert outcome_exit_code("qdi_wait_for_action", {"state": "EXECUTING", "timed_out": True}) == 4
+    assert outcome_exit_code("qdi_wait_for_action", {"state": "COMPLETED", "timed_out": False}) == 0
+
+
+def test_without_a_secret_the_confirmation_request_names_the_one_way_through(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exit_code, out, err = call(
+        capsys, "qdi_stop_task", {"project_id": ORDERS_REPLICATION_ID, "task_id": ORDERS_TASK_ID}
+    )
+
+    assert exit_code == 3
+    hint = json.loads(out)["hint"]
+    for words in ("QDI_MCP_SECRET", "runbook --yes"):
+        assert words in hint and words in err
+
+
+def test_without_a_secret_a_token_from_another_call_is_refused_naming_the_way_through(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = {"project_id": ORDERS_REPLICATION_ID, "task_id": ORDERS_TASK_ID}
+    _, out, _ = call(capsys, "qdi_stop_task", args)
+    token = json.loads(out)["confirmation_token"]
+
+    exit_code, out, err = call(capsys, "qdi_stop_task", args | {"confirmation_token": token})
+
+    assert exit_code == 1
+    error = json.loads(out)["error"]
+    assert error["code"] == "confirmation_invalid"
+    assert "signature mismatch" not in error["message"]
+    assert "another qdi-mcp call" in error["message"]
+    for words in ("QDI_MCP_SECRET", "runbook --yes"):
+        assert words in error["hint"] and words in err
+    assert audit_lines(tmp_path)[-1]["outcome"] == "refused"  # still refused by the server, and audited
+
+
+def test_a_misspelt_argument_gives_one_cause_on_stdout_and_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, err = call(capsys, "qdi_get_project", {"projectid": CUSTOMER_360_ID})
+
+    assert exit_code == 2
+    error = json.loads(out)["error"]
+    assert error["message"] == (
+        "unknown argument 'projectid' for qdi_get_project (did you mean project_id?); arguments: project_id (required)"
+    )
+    assert error["field"] == "projectid"
+    assert err.splitlines() == [f"qdi-mcp: {error['message']}"]
+
+
+def test_args_can_come_from_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({"project_id": ORDERS_REPLICATION_ID}), encoding="utf-8")
+
+    exit_code, out, _ = call(capsys, "qdi_list_tasks", f"@{path}")
+
+    assert exit_code == 0
+    assert [task["name"] for task in json.loads(out)["tasks"]] == ["ORDERS REPLICATION"]
+
+
+def test_args_from_a_missing_file_is_a_usage_error_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code, out, err = call(capsys, "qdi_list_tasks", "@no-such-args.json")
+
+    assert exit_code == 2
+    message = json.loads(out)["error"]["message"]
+    assert message.startswith("--args @no-such-args.json: cannot read no-such-args.json")
+    assert err.splitlines() == [f"qdi-mcp: {message}"]
+
+
+def test_args_can_come_from_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"project_id": ORDERS_REPLICATION_ID})))
+
+    exit_code, out, _ = call(capsys, "qdi_list_tasks", "-")
+
+    assert exit_code == 0
+    assert [task["name"] for task in json.loads(out)["tasks"]] == ["ORDERS REPLICATION"]

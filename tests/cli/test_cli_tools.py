@@ -162,3 +162,50 @@ def test_installed_console_script_shows_help() -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert all(command in completed.stdout for command in COMMANDS)
+
+
+def test_tools_json_carries_each_tool_s_description_and_input_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    listing = {row["name"]: row for row in tools_json(capsys)["tools"]}
+
+    for spec in spec_files():
+        row = listing[spec["name"]]
+        assert row["description"] == " ".join(spec["description"].split())
+        assert set(row["input_schema"]["properties"]) >= set(spec["input_schema"].get("properties", {}))
+        assert row["input_schema"].get("required", []) == spec["input_schema"].get("required", [])
+
+
+def test_tools_name_prints_one_tool_s_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main(["tools", "qdi_start_task_and_wait"])
+    out = capsys.readouterr().out
+
+    assert exit_code == 0
+    assert out.startswith("qdi_start_task_and_wait: Start a data task and wait (workflows, write)")
+    arguments = {line.split()[0]: line for line in out.split("arguments:\n", 1)[1].splitlines()}
+    assert arguments["project_id"].split(None, 1)[1] == "string, required: Project id."
+    assert "integer, default 300" in arguments["timeout_seconds"]
+    assert "one of auto|running|finished" in arguments["wait_until"]
+
+
+def test_tools_name_json_is_the_tool_s_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main(["tools", "qdi_list_tasks", "--json"])
+    tool = json.loads(capsys.readouterr().out)
+
+    assert exit_code == 0
+    assert (tool["name"], tool["served"]) == ("qdi_list_tasks", True)
+    assert tool["input_schema"]["required"] == ["project_id"]
+
+
+def test_tools_with_an_unknown_name_exits_2_suggesting_the_closest(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main(["tools", "qdi_list_task"])
+    captured = capsys.readouterr()
+
+    assert exit_code == 2
+    assert captured.out == ""
+    assert captured.err.splitlines() == ["qdi-mcp: unknown tool 'qdi_list_task'; did you mean qdi_list_tasks?"]
+
+
+def test_tools_name_says_when_the_settings_do_not_serve_it(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_code = main(["tools", "qdi_stop_task", "--read-only"])
+
+    assert exit_code == 0
+    assert "not served with the current settings" in capsys.readouterr().out

@@ -33,7 +33,7 @@ def test_off_a_terminal_each_step_is_one_plain_line(tmp_path: Path, capsys: pyte
     assert lines[1].startswith("ok      [1/2] list projects (qdi_list_projects)")
     assert lines[2].startswith("FAIL    [2/2] project status (qdi_get_project_status)")
     assert "CRM STORAGE" in lines[2]
-    assert lines[3].startswith("failed: 1 passed, 1 failed in") and lines[3].endswith("(exit 1)")
+    assert lines[3].startswith("failed: 1 passed, 1 failed (") and lines[3].endswith("s, exit 1)")
     assert len(lines) == 4
     assert "\x1b[" not in "".join(lines)  # no colour codes in CI logs
 
