@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import anyio
 import mcp_types as types
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 
     from jsonschema import Draft202012Validator
 
-    from qdi_mcp.api import QlikClient
+    from qdi_mcp.api import ChangeTraces, QlikClient
     from qdi_mcp.tools import ToolContext, ToolResult
 
 logger = logging.getLogger("qdi_mcp.server")
@@ -213,9 +214,15 @@ class QdiServer:
                 for name in tool_ctx.files_written:
                     (self.workdir.root / name).unlink(missing_ok=True)
                 return self._error_result(_audit_unavailable(spec, exc))
-            tool_ctx.record_step = functools.partial(self._audit_step, spec, handler_args, tool_ctx, confirmed_by)
+        # Qlik's trace ids of the requests this call sends that change something: the audit lines name them.
+        traces = loaded.ChangeTraces()
+        if audited:
+            tool_ctx.record_step = functools.partial(
+                self._audit_step, spec, handler_args, tool_ctx, confirmed_by, traces
+            )
         try:
-            result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
+            with loaded.recording_changes(traces):
+                result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
             # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
             # started, and the agent got no result naming it: the audit line is where it can be found.
@@ -226,6 +233,7 @@ class QdiServer:
                     "cancelled",
                     _cancelled_detail(tool_ctx.started),
                     confirmed_by,
+                    trace_id=traces.last,
                     backup=backup,
                 )
             raise
@@ -240,7 +248,8 @@ class QdiServer:
                     outcome,
                     failure.message,
                     confirmed_by,
-                    trace_id=failure.trace_id,
+                    # The failed request's own trace id; else the last change this call made before it failed.
+                    trace_id=failure.trace_id or traces.last,
                     backup=backup,
                 )
             if backup is not None:
@@ -252,7 +261,17 @@ class QdiServer:
                 loaded.forget_lineage(tool_ctx.client)
         if audited:
             audited_args = _audited_arguments(spec, handler_args, tool_ctx)
-            self._audit(spec, audited_args, "executed", None, confirmed_by, backup=backup)
+            final_state, waited = wait_outcome(result.structured)
+            self._audit(
+                spec,
+                audited_args,
+                "executed",
+                waited,
+                confirmed_by,
+                trace_id=traces.last,
+                backup=backup,
+                final_state=final_state,
+            )
         elif tool_ctx.files_written:
             return self._audit_files_written(spec, handler_args, tool_ctx.files_written, result)
         if backup is not None:
@@ -285,12 +304,14 @@ class QdiServer:
         arguments: dict[str, Any],
         tool_ctx: ToolContext,
         confirmed_by: str | None,
+        traces: ChangeTraces,
         step: str,
         outcome: str,
         detail: str | None,
     ) -> None:
         text = f"{step}: {outcome}" + (f" - {detail}" if detail else "")
-        self._audit(spec, _audited_arguments(spec, arguments, tool_ctx), "step", text, confirmed_by)
+        arguments = _audited_arguments(spec, arguments, tool_ctx)
+        self._audit(spec, arguments, "step", text, confirmed_by, trace_id=traces.last)
 
     def _audit(
         self,
@@ -302,6 +323,7 @@ class QdiServer:
         *,
         trace_id: str | None = None,
         backup: dict[str, Any] | None = None,
+        final_state: str | None = None,
     ) -> None:
         self.audit.record_or_log(
             tool=spec.name,
@@ -313,6 +335,7 @@ class QdiServer:
             detail=plain(detail) if detail else detail,
             confirmed_by=confirmed_by,
             backup=backup,
+            final_state=final_state,
         )
 
     def _failure_from(self, exc: Exception, spec: ToolSpec, arguments: dict[str, Any]) -> ToolFailure:
@@ -382,6 +405,26 @@ def _audited_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: Tool
     return arguments | {FILE_DIGEST_ARGUMENT: hashlib.sha256(data).hexdigest()}
 
 
+def wait_outcome(structured: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The state a wait ended in and, when it did not end well, why: for the audit line of a write that waited.
+
+    A wait's result (an action's or a task run's) carries `state` and `timed_out`; a FAILED action is a
+    successful call (the tool ran and reports it), so without this its line would read `executed` and nothing
+    more. Other results give (None, None)."""
+    if "timed_out" not in structured or "state" not in structured:
+        return None, None
+    state = structured["state"]
+    subject = f"action {structured['action_id']}" if structured.get("action_id") else "task run"
+    if structured["timed_out"]:
+        detail = f"wait timed out: {subject} still {state}"
+    else:
+        detail = f"wait ended: {subject} {state}"
+    hint = structured.get("hint")
+    if (structured["timed_out"] or state == "FAILED") and hint:
+        detail += f": {hint}"
+    return (str(state) if state is not None else None), detail
+
+
 def _restore_text(backup: dict[str, Any]) -> str:
     restore = backup["restore"]
     arguments = ", ".join(f"{name}={value!r}" for name, value in restore["arguments"].items())
@@ -438,6 +481,15 @@ def _cancelled_detail(started: str | None) -> str:
     )
 
 
+def audit_tenant(settings: Settings, client: QlikClient | None) -> str | None:
+    """What audit lines name as the tenant: `demo` for the embedded emulator, else the tenant's host (one log file
+    may collect the lines of the demo and of several tenants)."""
+    if settings.demo:
+        return "demo"
+    url = settings.tenant_url or (client.tenant_url if client is not None else None)
+    return urlsplit(url).hostname if url else None
+
+
 def build_qdi_server(
     settings: Settings,
     client: QlikClient | None,
@@ -454,7 +506,8 @@ def build_qdi_server(
         redactor.add_secret(secret)
     served, refused = select_specs(settings, specs if specs is not None else load_specs())
     audit_redactor = Redactor(settings.secrets())
-    audit = audit if audit is not None else AuditLog(settings.audit_log_path, redactor=audit_redactor)
+    if audit is None:
+        audit = AuditLog(settings.audit_log_path, redactor=audit_redactor, tenant=audit_tenant(settings, client))
     tokens = tokens or ConfirmationTokens(
         secret_from_env(settings.secret),
         ttl_seconds=settings.confirm_ttl_seconds,
