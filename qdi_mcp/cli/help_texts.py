@@ -9,5 +9,14 @@ remote HTTP:
   421 Misdirected Request (DNS-rebinding protection).
 
 """
+# Shown by `runbook --help`: CI scripts branch on these (qdi_mcp.runbook.report's EXIT_* constants).
+RUNBOOK_EXIT_CODES = """\
+exit codes:
+  0  every step passed (in a dry run: every step it called)
+  1  a step failed or an expectation did not hold
+  2  the runbook, a --var or the configuration is invalid (nothing ran)
+  3  a destructive step needs confirmation: confirm: true in the runbook and --yes (nothing ran)
 
-__all__ = ["REMOTE_BIND_HELP"]
+"""
+
+__all__ = ["REMOTE_BIND_HELP", "RUNBOOK_EXIT_CODES"]

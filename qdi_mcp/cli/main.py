@@ -14,7 +14,7 @@ import sys
 
 from qdi_mcp import __version__
 from qdi_mcp.cli.flags import add_setting_flags, epilog_for, flag_values
-from qdi_mcp.cli.help_texts import REMOTE_BIND_HELP
+from qdi_mcp.cli.help_texts import REMOTE_BIND_HELP, RUNBOOK_EXIT_CODES
 from qdi_mcp.settings import OPTIONS, Settings, SettingsError, check_tool_names, check_workdir
 
 EXIT_USAGE = 2
@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--args", default="{}", help="tool arguments as a JSON object")
 
     runbook = sub.add_parser(
-        "runbook", help="run a YAML runbook of tool calls through the server (CI automation)", **epilog_for("runbook")
+        "runbook",
+        help="run a YAML runbook of tool calls through the server (CI automation)",
+        **epilog_for("runbook", before=RUNBOOK_EXIT_CODES),
     )
     add_setting_flags(runbook, "runbook", title=SETTINGS_TITLE)
     runbook.add_argument("file", help="runbook YAML file, e.g. examples/runbooks/health-check.yaml")
