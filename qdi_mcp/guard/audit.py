@@ -45,9 +45,14 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from qdi_mcp.guard.redact import Redactor
+
+if TYPE_CHECKING:
+    from qdi_mcp.api import QlikClient
+    from qdi_mcp.settings import Settings
 
 logger = logging.getLogger("qdi_mcp.audit")
 
@@ -57,8 +62,10 @@ __all__ = [
     "OUTCOMES",
     "AuditLog",
     "AuditLogError",
+    "audit_tenant",
     "current_call",
     "current_client",
+    "wait_outcome",
 ]
 
 OUTCOMES = frozenset(
@@ -211,6 +218,36 @@ class AuditLog:
                 os.close(fd)
         except OSError as error:
             raise AuditLogError(f"cannot append to the audit log {path}: {error.strerror or error}") from error
+
+
+def audit_tenant(settings: Settings, client: QlikClient | None) -> str | None:
+    """What audit lines name as the tenant: `demo` for the embedded emulator, else the tenant's host (one log file
+    may collect the lines of the demo and of several tenants)."""
+    if settings.demo:
+        return "demo"
+    url = settings.tenant_url or (client.tenant_url if client is not None else None)
+    return urlsplit(url).hostname if url else None
+
+
+def wait_outcome(structured: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The state a wait ended in, and a line saying so (with the reason when it failed or timed out): the
+    `final_state` and `detail` of the executed line of a write that waited.
+
+    A wait's result (an action's or a task run's) carries `state` and `timed_out`; a FAILED action is a
+    successful call (the tool ran and reports it), so without this its line would read `executed` and nothing
+    more. Other results give (None, None)."""
+    if "timed_out" not in structured or "state" not in structured:
+        return None, None
+    state = structured["state"]
+    subject = f"action {structured['action_id']}" if structured.get("action_id") else "task run"
+    if structured["timed_out"]:
+        detail = f"wait timed out: {subject} still {state}"
+    else:
+        detail = f"wait ended: {subject} {state}"
+    hint = structured.get("hint")
+    if (structured["timed_out"] or state == "FAILED") and hint:
+        detail += f": {hint}"
+    return (str(state) if state is not None else None), detail
 
 
 def _iso_utc(timestamp: float) -> str:

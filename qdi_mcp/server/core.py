@@ -24,7 +24,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import anyio
 import mcp_types as types
@@ -32,7 +31,14 @@ from mcp.server import Server
 
 from qdi_mcp import __version__
 from qdi_mcp.failures import ToolFailure
-from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_call, current_client
+from qdi_mcp.guard.audit import (
+    AuditLog,
+    AuditLogError,
+    audit_tenant,
+    current_call,
+    current_client,
+    wait_outcome,
+)
 from qdi_mcp.guard.fence import render_text
 from qdi_mcp.guard.gate import AUDITED_BY_GATE, ConfirmationGate
 from qdi_mcp.guard.redact import Redactor
@@ -405,26 +411,6 @@ def _audited_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: Tool
     return arguments | {FILE_DIGEST_ARGUMENT: hashlib.sha256(data).hexdigest()}
 
 
-def wait_outcome(structured: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The state a wait ended in and, when it did not end well, why: for the audit line of a write that waited.
-
-    A wait's result (an action's or a task run's) carries `state` and `timed_out`; a FAILED action is a
-    successful call (the tool ran and reports it), so without this its line would read `executed` and nothing
-    more. Other results give (None, None)."""
-    if "timed_out" not in structured or "state" not in structured:
-        return None, None
-    state = structured["state"]
-    subject = f"action {structured['action_id']}" if structured.get("action_id") else "task run"
-    if structured["timed_out"]:
-        detail = f"wait timed out: {subject} still {state}"
-    else:
-        detail = f"wait ended: {subject} {state}"
-    hint = structured.get("hint")
-    if (structured["timed_out"] or state == "FAILED") and hint:
-        detail += f": {hint}"
-    return (str(state) if state is not None else None), detail
-
-
 def _restore_text(backup: dict[str, Any]) -> str:
     restore = backup["restore"]
     arguments = ", ".join(f"{name}={value!r}" for name, value in restore["arguments"].items())
@@ -479,15 +465,6 @@ def _cancelled_detail(started: str | None) -> str:
         "cancelled by the client before Qlik confirmed the request; whether it took effect is unknown: check the "
         "project or task state before repeating it"
     )
-
-
-def audit_tenant(settings: Settings, client: QlikClient | None) -> str | None:
-    """What audit lines name as the tenant: `demo` for the embedded emulator, else the tenant's host (one log file
-    may collect the lines of the demo and of several tenants)."""
-    if settings.demo:
-        return "demo"
-    url = settings.tenant_url or (client.tenant_url if client is not None else None)
-    return urlsplit(url).hostname if url else None
 
 
 def build_qdi_server(

@@ -11,7 +11,7 @@ from qdi_testkit import ORDERS, SALES_QVD, make_settings, open_stack
 
 from qdi_mcp.clock import ManualClock
 from qdi_mcp.emulator import Emulator
-from qdi_mcp.server.core import audit_tenant, wait_outcome
+from qdi_mcp.guard.audit import audit_tenant, wait_outcome
 
 pytestmark = pytest.mark.anyio
 
