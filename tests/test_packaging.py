@@ -46,3 +46,12 @@ def test_the_wheel_carries_the_specs_and_loads_them_without_the_source_tree(tmp_
     found = json.loads(run.stdout)
     assert found["count"] == len(specs_in_repo) - 1  # _shared.yaml holds fragments, not a tool
     assert found["dir"].startswith(str(site))
+
+
+def test_the_project_metadata_names_its_urls() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    urls = project["urls"]
+    assert urls and all(url.startswith("https://") for url in urls.values())
+    assert project["requires-python"] == ">=3.11"

@@ -62,6 +62,7 @@ from .models import (
 from .ratelimit import RateTier, TierLimiter
 from .retry import RetryPolicy
 from .session import Timeouts
+from .traces import ChangeTraces, recording_changes
 
 __all__ = [
     # client and its options
@@ -73,6 +74,8 @@ __all__ = [
     "RateTier",
     "ENDPOINTS",
     "Endpoint",
+    "ChangeTraces",
+    "recording_changes",
     "validate_tenant_url",
     "InvalidTenantUrl",
     # auth

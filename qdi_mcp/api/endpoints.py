@@ -36,6 +36,11 @@ class Endpoint:
     repeatable: bool = False
 
     @property
+    def changes_tenant(self) -> bool:
+        """Whether an accepted request may have changed the tenant (its trace id goes into the audit line)."""
+        return self.method != "GET" and not self.repeatable
+
+    @property
     def retries_as(self) -> str:
         """The method whose retry rules apply."""
         return "GET" if self.repeatable else self.method

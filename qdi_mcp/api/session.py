@@ -38,6 +38,7 @@ from .retry import (
     should_retry_status,
     transport_failure_cause,
 )
+from .traces import note_change
 
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
@@ -160,6 +161,8 @@ class ApiSession:
                 attempt -= 1
                 continue
             if 200 <= status < 300:
+                if endpoint.changes_tenant:
+                    note_change(headers)
                 return ApiResponse(endpoint.method, path, status, headers, content)
 
             retry_after = parse_retry_after(headers.get("Retry-After"))

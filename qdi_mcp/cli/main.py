@@ -15,6 +15,7 @@ import sys
 
 from qdi_mcp import __version__
 from qdi_mcp.cli.flags import add_setting_flags, epilog_for, flag_values
+from qdi_mcp.cli.help_texts import REMOTE_BIND_HELP, RUNBOOK_EXIT_CODES
 from qdi_mcp.settings import OPTIONS, Settings, SettingsError, check_tool_names, check_workdir
 
 EXIT_USAGE = 2
@@ -43,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qdi-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the MCP server (stdio by default)", **epilog_for("serve"))
+    serve = sub.add_parser(
+        "serve", help="run the MCP server (stdio by default)", **epilog_for("serve", before=REMOTE_BIND_HELP)
+    )
     add_setting_flags(serve, "serve", title=SETTINGS_TITLE)
     serve.add_argument(
         "--transport",
@@ -53,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    serve.add_argument("--allow-remote", action="store_true", help="allow a non-loopback HTTP bind (needs a token)")
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback HTTP bind (needs a token and QDI_MCP_HTTP_ALLOWED_HOSTS)",
+    )
 
     tools = sub.add_parser(
         "tools", help="list the tools that would be served, with their model-visible size", **epilog_for("tools")
@@ -76,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     runbook = sub.add_parser(
-        "runbook", help="run a YAML runbook of tool calls through the server (CI automation)", **epilog_for("runbook")
+        "runbook",
+        help="run a YAML runbook of tool calls through the server (CI automation)",
+        **epilog_for("runbook", before=RUNBOOK_EXIT_CODES),
     )
     add_setting_flags(runbook, "runbook", title=SETTINGS_TITLE)
     runbook.add_argument("file", help="runbook YAML file, e.g. examples/runbooks/health-check.yaml")

@@ -19,7 +19,15 @@ from pathlib import Path
 import anyio
 
 from qdi_mcp.cli.backend import check_backend, client_on_demand
-from qdi_mcp.server.transports import TransportConfigError, bind_socket, check_bind, run_http, run_stdio, url_host
+from qdi_mcp.server.transports import (
+    TransportConfigError,
+    bind_socket,
+    check_bind,
+    is_loopback,
+    run_http,
+    run_stdio,
+    url_host,
+)
 from qdi_mcp.settings import Settings, SettingsError
 
 logger = logging.getLogger("qdi_mcp.serve")
@@ -44,6 +52,10 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     if problem is not None:
         logger.warning("%s", problem)
     port = sock.getsockname()[1] if sock is not None else args.port
+    if args.transport == "http":
+        unreachable = remote_bind_problem(args.host, port, settings.http_allowed_hosts)
+        if unreachable is not None:
+            logger.warning("%s", unreachable)
     if sys.stdin.isatty():
         print(connection_help(settings, args, port=port), file=sys.stderr)
     try:
@@ -83,6 +95,20 @@ async def _serve(settings: Settings, args: argparse.Namespace, sock: socket.sock
             )
         else:
             await run_stdio(server)
+
+
+def remote_bind_problem(host: str, port: int, allowed_hosts: tuple[str, ...]) -> str | None:
+    """One line when an HTTP bind beyond loopback lists no allowed hosts, so that nearly every request gets 421.
+
+    Only loopback names and the bind address itself are accepted as Host; clients reach a remote server by a DNS
+    name (and nobody by 0.0.0.0), which DNS-rebinding protection refuses with 421 Misdirected Request."""
+    if is_loopback(host) or allowed_hosts:
+        return None
+    return (
+        f"listening on {url_host(host)}:{port} without QDI_MCP_HTTP_ALLOWED_HOSTS: only requests whose Host header is "
+        f"{url_host(host)}:{port} or a loopback name are served, every other one is answered 421 Misdirected "
+        f"Request; set QDI_MCP_HTTP_ALLOWED_HOSTS to the names clients use (e.g. mcp.example.com:{port})"
+    )
 
 
 def storage_problem(settings: Settings) -> str | None:

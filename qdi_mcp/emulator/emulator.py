@@ -48,6 +48,9 @@ class Emulator:
     Source trouble: `set_dataset_broken(project_id, task_id, dataset, ...)` makes a dataset's full loads fail
     (so a run ends FAILED) until it is called again with `broken=False`. Schedules: `trigger_scheduled_run(
     project_id, task_id)` starts the task, or records a MISFIRED run when it cannot run.
+
+    Ids: `seed` fixes the sequence of generated action, trace and object ids; without one the start time seeds
+    it, so ids differ between runs (see `IdFactory`).
     """
 
     def __init__(
@@ -59,10 +62,11 @@ class Emulator:
         rate_limits: bool = False,
         oauth_clients: dict[str, str] | None = None,
         token_lifetime: float = OAUTH_TOKEN_LIFETIME_SECONDS,
+        seed: int | None = None,
     ) -> None:
         self.clock: Clock = clock if clock is not None else SpeedClock(1.0)
         content = demo_tenant()
-        self.tenant = Tenant(self.clock, owner_id=content.owner_id)
+        self.tenant = Tenant(self.clock, owner_id=content.owner_id, seed=seed)
         load_demo(self.tenant, content, with_projects=demo)
         self.faults = FaultPlan()
         self.counters: Counter[str] = Counter()  # executed mutations (2xx), by operation

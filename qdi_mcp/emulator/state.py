@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -183,10 +184,15 @@ class ProjectState:
 
 
 class IdFactory:
-    """Qlik-shaped ids from a seeded generator: the same sequence for the same emulator history."""
+    """Qlik-shaped ids from a seeded generator: the same sequence for the same seed and emulator history.
 
-    def __init__(self, seed: int = 0) -> None:
-        self._random = random.Random(seed)
+    Without a seed the start time seeds it: a demo's action and trace ids then differ from one run to the next
+    (two runs' audit lines or support tickets never name the same trace id), yet stay reproducible within a run.
+    Tests that need a known sequence pass a seed."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = time.time_ns() if seed is None else seed
+        self._random = random.Random(self.seed)
 
     def hex(self, length: int) -> str:
         return "".join(self._random.choice("0123456789abcdef") for _ in range(length))
@@ -204,11 +210,11 @@ class IdFactory:
 class Tenant:
     """Everything the emulated tenant knows, plus its clock and its queue of future events."""
 
-    def __init__(self, clock: Clock, *, owner_id: str) -> None:
+    def __init__(self, clock: Clock, *, owner_id: str, seed: int | None = None) -> None:
         self.clock = clock
         self.owner_id = owner_id
         self.events = EventQueue()
-        self.ids = IdFactory()
+        self.ids = IdFactory(seed)
         self.spaces: dict[str, Space] = {}
         self.connections: dict[str, Connection] = {}
         self.projects: dict[str, ProjectState] = {}

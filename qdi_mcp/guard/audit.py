@@ -5,8 +5,10 @@ before any request is sent (when it cannot be written nothing is sent), and the 
 
     {"time": "2025-01-31T12:00:00.000Z", "call_id": "5f0c...", "tool": "qdi_stop_task", "safety": "destructive",
      "arguments": {...redacted...}, "outcome": "started", "confirmed_by": "token",
-     "client": "claude-code 2.1.0", "trace_id": null, "detail": null}
-    {"time": "2025-01-31T12:00:00.400Z", "call_id": "5f0c...", ..., "outcome": "executed", ...}
+     "client": "claude-code 2.1.0", "tenant": "acme.eu.qlikcloud.com", "trace_id": null, "final_state": null,
+     "detail": null}
+    {"time": "2025-01-31T12:00:00.400Z", "call_id": "5f0c...", ..., "outcome": "executed",
+     "trace_id": "9f2c...", ...}
 
 A ``started`` line without a matching outcome is a call whose end is unknown (the process died, or the outcome
 line could not be written): check the tenant. Refusals, previews and confirmation questions are single lines.
@@ -15,6 +17,12 @@ Every argument is logged at most ``MAX_ARGUMENT_CHARS`` characters of JSON: a lo
 ``{"cut": <its first characters>, "sha256": <digest of its whole JSON>, "length": <chars>, "cut_chars": <chars
 left out>}``, so a call with megabytes of arguments still writes a line of a few kilobytes, and the digest tells
 whether two calls carried the same value.
+
+``tenant`` is the host of the tenant the server talks to (``demo`` for the embedded emulator), on every line: one
+log file may hold the lines of several tenants. ``trace_id`` is Qlik's trace id of the request that changed
+something (or of the failed request), for Qlik support. ``final_state`` is the state a wait ended in (an action's
+``FAILED``, a task run's ``RUNNING``; null for calls that do not wait): a call that ran and waited is ``executed``
+even when the action it started failed, and this field and the ``detail`` say so.
 
 ``client`` is the MCP client as it names itself (the handshake's or the request's clientInfo): which host or
 runbook made the call. It is what the client says, not an authenticated identity.
@@ -37,9 +45,14 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from qdi_mcp.guard.redact import Redactor
+
+if TYPE_CHECKING:
+    from qdi_mcp.api import QlikClient
+    from qdi_mcp.settings import Settings
 
 logger = logging.getLogger("qdi_mcp.audit")
 
@@ -49,8 +62,10 @@ __all__ = [
     "OUTCOMES",
     "AuditLog",
     "AuditLogError",
+    "audit_tenant",
     "current_call",
     "current_client",
+    "wait_outcome",
 ]
 
 OUTCOMES = frozenset(
@@ -99,8 +114,10 @@ class AuditLog:
         redactor: Redactor,
         clock: Callable[[], float] = time.time,
         max_memory_records: int = 1000,
+        tenant: str | None = None,
     ) -> None:
         self._path = Path(path).expanduser() if path is not None else None
+        self._tenant = _bounded(tenant, _MAX_NAME_CHARS) if tenant else None
         self._redactor = redactor
         self._clock = clock
         # Recent records are kept in every mode (bounded), so tests and status views can read them back.
@@ -147,6 +164,7 @@ class AuditLog:
         detail: str | None = None,
         confirmed_by: str | None = None,
         backup: Mapping[str, Any] | None = None,
+        final_state: str | None = None,
     ) -> dict[str, Any]:
         """Append one line and return the record as written. Raises :class:`AuditLogError` if the file
         cannot be written: a write that is not audited should be noticed, not silently lost.
@@ -164,7 +182,9 @@ class AuditLog:
             "outcome": outcome,
             "confirmed_by": confirmed_by,
             "client": _client_text(current_client.get()),
+            "tenant": self._tenant,
             "trace_id": trace_id,
+            "final_state": final_state,
             "detail": self._redact_detail(detail),
         }
         if backup is not None:
@@ -198,6 +218,36 @@ class AuditLog:
                 os.close(fd)
         except OSError as error:
             raise AuditLogError(f"cannot append to the audit log {path}: {error.strerror or error}") from error
+
+
+def audit_tenant(settings: Settings, client: QlikClient | None) -> str | None:
+    """What audit lines name as the tenant: `demo` for the embedded emulator, else the tenant's host (one log file
+    may collect the lines of the demo and of several tenants)."""
+    if settings.demo:
+        return "demo"
+    url = settings.tenant_url or (client.tenant_url if client is not None else None)
+    return urlsplit(url).hostname if url else None
+
+
+def wait_outcome(structured: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The state a wait ended in, and a line saying so (with the reason when it failed or timed out): the
+    `final_state` and `detail` of the executed line of a write that waited.
+
+    A wait's result (an action's or a task run's) carries `state` and `timed_out`; a FAILED action is a
+    successful call (the tool ran and reports it), so without this its line would read `executed` and nothing
+    more. Other results give (None, None)."""
+    if "timed_out" not in structured or "state" not in structured:
+        return None, None
+    state = structured["state"]
+    subject = f"action {structured['action_id']}" if structured.get("action_id") else "task run"
+    if structured["timed_out"]:
+        detail = f"wait timed out: {subject} still {state}"
+    else:
+        detail = f"wait ended: {subject} {state}"
+    hint = structured.get("hint")
+    if (structured["timed_out"] or state == "FAILED") and hint:
+        detail += f": {hint}"
+    return (str(state) if state is not None else None), detail
 
 
 def _iso_utc(timestamp: float) -> str:

@@ -1,9 +1,16 @@
-"""How a run looks: a live display and a summary table on a terminal, one plain line per step otherwise
-(CI logs), or a single JSON report with `--json`."""
+"""How a run looks: a live display and a summary table on a terminal, plain lines otherwise (CI logs), or a
+single JSON report with `--json`.
+
+Plain lines: one when a call starts, one per finished step, and while a call waits a heartbeat with the wait's
+latest progress at most every `PLAIN_HEARTBEAT_SECONDS`: CI services end a job that prints nothing for a while
+(CircleCI after 10 minutes), and a prepare or a full load can take longer than that. The server's waits report
+progress every few seconds, so the heartbeat needs no timer of its own."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -27,6 +34,7 @@ from qdi_mcp.runbook.runner import SilentReporter
 _WORDS = {PASSED: "ok", FAILED: "FAIL", NEEDS_CONFIRMATION: "CONFIRM", WOULD_CALL: "plan", NOT_RUN: "skip"}
 _STYLES = {PASSED: "green", FAILED: "bold red", NEEDS_CONFIRMATION: "bold yellow", WOULD_CALL: "cyan", NOT_RUN: "dim"}
 _MAX_DETAIL = 400
+PLAIN_HEARTBEAT_SECONDS = 60.0
 
 
 def step_details(record: StepRecord) -> str:
@@ -62,23 +70,45 @@ def finished_line(report: RunReport) -> str:
 
 
 class PlainReporter:
-    """One line per step, nothing else moving: what CI logs need."""
+    """Lines only, nothing moving: what CI logs need. A line when a call starts, a heartbeat while it waits (at
+    most every `heartbeat_seconds`, with the wait's latest progress), a line per finished step."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        heartbeat_seconds: float = PLAIN_HEARTBEAT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream = stream
+        self.heartbeat_seconds = heartbeat_seconds
+        self._clock = clock
+        self._total_steps = 0
+        self._call = ""  # "[i/n] step · item": the call in flight
+        self._call_started = 0.0
+        self._last_line = 0.0
 
     def _line(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+        self._last_line = self._clock()
 
     def run_started(self, runbook: Runbook, report: RunReport) -> None:
+        self._total_steps = len(runbook.steps)
         mode = " (dry run: read tools only)" if report.dry_run else ""
         self._line(f"runbook {runbook.name}: {count_steps(len(runbook.steps))}{mode}")
 
     def call_started(self, step: Step, item: str | None) -> None:
-        return None
+        self._call = f"[{step.index + 1}/{self._total_steps}] {step.name}" + (f" · {_clip(item, 80)}" if item else "")
+        self._line(f"{'start':<7} {self._call} ({step.tool})")
+        self._call_started = self._last_line
 
     async def progress(self, progress: float, total: float | None, message: str | None) -> None:
-        return None
+        now = self._clock()
+        if now - self._last_line < self.heartbeat_seconds:
+            return
+        # The waits' messages carry the progress people read ("2/5 tasks done"); the number is for bars.
+        said = _clip(message, 200) if message else "waiting"
+        self._line(f"{'wait':<7} {self._call} {now - self._call_started:.0f}s: {said}")
 
     def step_finished(self, record: StepRecord, total_steps: int) -> None:
         word = status_word(record.status).ljust(7)
@@ -164,12 +194,19 @@ def summary_table(report: RunReport) -> Table:
     return table
 
 
-def make_reporter(*, json_output: bool, stream: TextIO, is_terminal: bool, console: Console | None = None) -> Any:
+def make_reporter(
+    *,
+    json_output: bool,
+    stream: TextIO,
+    is_terminal: bool,
+    console: Console | None = None,
+    heartbeat_seconds: float = PLAIN_HEARTBEAT_SECONDS,
+) -> Any:
     if json_output:
         return JsonReporter(stream)
     if is_terminal:
         return RichReporter(console or Console(file=stream))
-    return PlainReporter(stream)
+    return PlainReporter(stream, heartbeat_seconds=heartbeat_seconds)
 
 
 def _clip(text: str, limit: int = _MAX_DETAIL) -> str:

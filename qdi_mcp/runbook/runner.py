@@ -7,7 +7,9 @@ first, so a run that would stop for confirmation stops before it changes anythin
 
 Dry run: read tools are called (so later steps' arguments resolve); write and destructive steps are shown as
 "would call". Once a step is skipped, later steps are not called either: they would look at a state the
-real run would have changed, and report something it would not see.
+real run would have changed, and report something it would not see. A read tool that writes a file into the
+work folder (an export, `writes_files` in its spec) is shown and not called: a dry run writes nothing. It changes
+nothing in the tenant, so the steps after it still run.
 """
 
 from __future__ import annotations
@@ -166,9 +168,10 @@ class _Run:
 
     async def _run_step(self, step: Step, spec: ToolSpec, record: StepRecord) -> None:
         started = self.options.timer()
-        if self.options.dry_run and (spec.safety != "read" or self.skipped_a_change):
+        if self.options.dry_run and (spec.safety != "read" or spec.writes_files or self.skipped_a_change):
             self._plan(step, spec, record)
-            self.skipped_a_change = True
+            # An export that was not called leaves the tenant as it is: later reads still see the real state.
+            self.skipped_a_change = self.skipped_a_change or spec.safety != "read"
             return
         scope = self._scope()
         try:
@@ -281,11 +284,12 @@ class _Run:
 
     def _plan(self, step: Step, spec: ToolSpec, record: StepRecord) -> None:
         record.status = WOULD_CALL
-        reason = (
-            "not called in a dry run: it changes the tenant"
-            if spec.safety != "read"
-            else "not called: it follows a step the dry run skips, so it would see a state the run changes"
-        )
+        if spec.safety != "read":
+            reason = "not called in a dry run: it changes the tenant"
+        elif spec.writes_files:
+            reason = "not called in a dry run: it writes a file into the work folder"
+        else:
+            reason = "not called: it follows a step the dry run skips, so it would see a state the run changes"
         try:
             items = self._items(step, self._scope())
         except TemplateError as exc:

@@ -31,7 +31,14 @@ from mcp.server import Server
 
 from qdi_mcp import __version__
 from qdi_mcp.failures import ToolFailure
-from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_call, current_client
+from qdi_mcp.guard.audit import (
+    AuditLog,
+    AuditLogError,
+    audit_tenant,
+    current_call,
+    current_client,
+    wait_outcome,
+)
 from qdi_mcp.guard.fence import render_text
 from qdi_mcp.guard.gate import AUDITED_BY_GATE, ConfirmationGate
 from qdi_mcp.guard.redact import Redactor
@@ -50,7 +57,7 @@ if TYPE_CHECKING:
 
     from jsonschema import Draft202012Validator
 
-    from qdi_mcp.api import QlikClient
+    from qdi_mcp.api import ChangeTraces, QlikClient
     from qdi_mcp.tools import ToolContext, ToolResult
 
 logger = logging.getLogger("qdi_mcp.server")
@@ -215,9 +222,15 @@ class QdiServer:
                 for name in tool_ctx.files_written:
                     (self.workdir.root / name).unlink(missing_ok=True)
                 return self._error_result(_audit_unavailable(spec, exc))
-            tool_ctx.record_step = functools.partial(self._audit_step, spec, handler_args, tool_ctx, confirmed_by)
+        # Qlik's trace ids of the requests this call sends that change something: the audit lines name them.
+        traces = loaded.ChangeTraces()
+        if audited:
+            tool_ctx.record_step = functools.partial(
+                self._audit_step, spec, handler_args, tool_ctx, confirmed_by, traces
+            )
         try:
-            result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
+            with loaded.recording_changes(traces):
+                result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
             # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
             # started, and the agent got no result naming it: the audit line is where it can be found.
@@ -228,6 +241,7 @@ class QdiServer:
                     "cancelled",
                     _cancelled_detail(tool_ctx.started),
                     confirmed_by,
+                    trace_id=traces.last,
                     backup=backup,
                 )
             raise
@@ -242,7 +256,8 @@ class QdiServer:
                     outcome,
                     failure.message,
                     confirmed_by,
-                    trace_id=failure.trace_id,
+                    # The failed request's own trace id; else the last change this call made before it failed.
+                    trace_id=failure.trace_id or traces.last,
                     backup=backup,
                 )
             if backup is not None:
@@ -254,7 +269,17 @@ class QdiServer:
                 await loaded.forget_lineage(tool_ctx.client)
         if audited:
             audited_args = _audited_arguments(spec, handler_args, tool_ctx)
-            self._audit(spec, audited_args, "executed", None, confirmed_by, backup=backup)
+            final_state, waited = wait_outcome(result.structured)
+            self._audit(
+                spec,
+                audited_args,
+                "executed",
+                waited,
+                confirmed_by,
+                trace_id=traces.last,
+                backup=backup,
+                final_state=final_state,
+            )
         elif tool_ctx.files_written:
             return self._audit_files_written(spec, handler_args, tool_ctx.files_written, result)
         if backup is not None:
@@ -287,12 +312,14 @@ class QdiServer:
         arguments: dict[str, Any],
         tool_ctx: ToolContext,
         confirmed_by: str | None,
+        traces: ChangeTraces,
         step: str,
         outcome: str,
         detail: str | None,
     ) -> None:
         text = f"{step}: {outcome}" + (f" - {detail}" if detail else "")
-        self._audit(spec, _audited_arguments(spec, arguments, tool_ctx), "step", text, confirmed_by)
+        arguments = _audited_arguments(spec, arguments, tool_ctx)
+        self._audit(spec, arguments, "step", text, confirmed_by, trace_id=traces.last)
 
     def _audit(
         self,
@@ -304,6 +331,7 @@ class QdiServer:
         *,
         trace_id: str | None = None,
         backup: dict[str, Any] | None = None,
+        final_state: str | None = None,
     ) -> None:
         self.audit.record_or_log(
             tool=spec.name,
@@ -315,6 +343,7 @@ class QdiServer:
             detail=plain(detail) if detail else detail,
             confirmed_by=confirmed_by,
             backup=backup,
+            final_state=final_state,
         )
 
     def _failure_from(self, exc: Exception, spec: ToolSpec, arguments: dict[str, Any]) -> ToolFailure:
@@ -456,7 +485,8 @@ def build_qdi_server(
         redactor.add_secret(secret)
     served, refused = select_specs(settings, specs if specs is not None else load_specs())
     audit_redactor = Redactor(settings.secrets())
-    audit = audit if audit is not None else AuditLog(settings.audit_log_path, redactor=audit_redactor)
+    if audit is None:
+        audit = AuditLog(settings.audit_log_path, redactor=audit_redactor, tenant=audit_tenant(settings, client))
     tokens = tokens or ConfirmationTokens(
         secret_from_env(settings.secret),
         ttl_seconds=settings.confirm_ttl_seconds,

@@ -6,13 +6,14 @@ deferred import of the package), so an MCP host that starts the server to list i
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from qdi_mcp.api import QdiApiError
+from qdi_mcp.api import ChangeTraces, QdiApiError, recording_changes
 from qdi_mcp.guard.previews import build_preview
 from qdi_mcp.tools import HANDLERS, ToolContext, failure_from_api_error, forget_lineage
 from qdi_mcp.tools.backups import take_backup
 
 __all__ = [
     "HANDLERS",
+    "ChangeTraces",
     "Draft202012Validator",
     "QdiApiError",
     "ToolContext",
@@ -20,5 +21,6 @@ __all__ = [
     "build_preview",
     "failure_from_api_error",
     "forget_lineage",
+    "recording_changes",
     "take_backup",
 ]

@@ -23,6 +23,8 @@ Per-tool facts the guard and the handlers read (written after ``annotations:`` i
 - ``hints: {bad_request, check_outcome, not_found, gone}``: the next step after a rejected call, after a write
   whose answer was lost, after a 404 or a 410 (the code has generic fallbacks).
 - ``resume_with``: the read tool that follows what the tool started.
+- ``writes_files: true``: a read tool that writes a file into the work folder (an export); a runbook's dry run
+  shows it instead of calling it, so that a dry run writes nothing.
 - ``confirmation: {binds_file: <argument>}``: the confirmation is bound to that file's content too.
 - ``backup: <argument>``: the tool changes the design of the project that argument names, so the server exports it
   to the work folder's ``backups/`` first (``tools.backups``); the result and the audit line name the backup.
@@ -194,6 +196,7 @@ class ToolSpec:
     hints: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     resume_with: str | None = None
     binds_file: str | None = None
+    writes_files: bool = False
     # The argument naming the project backed up before the call (see tools.backups).
     backup: str | None = None
     # What the backup's restore call puts back: "design" (import the backup) or "bindings" (the values).
@@ -582,6 +585,7 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
         hints=MappingProxyType(dict(document.get("hints", {}))),
         resume_with=document.get("resume_with"),
         binds_file=document.get("confirmation", {}).get("binds_file"),
+        writes_files=bool(document.get("writes_files", False)),
         backup=document.get("backup"),
         backup_restores=document.get("backup_restores"),
         wraps=document.get("wraps"),

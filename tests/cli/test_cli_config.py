@@ -355,6 +355,24 @@ def test_emulator_help_explains_host_and_port(capsys: pytest.CaptureFixture[str]
     assert "8765" in port_help and "free" in port_help
 
 
+def test_runbook_help_lists_every_exit_code_a_runbook_ends_with(capsys: pytest.CaptureFixture[str]) -> None:
+    from qdi_mcp.runbook import EXIT_FAILED, EXIT_INVALID, EXIT_NEEDS_CONFIRMATION, EXIT_PASSED
+
+    with pytest.raises(SystemExit):
+        main(["runbook", "--help"])
+    codes = capsys.readouterr().out.split("exit codes:", 1)[1].split("\n\n", 1)[0]
+    listed = {int(line.split()[0]): line for line in codes.strip().splitlines() if line.strip()[:1].isdigit()}
+    assert set(listed) == {EXIT_PASSED, EXIT_FAILED, EXIT_INVALID, EXIT_NEEDS_CONFIRMATION}
+    assert "confirm" in listed[EXIT_NEEDS_CONFIRMATION] and "--yes" in listed[EXIT_NEEDS_CONFIRMATION]
+
+
+def test_emulator_help_names_the_variable_of_the_api_key_it_accepts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["emulator", "--help"])
+    out = capsys.readouterr().out
+    assert "QDI_EMULATOR_API_KEY" in out and "qdi-demo-key" in out
+
+
 # --- closed pipes ---------------------------------------------------------------------------------------------
 
 

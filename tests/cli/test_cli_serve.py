@@ -153,3 +153,54 @@ def test_connection_help_for_stdio_names_the_demo_flag_only_in_demo_mode() -> No
 
     assert "qdi-mcp serve --demo" in demo
     assert "--demo" not in tenant.replace("qdi_list_projects --demo", "")
+
+
+# --- a remote bind without allowed hosts (issue 19, defect 4) -------------------------------------------------
+
+
+@pytest.fixture
+def serve_records(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Replaces the event loop part of `serve`, so a good configuration returns at once."""
+    started: list[str] = []
+
+    async def fake_serve(*args: object) -> None:
+        started.append("serve")
+
+    monkeypatch.setattr(serve_command, "_serve", fake_serve)
+    return started
+
+
+def remote_serve(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *extra: str) -> str:
+    monkeypatch.setenv("QDI_MCP_HTTP_TOKEN", "a-bearer-token-of-at-least-thirty-two-characters")
+    exit_code, _, err = serve(capsys, "--demo", "--transport", "http", "--port", "0", *extra)
+    assert exit_code == 0, err
+    return err
+
+
+def test_a_remote_bind_without_allowed_hosts_warns_that_requests_will_get_421(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, serve_records: list[str]
+) -> None:
+    err = remote_serve(capsys, monkeypatch, "--host", "0.0.0.0", "--allow-remote")  # noqa: S104 - what is tested
+    warnings = [line for line in err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, err
+    assert "QDI_MCP_HTTP_ALLOWED_HOSTS" in warnings[0] and "421" in warnings[0]
+    assert serve_records == ["serve"]  # a warning, not a refusal: a client may use the bind address itself
+
+
+def test_a_remote_bind_with_allowed_hosts_or_a_loopback_bind_does_not_warn(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, serve_records: list[str]
+) -> None:
+    monkeypatch.setenv("QDI_MCP_HTTP_ALLOWED_HOSTS", "mcp.example.com:*")
+    remote = remote_serve(capsys, monkeypatch, "--host", "0.0.0.0", "--allow-remote")  # noqa: S104
+    monkeypatch.delenv("QDI_MCP_HTTP_ALLOWED_HOSTS")
+    loopback = remote_serve(capsys, monkeypatch)
+    assert "421" not in remote + loopback
+    assert serve_records == ["serve", "serve"]
+
+
+def test_serve_help_says_a_remote_bind_needs_allowed_hosts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    remote = out.split("remote HTTP:", 1)[1].split("\n\n", 1)[0]
+    assert "QDI_MCP_HTTP_ALLOWED_HOSTS" in remote and "421" in remote

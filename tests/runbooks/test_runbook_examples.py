@@ -168,6 +168,57 @@ async def test_promote_project_dry_run_prints_the_diff_and_writes_nothing(tmp_pa
         assert r.audit() == []
 
 
+def folder_state(root: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("example", sorted(path.name for path in EXAMPLES.glob("*.yaml")))
+async def test_a_dry_run_of_every_example_leaves_the_work_folder_and_audit_log_unchanged(
+    tmp_path: Path, example: str
+) -> None:
+    async with rehearsal(tmp_path) as r:
+        (tmp_path / "work").mkdir()
+        (tmp_path / "work" / "kept.zip").write_bytes(b"a file that was there before")
+        before = folder_state(tmp_path)
+
+        await r.run(example, dry_run=True)
+
+        assert folder_state(tmp_path) == before
+        assert sum(r.emulator.counters.values()) == 0
+
+
+async def test_a_dry_run_shows_an_export_instead_of_writing_its_zip_and_runs_the_reads_after_it(
+    tmp_path: Path,
+) -> None:
+    runbook = tmp_path / "export-then-read.yaml"
+    runbook.write_text(
+        textwrap.dedent(
+            """\
+            name: export-then-read
+            vars: {project_id: 6650f0c1a2b3c4d5e6f70001}
+            steps:
+              - name: export
+                tool: qdi_export_project
+                args: {project_id: "${vars.project_id}"}
+              - name: status
+                tool: qdi_get_project_status
+                args: {project_id: "${vars.project_id}"}
+            """
+        ),
+        encoding="utf-8",
+    )
+    async with rehearsal(tmp_path) as r:
+        code, output = await r.run_file(runbook, dry_run=True, json_output=True)
+
+        steps = {step["name"]: step for step in json.loads(output)["steps"]}
+        assert steps["export"]["status"] == "would_call"
+        assert "writes a file into the work folder" in steps["export"]["message"]
+        assert steps["status"]["status"] == "passed"  # an export changes nothing in the tenant
+        assert "export_project" not in r.emulator.requests
+        assert not (tmp_path / "work").exists() or not list((tmp_path / "work").rglob("*.zip"))
+        assert r.audit() == [] and code == 0
+
+
 async def test_health_check_on_the_whole_demo_fails_naming_the_dataset_in_error(tmp_path: Path) -> None:
     async with rehearsal(tmp_path) as r:
         code, output = await r.run("health-check.yaml")

@@ -14,6 +14,7 @@ from rich.console import Console
 from qdi_mcp.cli import main
 from qdi_mcp.cli.call import _call_with_progress
 from qdi_mcp.runbook import ToolProgress, make_reporter
+from qdi_mcp.tools.polling import PollSchedule
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "runbooks"
 HEALTH_CHECK = str(EXAMPLES / "health-check.yaml")
@@ -24,17 +25,21 @@ def cli(tmp_path: Path, *args: str) -> list[str]:
     return ["runbook", *args, "--demo", "--workdir", str(tmp_path / "work"), "--audit-log", str(tmp_path / "a.jsonl")]
 
 
-def test_off_a_terminal_each_step_is_one_plain_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_off_a_terminal_each_call_start_and_each_step_is_one_plain_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(cli(tmp_path, HEALTH_CHECK))
     lines = capsys.readouterr().out.splitlines()
 
     assert code == 1
     assert lines[0] == "runbook health-check: 2 steps"
-    assert lines[1].startswith("ok      [1/2] list projects (qdi_list_projects)")
-    assert lines[2].startswith("FAIL    [2/2] project status (qdi_get_project_status)")
-    assert "CRM STORAGE" in lines[2]
-    assert lines[3].startswith("failed: 1 passed, 1 failed (") and lines[3].endswith("s, exit 1)")
-    assert len(lines) == 4
+    assert lines[1] == "start   [1/2] list projects (qdi_list_projects)"
+    assert lines[2].startswith("ok      [1/2] list projects (qdi_list_projects)")
+    starts = [line for line in lines[3:-2] if line.startswith("start   [2/2] project status · ")]
+    assert len(starts) == len(lines) - 5 and starts  # one per project the for_each step looks at
+    assert lines[-2].startswith("FAIL    [2/2] project status (qdi_get_project_status)")
+    assert "CRM STORAGE" in lines[-2]
+    assert lines[-1].startswith("failed: 1 passed, 1 failed (") and lines[-1].endswith("s, exit 1)")
     assert "\x1b[" not in "".join(lines)  # no colour codes in CI logs
 
 
@@ -155,8 +160,9 @@ def test_steps_after_a_failed_step_name_where_the_run_stopped(
 
     assert code == 1
     assert lines[0] == "runbook stop early: 2 steps"
-    assert lines[2].startswith("skip    [2/2] list (qdi_list_projects)")
-    assert lines[2].endswith("not run: the run stopped at step 1 (get), which failed")
+    assert lines[1] == "start   [1/2] get (qdi_get_project)"
+    assert lines[3].startswith("skip    [2/2] list (qdi_list_projects)")
+    assert lines[3].endswith("not run: the run stopped at step 1 (get), which failed")
 
 
 def test_a_one_step_runbook_says_1_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -167,3 +173,56 @@ def test_a_one_step_runbook_says_1_step(tmp_path: Path, capsys: pytest.CaptureFi
 
     assert code == 0
     assert lines[0] == "runbook t: 1 step"
+
+
+# --- heartbeats in plain mode (issue 19, defect 7: CI ends a job that prints nothing for 10 minutes) ----------
+
+
+class SteppingClock:
+    """A monotonic clock that moves `step` seconds at every reading."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.anyio
+async def test_plain_output_prints_a_heartbeat_with_the_wait_s_progress_at_most_every_interval(
+    tmp_path: Path,
+) -> None:
+    from qdi_mcp.runbook import PlainReporter, load_runbook, open_session, run_runbook
+    from qdi_mcp.runbook.runner import RunOptions
+
+    path = tmp_path / "prepare.yaml"
+    path.write_text(
+        "name: prepare\nsteps:\n"
+        "  - {name: prepare, tool: qdi_prepare_project_and_wait, args: {project_id: 6650f0c1a2b3c4d5e6f70001}}\n"
+    )
+    runbook = load_runbook(path)
+    # Each reading of the clock is 20 s later: with a 60 s interval, at most every third progress is a line.
+    every_minute, often = io.StringIO(), io.StringIO()
+    for stream, seconds in ((every_minute, 60.0), (often, 0.0)):
+        async with open_stack(tmp_path / str(seconds)) as stack:
+            reporter = PlainReporter(stream, heartbeat_seconds=seconds, clock=SteppingClock(20.0))
+            waits_on_the_emulator_clock = {"clock": stack.clock, "schedule": PollSchedule()}
+            async with open_session(stack.qdi.settings, stack.client, context_options=waits_on_the_emulator_clock) as s:
+                report = await run_runbook(runbook, s, options=RunOptions({}), reporter=reporter)
+            assert report.exit_code == 0, stream.getvalue()
+
+    beats = [line for line in often.getvalue().splitlines() if line.startswith("wait    [1/1] prepare ")]
+    assert len(beats) >= 3, often.getvalue()
+    assert all("tasks done" in line for line in beats)  # the action's progress, as the server words it
+    minute_beats = [line for line in every_minute.getvalue().splitlines() if line.startswith("wait ")]
+    assert minute_beats and len(minute_beats) < len(beats)
+    seconds = [int(line.split("] prepare ", 1)[1].split("s:", 1)[0]) for line in minute_beats]
+    assert all(later - earlier >= 60 for earlier, later in zip(seconds, seconds[1:], strict=False)), seconds
+
+
+def test_the_plain_heartbeat_interval_defaults_to_a_minute() -> None:
+    from qdi_mcp.runbook import PlainReporter
+
+    reporter = make_reporter(json_output=False, stream=io.StringIO(), is_terminal=False)
+    assert isinstance(reporter, PlainReporter) and reporter.heartbeat_seconds == 60.0

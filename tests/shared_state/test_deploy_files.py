@@ -62,3 +62,17 @@ def test_the_replica_settings_load_as_qdi_mcp_reads_them(tmp_path: Path) -> None
     settings = Settings.from_env(env)
     assert settings.shared_state is not None and settings.shared_state.host == "redis"
     assert settings.secret and settings.http_token
+
+
+def test_the_replicas_run_an_image_built_from_this_repository_not_a_package_from_an_index() -> None:
+    replica = compose()["services"]["replica-a"]
+    assert replica["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+    assert "pip install" not in str(replica["command"])
+    dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    copied = re.findall(r"^COPY (\S+)", dockerfile, re.M)
+    # What a wheel needs: the package and the tool specs it carries (pyproject's force-include), and no index.
+    assert {"qdi_mcp", "tool_specs", "pyproject.toml"} <= set(copied)
+    assert "pip install --no-cache-dir ." in dockerfile
+    assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
+    assert ignored[ignored.index("*") + 1 :] and "!qdi_mcp/" in ignored and "!tool_specs/" in ignored

@@ -12,7 +12,20 @@ from qdi_mcp.guard.audit import AuditLog, AuditLogError, current_client
 from qdi_mcp.guard.redact import Redactor
 
 API_KEY = "qlik-api-key-0123456789abcdef"
-FIELDS = ["time", "call_id", "tool", "safety", "arguments", "outcome", "confirmed_by", "client", "trace_id", "detail"]
+FIELDS = [
+    "time",
+    "call_id",
+    "tool",
+    "safety",
+    "arguments",
+    "outcome",
+    "confirmed_by",
+    "client",
+    "tenant",
+    "trace_id",
+    "final_state",
+    "detail",
+]
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -40,6 +53,19 @@ def test_record_appends_one_json_line_with_every_field(tmp_path: Path) -> None:
     assert line["arguments"] == {"project_id": "p-1", "task_id": "t-1"}
     assert (line["outcome"], line["safety"], line["confirmed_by"]) == ("executed", "destructive", "token")
     assert (line["trace_id"], line["detail"]) == ("trace-9", None)
+
+
+def test_every_line_names_the_tenant_it_was_written_for(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    demo = AuditLog(path, redactor=Redactor(), tenant="demo")
+    demo.record(tool="qdi_a", arguments={}, outcome="refused", safety="write")
+    AuditLog(path, redactor=Redactor(), tenant="acme.eu.qlikcloud.com").record(
+        tool="qdi_b", arguments={}, outcome="executed", safety="write", final_state="FAILED"
+    )
+
+    lines = read_lines(path)
+    assert [line["tenant"] for line in lines] == ["demo", "acme.eu.qlikcloud.com"]
+    assert [line["final_state"] for line in lines] == [None, "FAILED"]
 
 
 def test_records_append_rather_than_overwrite(tmp_path: Path) -> None:
