@@ -149,11 +149,17 @@ class QdiServer:
             backups_kept=self.settings.backups_kept,
         )
         try:
-            # Before the gate: a call with nothing to do (a stop of a task that is not running) asks nobody.
-            answer = await self._precondition(spec, arguments, tool_ctx, loaded)
-            if answer is not None:
-                return answer
-            decision = await self.gate.check(spec, arguments, ctx, params, tool_ctx, preview=loaded.build_preview)
+            # The gate runs the precondition once any token or answer the call carries is verified and before it
+            # asks anyone: a call with nothing to do (a stop of a task that is not running) asks nobody.
+            decision = await self.gate.check(
+                spec,
+                arguments,
+                ctx,
+                params,
+                tool_ctx,
+                preview=loaded.build_preview,
+                precondition=functools.partial(self._precondition, spec, arguments, tool_ctx, loaded),
+            )
         except Exception as exc:  # noqa: BLE001 - a failed precondition, preview or token is a result, not a crash
             refusal = self._failure_from(exc, spec, arguments)
             # A refused token is audited by the gate; any other failure here (the preview could not read the
