@@ -317,11 +317,10 @@ def cdc_figures(state: TaskRuntimeState) -> dict[str, Any] | None:
 def cdc_text(figures: dict[str, Any] | None) -> str:
     if not figures:
         return ""
+    # Short: the structured result carries every figure; the sentence gives a person the two that matter most.
     parts = [f"latency {figures['latency']}"] if "latency" in figures else []
     if "changes_applied" in figures:
         parts.append(f"{figures['changes_applied']:,.0f} changes applied")
-    if "updated_to" in figures:
-        parts.append(f"target updated to {figures['updated_to']}")
     return f" CDC: {', '.join(parts)}." if parts else ""
 
 
