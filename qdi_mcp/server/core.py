@@ -178,8 +178,8 @@ class QdiServer:
     ) -> types.CallToolResult | None:
         """The answer of the spec's precondition when the call has nothing to do, else None (the call goes on).
 
-        Audited as `not_needed`, never `executed`: a person reading the log sees the stop that was asked for and
-        that nothing was sent, and a token the call carried stays unused (nothing was confirmed)."""
+        The gate calls it (see `ConfirmationGate.check` for when). Audited as `not_needed`, never `executed`: a
+        person reading the log sees the stop that was asked for and that nothing was sent."""
         if spec.precondition is None:
             return None
         handler_args = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
