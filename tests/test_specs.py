@@ -341,7 +341,7 @@ def test_descriptions_point_to_tools_that_exist(spec: ToolSpec) -> None:
 def test_every_shared_fragment_is_used() -> None:
     shared = yaml.safe_load((REPO_TOOL_SPECS / "_shared.yaml").read_text(encoding="utf-8"))["fragments"]
     texts = [path.read_text(encoding="utf-8") for path in REPO_TOOL_SPECS.glob("*.yaml")]
-    loader_uses = {"confirmation_token", "confirmation_required", "confirmation_declined"}
+    loader_uses = {"confirmation_token", "confirmation_required", "confirmation_declined", "precondition_unmet"}
     for name in set(shared) - loader_uses:
         assert any(f"$shared: {name}" in text for text in texts), f"fragment {name} is never used"
 

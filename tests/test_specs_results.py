@@ -220,6 +220,13 @@ RESULTS: dict[str, dict[str, Any]] = {
         "state": "CANCELED",
         "readiness": "READY_TO_RUN",
         "full_load": None,
+        # issue 17: a CDC task's figures; after a stop of a replication task, where to resume
+        "cdc": {
+            "latency": "00:00:04",
+            "changes_applied": 1234,
+            "updated_to": "2025-03-03T09:00:00Z",
+            "resume_from": {"option": "PROCESS_CHANGES_FROM_TIMESTAMP", "process_changes_from": "2025-03-03T09:00:00Z"},
+        },
     },
     "qdi_get_project_status": {
         "project": PROJECT,
@@ -416,3 +423,8 @@ def test_export_rejects_a_digest_that_is_not_sha256_hex() -> None:
 def test_start_and_stop_results_name_their_request() -> None:
     stop_result = RESULTS["qdi_stop_task"]
     assert not validator("qdi_stop_task").is_valid({**stop_result, "status": "stopped"})
+    # CDC figures are a closed shape, and resume_from only ever names the timestamp option
+    assert not validator("qdi_stop_task").is_valid({**stop_result, "cdc": {"lag": "00:00:01"}})
+    cdc = RESULTS["qdi_stop_task_and_wait"]["cdc"]
+    wrong = {**cdc, "resume_from": {**cdc["resume_from"], "option": "PROCESS_CHANGES_FROM_POSITION"}}
+    assert not validator("qdi_stop_task_and_wait").is_valid({**RESULTS["qdi_stop_task_and_wait"], "cdc": wrong})

@@ -197,6 +197,8 @@ def _run_failed(task: TaskState, run: TaskRun, failed_ids: list[str], at: float)
 def _stopped(task: TaskState, run: TaskRun, at: float) -> None:
     if task.run is not run or run.state != "STOPPING":
         return
+    if run.cdc_since is not None:
+        run.stopped_latency = latency_seconds(run, at)  # measured while the run is still active
     run.state = "CANCELED"
     run.end = at
     run.message = "The task was stopped."
@@ -262,6 +264,8 @@ def cdc_seconds(run: TaskRun, now: float) -> float:
 
 
 def latency_seconds(run: TaskRun, now: float) -> int:
+    if run.stopped_latency is not None and not run.active:
+        return run.stopped_latency
     if not run.active or run.cdc_since is None:
         return 0
     return 2 + int(cdc_seconds(run, now)) % 7  # wanders between 2 and 8 s, as a healthy CDC task does

@@ -115,6 +115,9 @@ class TaskRun:
     queue: list[str] = field(default_factory=list)  # of those, not started yet
     cdc_since: float | None = None  # CDC tasks: when the full load finished and changes began to flow
     cdc_until: float | None = None
+    # CDC runs: the latency when the run stopped. Its changes are applied up to the stop minus that latency (what
+    # `dataTaskUpdatedTo` says), and the run reports it as its last measured latency.
+    stopped_latency: int | None = None
     batch_rows: int = 0  # rows of the incremental batch a run without full load applies
     # What `GET .../runs/{runId}/state` and `.../state/datasets` answer once the run has ended, frozen at its end
     # (later runs, reloads and recreates change the task's datasets, not what this run did).

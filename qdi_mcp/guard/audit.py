@@ -82,6 +82,7 @@ OUTCOMES = frozenset(
         "outcome_unknown",
         "cancelled",  # the client cancelled the call; `detail` says what had started and how to follow it
         "step",  # one step of a multi-step write (a promotion) ended; `detail` is "<step>: <outcome>[ - detail]"
+        "not_needed",  # the call's precondition answered it (a stop of a task not running): nothing asked or sent
     }
 )
 CONFIRMED_BY = frozenset({"elicitation", "token", "policy:never"})

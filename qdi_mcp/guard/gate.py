@@ -43,6 +43,15 @@ if TYPE_CHECKING:
 
 # Builds the preview a person confirms (`guard.previews.build_preview`), handed in by the server with the handlers.
 PreviewFn = Callable[[ToolSpec, dict[str, Any], "ToolContext"], Awaitable[dict[str, Any]]]
+# The call's precondition (the spec's `precondition`, run by the server): the result answering a call that has
+# nothing to do, or None. The gate decides when it runs: after a token or answer the call carries is verified (a
+# forged or replayed one is still refused and audited), before anyone is asked.
+PreconditionFn = Callable[[], Awaitable[types.CallToolResult | None]]
+
+
+async def _nothing_to_check() -> None:
+    return None
+
 
 MODERN_PROTOCOL = "2026-07-28"
 # Signed into the 2026 question's request_state, so that state can never pass as a confirmation_token (which a
@@ -86,11 +95,24 @@ class ConfirmationGate:
         tool_ctx: ToolContext,
         *,
         preview: PreviewFn,
+        precondition: PreconditionFn = _nothing_to_check,
     ) -> Decision:
         if not spec.needs_confirmation_for(arguments):
-            return Decision()
+            return await _unless_answered(precondition, Decision())
         if self.mode == "never":
-            return Decision(confirmed_by="policy:never")
+            return await _unless_answered(precondition, Decision(confirmed_by="policy:never"))
+        token = arguments.get(CONFIRMATION_TOKEN_ARGUMENT)
+        if token and self.mode != "elicit":  # in elicit mode a token is ignored: the person is asked below
+            self._verify(spec, signed_arguments(spec, arguments, tool_ctx), token)
+            return await _unless_answered(precondition, Decision(confirmed_by="token"))
+        if _can_elicit(ctx) and _is_modern(ctx) and params.request_state is not None:
+            # The retry round of a 2026 question: its answer is verified first, like a token.
+            signed = signed_arguments(spec, arguments, tool_ctx)
+            decision = await self._elicit_multi_round(spec, signed, params, tool_ctx, preview)
+            return decision if decision.result is not None else await _unless_answered(precondition, decision)
+        answer = await precondition()
+        if answer is not None:
+            return Decision(result=answer)
         if self.mode == "elicit" and not _can_elicit(ctx):
             self._record(spec, arguments, "refused", detail="QDI_MCP_CONFIRM=elicit and the client cannot ask")
             raise ToolFailure(
@@ -101,10 +123,6 @@ class ConfirmationGate:
                 hint="use a client that supports elicitation, or ask the operator about QDI_MCP_CONFIRM",
             )
         signed = signed_arguments(spec, arguments, tool_ctx)
-        token = arguments.get(CONFIRMATION_TOKEN_ARGUMENT)
-        if token and self.mode != "elicit":  # in elicit mode a token is ignored: the person is asked below
-            self._verify(spec, signed, token)
-            return Decision(confirmed_by="token")
         if _can_elicit(ctx):
             if _is_modern(ctx):
                 return await self._elicit_multi_round(spec, signed, params, tool_ctx, preview)
@@ -224,6 +242,12 @@ class ConfirmationGate:
     def _record(self, spec: ToolSpec, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> None:
         clean = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
         self.audit.record_or_log(tool=spec.name, arguments=clean, outcome=outcome, safety=spec.safety, detail=detail)
+
+
+async def _unless_answered(precondition: PreconditionFn, decision: Decision) -> Decision:
+    """`decision`, unless the precondition answers the call (it has nothing to do): then that answer."""
+    answer = await precondition()
+    return Decision(result=answer) if answer is not None else decision
 
 
 def signed_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext) -> dict[str, Any]:

@@ -156,8 +156,18 @@ class QdiServer:
             backups_kept=self.settings.backups_kept,
         )
         try:
-            decision = await self.gate.check(spec, arguments, ctx, params, tool_ctx, preview=loaded.build_preview)
-        except Exception as exc:  # noqa: BLE001 - a failed preview or refused token is a result, not a crash
+            # The gate runs the precondition once any token or answer the call carries is verified and before it
+            # asks anyone: a call with nothing to do (a stop of a task that is not running) asks nobody.
+            decision = await self.gate.check(
+                spec,
+                arguments,
+                ctx,
+                params,
+                tool_ctx,
+                preview=loaded.build_preview,
+                precondition=functools.partial(self._precondition, spec, arguments, tool_ctx, loaded),
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed precondition, preview or token is a result, not a crash
             refusal = self._failure_from(exc, spec, arguments)
             # A refused token is audited by the gate; any other failure here (the preview could not read the
             # task, say) still ends a write call, so it is a line too. Nothing was sent to change anything.
@@ -169,6 +179,22 @@ class QdiServer:
         if decision.result is not None:
             return decision.result
         return await self._execute(spec, arguments, tool_ctx, loaded, confirmed_by=decision.confirmed_by)
+
+    async def _precondition(
+        self, spec: ToolSpec, arguments: dict[str, Any], tool_ctx: ToolContext, loaded: ModuleType
+    ) -> types.CallToolResult | None:
+        """The answer of the spec's precondition when the call has nothing to do, else None (the call goes on).
+
+        The gate calls it (see `ConfirmationGate.check` for when). Audited as `not_needed`, never `executed`: a
+        person reading the log sees the stop that was asked for and that nothing was sent."""
+        if spec.precondition is None:
+            return None
+        handler_args = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
+        answer = await loaded.PRECONDITIONS[spec.precondition](tool_ctx, handler_args)
+        if answer is None:
+            return None
+        self._audit(spec, handler_args, "not_needed", answer.summary, None)
+        return self.success_result(answer)
 
     async def _connect(self) -> QlikClient:
         assert self.connect is not None  # __post_init__ checked: no client means a connect

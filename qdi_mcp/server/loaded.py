@@ -10,10 +10,12 @@ from qdi_mcp.api import ChangeTraces, QdiApiError, recording_changes
 from qdi_mcp.guard.previews import build_preview
 from qdi_mcp.tools import HANDLERS, ToolContext, failure_from_api_error, forget_lineage
 from qdi_mcp.tools.backups import take_backup
+from qdi_mcp.tools.base import PRECONDITIONS
 
 __all__ = [
     "HANDLERS",
     "ChangeTraces",
+    "PRECONDITIONS",
     "Draft202012Validator",
     "QdiApiError",
     "ToolContext",

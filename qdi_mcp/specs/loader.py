@@ -29,6 +29,8 @@ Per-tool facts the guard and the handlers read (written after ``annotations:`` i
 - ``backup: <argument>``: the tool changes the design of the project that argument names, so the server exports it
   to the work folder's ``backups/`` first (``tools.backups``); the result and the audit line name the backup.
   ``backup_restores: bindings`` when the tool changes only binding values: the restore call then puts those back.
+- ``precondition: <name>``: a check (``tools.base.PRECONDITIONS``) the server runs before asking for confirmation;
+  when the call has nothing to do it answers it (a ``precondition_unmet`` result, added to the output schema).
 
 Any problem raises :class:`SpecError` naming the file and the field. This module imports nothing from the
 rest of qdi_mcp (but its own cache): specs know nothing of the code that uses them.
@@ -79,6 +81,7 @@ CONFIRMATION_TOKEN_ARGUMENT: Final = "confirmation_token"  # noqa: S105 (an argu
 _SHARED_KEY: Final = "$shared"
 _CONFIRMATION_RESULT_FRAGMENT: Final = "confirmation_required"
 _DECLINED_RESULT_FRAGMENT: Final = "confirmation_declined"
+_PRECONDITION_RESULT_FRAGMENT: Final = "precondition_unmet"
 # Input schemas are model-visible and count against the size budget; these keys only add bytes.
 _KEYS_NOT_IN_INPUTS: Final = ("title", "examples", "$schema")
 _BLOCKS_OF_OTHER_KIND: Final = {"endpoint": ("workflow", "polls"), "workflow": ("endpoint",)}
@@ -201,6 +204,8 @@ class ToolSpec:
     backup: str | None = None
     # What the backup's restore call puts back: "design" (import the backup) or "bindings" (the values).
     backup_restores: str | None = None  # None: "design"
+    # A check run before confirmation that may answer the call without running it (see tools.base.PRECONDITIONS).
+    precondition: str | None = None
     wraps: str | None = None
     # The workflow tool that wraps this one (computed from the other spec's ``wraps``).
     wrapped_by: str | None = None
@@ -301,7 +306,8 @@ def _load_directory(directory: Path) -> tuple[ToolSpec, ...]:
         fragments, documents = cached
         try:
             return _linked(
-                [_build(doc, fragments, directory / f"{doc['name']}.yaml", doc["name"]) for doc in documents]
+                [_build(doc, fragments, directory / f"{doc['name']}.yaml", doc["name"]) for doc in documents],
+                fragments,
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             pass  # an entry from another loader version, or damaged: load from the YAML files instead
@@ -309,7 +315,7 @@ def _load_directory(directory: Path) -> tuple[ToolSpec, ...]:
     documents = [_validated_document(path, fragments) for path in paths]
     built = [_build(doc, fragments, path, _display(path)) for doc, path in zip(documents, paths, strict=True)]
     _check_across_specs(built)
-    specs = _linked(built)
+    specs = _linked(built, fragments)
     for spec in specs:
         _check_tool_facts(spec, specs_by_tool={s.name: s for s in specs})
     cache.write(fragments, documents)
@@ -588,6 +594,7 @@ def _build(document: dict[str, Any], fragments: Mapping[str, Any], path: Path, d
         writes_files=bool(document.get("writes_files", False)),
         backup=document.get("backup"),
         backup_restores=document.get("backup_restores"),
+        precondition=document.get("precondition"),
         wraps=document.get("wraps"),
         source=path,
     )
@@ -656,11 +663,12 @@ def _claim(seen: dict[Any, ToolSpec], key: Any, spec: ToolSpec, display: str, wh
 
 # Taken from the wrapped tool when the wrapping one does not write them: it changes the tenant exactly as the
 # wrapped tool does, so what a person confirms and how to recover cannot drift apart.
-_INHERITED_FACTS: Final = ("preview", "hints", "resume_with", "binds_file", "backup", "backup_restores")
+_INHERITED_FACTS: Final = ("preview", "hints", "resume_with", "binds_file", "backup", "backup_restores", "precondition")
 
 
-def _linked(specs: Sequence[ToolSpec]) -> tuple[ToolSpec, ...]:
-    """The specs with ``wraps`` resolved (facts inherited) and ``wrapped_by`` set, sorted by name."""
+def _linked(specs: Sequence[ToolSpec], fragments: Mapping[str, Any]) -> tuple[ToolSpec, ...]:
+    """The specs with ``wraps`` resolved (facts inherited) and ``wrapped_by`` set, sorted by name; a tool with a
+    precondition (its own or inherited) may also return the precondition's answer."""
     by_name = {spec.name: spec for spec in specs}
     wrapped_by = {spec.wraps: spec.name for spec in specs if spec.wraps}
     linked = []
@@ -671,8 +679,20 @@ def _linked(specs: Sequence[ToolSpec]) -> tuple[ToolSpec, ...]:
             for fact in _INHERITED_FACTS:
                 if not getattr(spec, fact):
                     inherited[fact] = getattr(wrapped, fact)
-        linked.append(dataclasses.replace(spec, wrapped_by=wrapped_by.get(spec.name), **inherited))
+        spec = dataclasses.replace(spec, wrapped_by=wrapped_by.get(spec.name), **inherited)
+        if spec.precondition is not None:
+            spec = dataclasses.replace(spec, output_schema=_with_precondition_answer(spec, fragments))
+        linked.append(spec)
     return tuple(sorted(linked, key=lambda spec: spec.name))
+
+
+def _with_precondition_answer(spec: ToolSpec, fragments: Mapping[str, Any]) -> dict[str, Any]:
+    """The output schema plus the answer a precondition gives instead of running the call (one shape for all
+    tools, the shared fragment ``precondition_unmet``)."""
+    display = _display(spec.source) if spec.source else spec.name
+    unmet = _required_fragment(fragments, _PRECONDITION_RESULT_FRAGMENT, display, "precondition")
+    shapes = spec.output_schema["anyOf"] if "anyOf" in spec.output_schema else [copy.deepcopy(spec.output_schema)]
+    return {"type": "object", "anyOf": [*shapes, unmet]}
 
 
 def _check_tool_facts(spec: ToolSpec, *, specs_by_tool: Mapping[str, ToolSpec]) -> None:

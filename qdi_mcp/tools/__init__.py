@@ -11,7 +11,7 @@ Nothing here imports MCP or the guard: the server binds progress reporting, hand
 turns `ToolResult`/`ToolFailure` into MCP results.
 """
 
-from qdi_mcp.tools import actions, changes, impact, imports, projects, promote, runtime, tasks, workflows  # noqa: F401 - each registers its handlers
+from qdi_mcp.tools import actions, changes, impact, imports, preconditions, projects, promote, runtime, tasks, workflows  # noqa: F401 - each registers its handlers
 from qdi_mcp.tools.base import HANDLERS, ProgressFn, ToolContext, ToolResult
 from qdi_mcp.tools.errors import failure_from_api_error
 from qdi_mcp.tools.lineage import forget as forget_lineage

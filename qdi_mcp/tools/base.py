@@ -111,3 +111,22 @@ def preview_check(name: str) -> Callable[[PreviewCheck], PreviewCheck]:
         return fn
 
     return register
+
+
+# A precondition (named by the spec's `precondition`) runs before anything else of a call, confirmation included:
+# it returns None when the call has something to do, or the result that answers it when it has nothing to do (a
+# stop of a task that is not running). Such a result is returned as is: nobody is asked, nothing is sent to Qlik.
+# Its structured content has the spec fragment `precondition_unmet`'s shape.
+Precondition = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult | None]]
+
+PRECONDITIONS: dict[str, Precondition] = {}
+
+
+def precondition(name: str) -> Callable[[Precondition], Precondition]:
+    def register(fn: Precondition) -> Precondition:
+        if name in PRECONDITIONS:
+            raise RuntimeError(f"two preconditions registered as {name}")
+        PRECONDITIONS[name] = fn
+        return fn
+
+    return register

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from qdi_mcp.api import TaskRuntimeState
+from qdi_mcp.api import QdiApiError, TaskRuntimeState
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.waits import cdc_figures, cdc_text
+
+logger = logging.getLogger(__name__)
 
 READINESS_VALUES = ("READY", "NOT_READY", "ERROR")
 
@@ -34,15 +38,25 @@ async def start_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 
 @handler("qdi_stop_task")
 async def stop_task(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    await ctx.client.stop_task(args["project_id"], args["task_id"])
+    project_id, task_id = args["project_id"], args["task_id"]
+    await ctx.client.stop_task(project_id, task_id)
     next_step = f"call {ctx.tool.resume_with} until the state is CANCELED"
-    result = {
+    result: dict[str, Any] = {
         "status": "stop_requested",
-        "project_id": args["project_id"],
-        "task_id": args["task_id"],
+        "project_id": project_id,
+        "task_id": task_id,
         "next_step": next_step,
     }
-    return ToolResult(result, f"Stop requested for task {args['task_id']}. Next: {next_step}.")
+    # A CDC task's figures as the stop went out (what it had applied, how far behind it was). The stop was sent:
+    # a read that fails now only loses the figures, never turns the stop into a failure to be repeated.
+    try:
+        cdc = cdc_figures(await ctx.client.get_task_state(project_id, task_id))
+    except QdiApiError as exc:
+        logger.warning("state of task %s not read after its stop: %s", task_id, type(exc).__name__)
+        cdc = None
+    if cdc:
+        result["cdc"] = cdc
+    return ToolResult(result, f"Stop requested for task {task_id}.{cdc_text(cdc)} Next: {next_step}.")
 
 
 @handler("qdi_request_task_reload")

@@ -290,6 +290,40 @@ def started_run_settled(before: str | None, wait_until: str):
     return settled
 
 
+# Qlik's run options resume a replication task from a source time; the time the target reflects is where to resume.
+RESUME_OPTION = "PROCESS_CHANGES_FROM_TIMESTAMP"
+
+
+def cdc_figures(state: TaskRuntimeState) -> dict[str, Any] | None:
+    """A CDC run's figures as Qlik reports them (latency, changes applied, the source time the target reflects),
+    or None for a task that reports no CDC status. A replication run that has ended also says where to resume:
+    the start arguments that process changes from that time (`resume_from`), since a plain start resumes from the
+    task's own checkpoint and these are the way back when it cannot."""
+    run = state.last_run
+    if run is None or run.cdc_status is None:
+        return None
+    cdc = run.cdc_status
+    updated_to = run.general.data_task_updated_to if run.general else None
+    figures: dict[str, Any] = {
+        "latency": cdc.latency,
+        "changes_applied": cdc.total_processed_count,
+        "updated_to": updated_to,
+    }
+    if state.type == "REPLICATION" and updated_to and run.state in FINISHED_RUN_STATES:
+        figures["resume_from"] = {"option": RESUME_OPTION, "process_changes_from": updated_to}
+    return {key: value for key, value in figures.items() if value is not None}
+
+
+def cdc_text(figures: dict[str, Any] | None) -> str:
+    if not figures:
+        return ""
+    # Short: the structured result carries every figure; the sentence gives a person the two that matter most.
+    parts = [f"latency {figures['latency']}"] if "latency" in figures else []
+    if "changes_applied" in figures:
+        parts.append(f"{figures['changes_applied']:,.0f} changes applied")
+    return f" CDC: {', '.join(parts)}." if parts else ""
+
+
 def run_result(
     args: dict[str, Any],
     outcome: WaitOutcome[Any],
@@ -323,11 +357,14 @@ def run_result(
         "errors": [dump(e) for e in (run.errors if run else [])],
         "hint": hint,
     }
+    cdc = None if unseen else cdc_figures(state)
+    if cdc:
+        result["cdc"] = cdc
     head = f"still {result['state']} (timed out)" if outcome.timed_out else str(result["state"])
     return ToolResult(
         result,
-        f"Task {tenant(state.name) if state.name else args['task_id']} {head} after {outcome.elapsed:.0f} s. "
-        f"{result['hint']}",
+        f"Task {tenant(state.name) if state.name else args['task_id']} {head} after {outcome.elapsed:.0f} s."
+        f"{cdc_text(cdc)} {result['hint']}",
     )
 
 

@@ -43,10 +43,11 @@ async def test_a_confirmed_stop_is_not_sent_when_its_audit_line_cannot_be_writte
 async def test_a_write_leaves_an_intent_line_and_an_outcome_line_joined_by_one_call_id(tmp_path: Path) -> None:
     async with open_stack(tmp_path, confirm="never") as stack:
         args = running_replication(stack)
+        stack.emulator.faults.inject("stop_task", "status", status=400)  # Qlik refuses the first stop
         await stack.mcp.call_tool("qdi_stop_task", args)
         await stack.mcp.call_tool("qdi_stop_task", args)
     lines = read_lines(tmp_path / "audit.jsonl")
-    assert [line["outcome"] for line in lines] == ["started", "executed", "started", "failed"]
+    assert [line["outcome"] for line in lines] == ["started", "failed", "started", "executed"]
     assert lines[0]["call_id"] == lines[1]["call_id"] != lines[2]["call_id"] == lines[3]["call_id"]
     assert all(line["call_id"] for line in lines)
     assert lines[0]["arguments"] == args and lines[0]["confirmed_by"] == "policy:never"

@@ -137,6 +137,13 @@ async def test_every_read_tool_fences_planted_tenant_text(stack: Stack, tool: st
 async def test_every_confirmation_required_message_fences_planted_tenant_text(stack: Stack, tool: str) -> None:
     values = await ids(stack)
     arguments = arguments_for(SPECS[tool], values)
+    if SPECS[tool].precondition == "task_running":
+        # The task's run has finished: the stop is answered at once, naming the task (fenced); started, it asks.
+        answered = await stack.mcp.call_tool(tool, arguments)
+        assert_fenced(answered, tool)
+        assert answered.structured_content["status"] == "not_running" and fenced_in_summary(answered)
+        started = await stack.mcp.call_tool("qdi_start_task", {k: arguments[k] for k in ("project_id", "task_id")})
+        assert not started.is_error, started.content[0].text
     result = await stack.mcp.call_tool(tool, arguments)
     assert_fenced(result, tool)
     if not result.is_error:
@@ -181,6 +188,8 @@ async def test_the_question_to_the_person_quotes_tenant_names_as_names(tmp_path:
         plant(stack)
         values = {"project_id": CUSTOMER_360_ID}
         values["task_id"] = next(iter(stack.emulator.tenant.projects[values["project_id"]].tasks))
+        if SPECS[tool].precondition == "task_running":  # a stop asks only about a running task
+            await stack.mcp.call_tool("qdi_start_task", values)
         result = await stack.mcp.call_tool(tool, arguments_for(SPECS[tool], values))
     assert result.structured_content["status"] == "declined"
     assert_fenced(result, tool)

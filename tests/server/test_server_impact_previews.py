@@ -33,6 +33,13 @@ def task_args(stack: Stack, task: str, **more: Any) -> dict[str, Any]:
     return {"project_id": stack.project_id(CUSTOMER_360), "task_id": stack.task_id(CUSTOMER_360, task), **more}
 
 
+async def started(stack: Stack, args: dict[str, Any]) -> dict[str, Any]:
+    """`args` of a task started first: a stop of a task that is not running asks nobody (tools.preconditions)."""
+    result = await stack.mcp.call_tool("qdi_start_task", {"project_id": args["project_id"], "task_id": args["task_id"]})
+    assert not result.is_error, result.content[0].text
+    return args
+
+
 @pytest.mark.parametrize("tool", ["qdi_recreate_task_datasets", "qdi_recreate_task_datasets_and_wait"])
 async def test_a_recreate_preview_names_the_datasets_with_their_health_and_a_source_data_failure(
     tmp_path: Path, tool: str
@@ -108,7 +115,7 @@ async def test_a_stop_preview_says_the_task_runs_its_cdc_latency_and_that_nothin
 @pytest.mark.parametrize("tool", ["qdi_stop_task", "qdi_stop_task_and_wait"])
 async def test_a_stop_preview_names_the_tasks_downstream_in_stage_order(tmp_path: Path, tool: str) -> None:
     async with open_stack(tmp_path) as stack:
-        args = task_args(stack, "CRM LANDING")
+        args = await started(stack, task_args(stack, "CRM LANDING"))
         preview, text = await confirmation(stack, tool, args)
     downstream = ["CRM STORAGE", "CUSTOMER TRANSFORM", "SALES MART"]
     assert preview["check"]["downstream"] == [stack.task_id(CUSTOMER_360, name) for name in downstream]
@@ -123,7 +130,8 @@ async def test_the_elicitation_question_names_the_downstream_tasks(tmp_path: Pat
         return types.ElicitResult(action="decline")
 
     async with open_stack(tmp_path, elicitation_callback=decline, mode="legacy") as stack:
-        result = await stack.mcp.call_tool("qdi_stop_task", task_args(stack, "ERP LANDING"))
+        args = await started(stack, task_args(stack, "ERP LANDING"))
+        result = await stack.mcp.call_tool("qdi_stop_task", args)
         assert result.structured_content["status"] == "declined"
         assert stack.emulator.counters["stop_task"] == 0
     assert len(asked) == 1
@@ -159,6 +167,7 @@ async def test_a_truncate_of_datasets_the_task_does_not_have_is_refused_before_a
 async def test_a_preview_whose_project_design_cannot_be_read_says_so_and_still_asks(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack:
         stack.emulator.faults.inject("export_project", "status", status=403)
-        preview, text = await confirmation(stack, "qdi_stop_task", task_args(stack, "CRM LANDING"))
+        args = await started(stack, task_args(stack, "CRM LANDING"))
+        preview, text = await confirmation(stack, "qdi_stop_task", args)
     assert preview["check"]["downstream"] is None
     assert "downstream of it are not known" in text
