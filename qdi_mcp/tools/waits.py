@@ -260,10 +260,11 @@ def _action_hint(
     if state == "COMPLETED" and kind == "recreate":
         return "datasets recreated: start the task (qdi_start_task_and_wait) to load them"
     if state == "COMPLETED" and kind == "validation":
-        prepare = (
-            "qdi_prepare_task_and_wait" if tool == "qdi_validate_task_and_wait" else "qdi_prepare_project_and_wait"
-        )
-        return f"validation passed: prepare next ({prepare} with the same arguments)"
+        if tool == "qdi_validate_task_and_wait":
+            return "validation passed: prepare next (qdi_prepare_task_and_wait with the same project_id and task_id)"
+        if tool == "qdi_validate_project_and_wait":
+            return "validation passed: prepare next (qdi_prepare_project_and_wait with the same project_id)"
+        return "validation passed: prepare next (qdi_prepare_project_and_wait, or qdi_prepare_task_and_wait for a task)"
     if state == "COMPLETED":
         return "the action completed"
     return f"the action ended {state}; qdi_get_action with detailed=true shows each task"
