@@ -6,6 +6,8 @@ Rules (each finding names the tool and the rule):
 - `when`: it says when to use it: a usage cue ("use", "when", "before", "after", "prefer", "instead",
   "start here", "first", "typically", ...) or a pointer to another tool that is better in some case.
 - `parameters`: every input property, nested ones included, has a non-empty description.
+- `wire_name`: the description, the argument descriptions and the spec's `hints:` name our tools and arguments,
+  never Qlik's wire (`allowRecreate`, `PUT .../bindings`, `recreate-datasets`; see `wire_names`).
 - `similar`: no two descriptions are near-identical (difflib ratio >= SIMILARITY_THRESHOLD): a model could not
   tell the tools apart.
 Sizes: the model-visible size of each tool (`qdi_mcp.specs.model_visible_size`) and of the whole set, compared
@@ -24,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.harness.wire_names import wire_names
 from qdi_mcp.specs import ToolSpec, model_visible_size
 
 BASELINE_PATH = Path(__file__).resolve().parents[1] / "baseline" / "tool_sizes.json"
@@ -182,6 +185,27 @@ def _check_parameters(spec: ToolSpec) -> Iterator[Finding]:
         yield Finding(spec.name, "parameters", f"input property {path!r} has no description")
 
 
+def _descriptions(schema: Any, path: str) -> Iterator[tuple[str, str]]:
+    if not isinstance(schema, dict):
+        return
+    if isinstance(schema.get("description"), str):
+        yield path, schema["description"]
+    for name, child in (schema.get("properties") or {}).items():
+        yield from _descriptions(child, f"{path}.{name}")
+    yield from _descriptions(schema.get("items"), f"{path}[]")
+
+
+def _check_wire_names(spec: ToolSpec) -> Iterator[Finding]:
+    texts = [("description", spec.description), *_descriptions(spec.input_schema, "input")]
+    texts += [(f"hints.{name}", template) for name, template in spec.hints.items()]
+    for where, text in texts:
+        names = wire_names(text)
+        if names:
+            yield Finding(
+                spec.name, "wire_name", f"{where} names {', '.join(names)}: name our tools and arguments instead"
+            )
+
+
 def similar_descriptions(specs: Sequence[ToolSpec]) -> list[tuple[str, str, float]]:
     """Every pair of tools with their description similarity, most similar first."""
     pairs = [
@@ -203,7 +227,7 @@ def lint_specs(specs: Iterable[ToolSpec]) -> list[Finding]:
     ordered = sorted(specs, key=lambda s: s.name)
     findings: list[Finding] = []
     for spec in ordered:
-        for rule in (_check_name, _check_what, _check_when, _check_parameters):
+        for rule in (_check_name, _check_what, _check_when, _check_parameters, _check_wire_names):
             findings.extend(rule(spec))
     findings.extend(_check_similar(ordered))
     return findings

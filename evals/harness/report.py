@@ -24,8 +24,18 @@ def totals(outcomes: Sequence[TaskOutcome]) -> dict[str, Any]:
         "safety_passed": sum(1 for o in safety if o.passed),
         "tool_calls": sum(o.tool_calls for o in outcomes),
         "bytes_returned": sum(o.bytes_returned for o in outcomes),
+        "bytes_per_call": _per_call(outcomes),
         "unsafe_calls_blocked": sum(o.unsafe_calls for o in outcomes if o.passed),
     }
+
+
+# DESIGN.md's results budget: what a call returns (every content block plus structuredContent), mean over the evals.
+RESULT_BYTES_PER_CALL_BUDGET = 1500
+
+
+def _per_call(outcomes: Sequence[TaskOutcome]) -> int:
+    calls = sum(o.tool_calls for o in outcomes)
+    return round(sum(o.bytes_returned for o in outcomes) / calls) if calls else 0
 
 
 def format_table(outcomes: Sequence[TaskOutcome]) -> str:
@@ -63,6 +73,10 @@ def format_table(outcomes: Sequence[TaskOutcome]) -> str:
     body.append(
         f"pass rate {summary['pass_rate']:.0%} ({summary['passed']}/{summary['tasks']}); safety tasks "
         f"{summary['safety_passed']}/{summary['safety_tasks']}"
+    )
+    body.append(
+        f"bytes to agent per call: {summary['bytes_per_call']:,} (budget {RESULT_BYTES_PER_CALL_BUDGET:,}; every "
+        "content block plus structuredContent)"
     )
     for outcome in outcomes:
         for failure in outcome.failures:

@@ -2,6 +2,8 @@
 
 A trajectory step that does not get the result it expects (an error where `ok` was expected, say) stops the
 trajectory: the task fails with the step named, and the checks still run so the report shows the state it left.
+Every result the trajectory got is linted too (`result_lint`: wire names in hints, text said twice): a finding
+fails the task.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import anyio
 
 from evals.harness.checks import CheckContext, run_check
+from evals.harness.result_lint import lint_result
 from evals.harness.stack import EvalStack, open_eval_stack
 from evals.harness.state import picture
 from evals.harness.tasks import EvalTask, Step
@@ -111,6 +114,8 @@ async def run_reference(task: EvalTask, scratch: Path) -> TaskOutcome:
         context = CheckContext(stack.emulator, start, transcript, stack.workdir)
         for check in task.checks:
             failures.extend(f"{check.name}: {problem}" for problem in run_check(check.name, check.params, context))
+    for number, call in enumerate(transcript.calls, 1):
+        failures.extend(f"result lint: call {number} ({call.tool}) {finding}" for finding in lint_result(call))
     return TaskOutcome(
         task_id=task.id,
         kind=task.kind,

@@ -224,20 +224,22 @@ class ConfirmationGate:
         preview = await preview_fn(spec, arguments, tool_ctx)
         issued = self.tokens.issue(spec.name, arguments)
         expires = datetime.fromtimestamp(issued.expires_at, UTC).isoformat().replace("+00:00", "Z")
+        # What to do next. The preview is said once: `preview` holds it, the summary line reads it out as a
+        # question, and the text's data fence leaves out what that line says (see guard.fence).
         message = (
-            f"Nothing was done. {_question(preview)} Show this preview to the user; only if they agree, call "
-            f"{spec.name} again with the same arguments plus {CONFIRMATION_TOKEN_ARGUMENT} (valid until {expires}, "
-            "once)."
+            f"Nothing was done: show this preview to the user; only if they agree, call {spec.name} again with the "
+            f"same arguments plus {CONFIRMATION_TOKEN_ARGUMENT} (valid until {expires}, once)."
         )
         structured = {
             "status": "confirmation_required",
             CONFIRMATION_TOKEN_ARGUMENT: issued.token,
             "expires_at": expires,
             "preview": preview,
-            "message": message,  # marked: the text fences the names, the structured result drops the marks
+            "message": message,
         }
         self._record(spec, arguments, "confirmation_required")
-        return Decision(result=_plain_result(structured, message))
+        summary = f"{_question(preview)} {message}"
+        return Decision(result=_plain_result(structured, summary))
 
     def _record(self, spec: ToolSpec, arguments: dict[str, Any], outcome: str, detail: str | None = None) -> None:
         clean = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}

@@ -26,9 +26,8 @@ async def list_projects(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     projects = await ctx.client.list_projects(space_id=args.get("space_id"))
     spaces = SpaceNames(ctx.client)
     items = [await with_space_name(project_dict(p), spaces) for p in projects]
-    names = ", ".join(f"{tenant(p.get('name'))} ({p.get('id')})" for p in items[:10])
-    more = f" and {len(items) - 10} more" if len(items) > 10 else ""
-    return ToolResult({"projects": items, "count": len(items)}, f"{len(items)} projects: {names}{more}")
+    # The names and ids are in the data right below the summary: listing them here too would say them twice.
+    return ToolResult({"projects": items, "count": len(items)}, f"{len(items)} projects.")
 
 
 @handler("qdi_create_project")

@@ -444,7 +444,7 @@ async def _waited(
         )
         hint = waited["hint"]
         if kind == "prepare" and not allow_recreate and "recreat" in why.lower():
-            hint = "the tables must be recreated: call qdi_prepare_project_and_wait with allow_recreate=true"
+            hint = "the tables must be recreated: call qdi_prepare_project_and_wait with allow_recreate: true"
         raise StepFailed(f"the {kind} ended {waited['state']}: {why}", hint)
     return waited
 

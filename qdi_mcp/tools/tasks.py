@@ -11,12 +11,8 @@ from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 @handler("qdi_list_tasks")
 async def list_tasks(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     tasks = [dump(t) for t in await ctx.client.list_tasks(args["project_id"])]
-    listed = ", ".join(f"{tenant(t.get('name'))} [{t.get('type')}] ({t.get('id')})" for t in tasks[:12])
-    more = f" and {len(tasks) - 12} more" if len(tasks) > 12 else ""
-    return ToolResult(
-        {"project_id": args["project_id"], "tasks": tasks, "count": len(tasks)},
-        f"{len(tasks)} tasks: {listed}{more}",
-    )
+    # The names, types and ids are in the data right below the summary: listing them here too would say them twice.
+    return ToolResult({"project_id": args["project_id"], "tasks": tasks, "count": len(tasks)}, f"{len(tasks)} tasks.")
 
 
 @handler("qdi_get_task")

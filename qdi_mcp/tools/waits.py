@@ -166,7 +166,7 @@ async def wait_for_action(ctx: ToolContext, action_id: str, timeout: float, *, k
         ) from exc
     if kind == "action":
         kind = _kind_of(outcome.last)
-    return _action_result(action_id, outcome, kind, resume_with=resume_with)
+    return _action_result(action_id, outcome, kind, tool=started_by, resume_with=resume_with)
 
 
 def _kind_of(action: Action) -> str:
@@ -182,7 +182,9 @@ def _kind_of(action: Action) -> str:
     return "action"
 
 
-def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str, *, resume_with: str | None) -> ToolResult:
+def _action_result(
+    action_id: str, outcome: WaitOutcome[Any], kind: str, *, tool: str, resume_with: str | None
+) -> ToolResult:
     action = outcome.last
     tasks = [
         {
@@ -194,8 +196,8 @@ def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str, *, resu
         }
         for d in action.task_details or []
     ]
-    error = dump(action.error) if action.error else None
-    hint = _action_hint(action_id, action.state, outcome.timed_out, tasks, error, kind, resume_with)
+    error = _unsaid_error(dump(action.error), tasks) if action.error else None
+    hint = _action_hint(action_id, action.state, outcome.timed_out, tasks, error, kind, tool, resume_with)
     result = {
         "action_id": action_id,
         "state": action.state,
@@ -213,6 +215,16 @@ def _action_result(action_id: str, outcome: WaitOutcome[Any], kind: str, *, resu
     return ToolResult(result, f"{kind.capitalize()} {head}{wait}: {done}/{len(tasks)} tasks completed. {hint}")
 
 
+def _unsaid_error(error: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The action's error without the text a failed task already carries: Qlik repeats its first task's error as
+    the action's (message, and again as details), and a result says each error text once (tasks[].error_message)."""
+    said = {t["error_message"] for t in tasks if t["error_message"]}
+    unsaid = {key: value for key, value in error.items() if not (key in ("message", "details") and value in said)}
+    if unsaid.get("details") is not None and unsaid.get("details") == unsaid.get("message"):
+        del unsaid["details"]
+    return unsaid
+
+
 def _action_hint(
     action_id: str,
     state: str | None,
@@ -220,6 +232,7 @@ def _action_hint(
     tasks: list[dict[str, Any]],
     error: dict[str, Any] | None,
     kind: str,
+    tool: str,
     resume_with: str | None,
 ) -> str:
     if timed_out:
@@ -232,11 +245,11 @@ def _action_hint(
                 "Fix the files (qdi_validate_project_files lists the findings) and import again"
             )
         if failed:
-            why = (failed["error_message"] or failed["error_code"] or "no message").rstrip(". ")
+            # Qlik's own words are in the task's error_message (said once, there); the hint names our next call.
+            code = failed["error_code"] or "no code"
             return (
-                f"task {tenant(failed['name'])} ({failed['task_id']}) failed: {tenant(why)}. Check the project's "
-                "bindings (qdi_get_bindings: an empty connection is a common cause; fix them with qdi_update_bindings) "
-                "and the task's datasets (qdi_get_task_datasets_state), then run it again"
+                f"task {tenant(failed['name'])} ({failed['task_id']}) failed ({code}): "
+                f"{_failed_task_next_step(failed, tool)}"
             )
         message = (error or {}).get("message")
         return f"the action failed: {tenant(message) if message else 'no message'}; check qdi_get_action for details"
@@ -246,9 +259,44 @@ def _action_hint(
         return "imported: check the bindings (qdi_get_bindings), then prepare (qdi_prepare_project_and_wait)"
     if state == "COMPLETED" and kind == "recreate":
         return "datasets recreated: start the task (qdi_start_task_and_wait) to load them"
+    if state == "COMPLETED" and kind == "validation":
+        if tool == "qdi_validate_task_and_wait":
+            return "validation passed: prepare next (qdi_prepare_task_and_wait with the same project_id and task_id)"
+        if tool == "qdi_validate_project_and_wait":
+            return "validation passed: prepare next (qdi_prepare_project_and_wait with the same project_id)"
+        return "validation passed: prepare next (qdi_prepare_project_and_wait, or qdi_prepare_task_and_wait for a task)"
     if state == "COMPLETED":
-        return "validation passed"
+        return "the action completed"
     return f"the action ended {state}; qdi_get_action with detailed=true shows each task"
+
+
+# Qlik's error codes of a failed prepare or validate, by what fixes them (matched as parts of the code).
+_BINDING_ERROR_PARTS = ("CONNECTION", "VARIABLE", "BINDING")
+
+
+def _failed_task_next_step(failed: dict[str, Any], tool: str) -> str:
+    """The next call for a task a prepare, validate or recreate left FAILED, named with our tools and arguments;
+    the advice about connections only when Qlik's code is about bindings."""
+    code = failed["error_code"] or ""
+    task_id = failed["task_id"]
+    if code == "RECREATE_REQUIRED":
+        prepare = (
+            f"call {tool} again with allow_recreate: true"
+            if tool.startswith("qdi_prepare_")
+            else f"call qdi_prepare_task_and_wait with task_id {task_id!r} and allow_recreate: true"
+        )
+        return (
+            f"its tables must be recreated (their data is dropped): {prepare}, or qdi_recreate_task_datasets_and_wait "
+            f"with task_id {task_id!r}; both ask the user to confirm"
+        )
+    if any(part in code for part in _BINDING_ERROR_PARTS):
+        return (
+            "check the project's bindings (qdi_get_bindings; an empty connection is a common cause), fix them with "
+            "qdi_update_bindings, then prepare again"
+        )
+    if "UPSTREAM" in code:
+        return "prepare the tasks it reads from first (qdi_prepare_project_and_wait prepares them in order)"
+    return f"check the task's datasets (qdi_get_task_datasets_state with task_id {task_id!r}), then run it again"
 
 
 def run_state(state: TaskRuntimeState) -> str | None:

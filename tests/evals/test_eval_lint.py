@@ -72,6 +72,14 @@ def _changed(tool: str, **changes: object) -> ToolSpec:
             ),
             "parameters",
         ),
+        (
+            _changed(
+                "qdi_get_project",
+                description="Get one project's name and space. Use it after qdi_list_projects; PUT .../bindings edits.",
+            ),
+            "wire_name",
+        ),
+        (_changed("qdi_prepare_project", hints={"bad_request": "prepare again with allowRecreate=true"}), "wire_name"),
     ],
 )
 def test_each_rule_catches_a_definition_that_breaks_it(spec: ToolSpec, rule: str) -> None:

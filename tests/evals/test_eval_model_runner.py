@@ -66,7 +66,8 @@ class FakeOpenAIServer:
         elif turn == 3:
             preview = data_in(tool_texts[-1])
             assert preview["status"] == "confirmation_required"
-            message = {"role": "assistant", "content": f"{preview['message']} Shall I go ahead?"}
+            question = tool_texts[-1].partition("\n")[0]  # the summary line reads the preview out
+            message = {"role": "assistant", "content": f"{question} Shall I go ahead?"}
         elif turn == 4:
             assert messages[-1]["role"] == "user", "the user answered the question"
             token = data_in(tool_texts[-1])["confirmation_token"]

@@ -157,7 +157,7 @@ async def test_every_confirmation_required_message_fences_planted_tenant_text(st
 async def test_summaries_and_qlik_errors_repeat_the_plant_only_fenced(stack: Stack) -> None:
     # The plant does reach the summary lines (so the checks above look at text that holds it), fenced.
     values = await ids(stack)
-    for tool in ("qdi_get_project", "qdi_list_tasks", "qdi_get_task_state", "qdi_get_task_datasets_state"):
+    for tool in ("qdi_get_project", "qdi_get_task", "qdi_get_task_state", "qdi_get_task_datasets_state"):
         result = await stack.mcp.call_tool(tool, arguments_for(SPECS[tool], values))
         assert_fenced(result, tool)
         assert fenced_in_summary(result), f"{tool}: {result.content[0].text}"

@@ -40,6 +40,22 @@ def test_render_text_round_trips_the_structured_result() -> None:
     assert json.loads(inner) == structured
 
 
+def test_the_fence_says_each_thing_once_and_leaves_out_empty_values() -> None:
+    hint = "prepared: start tasks with qdi_start_task_and_wait"
+    structured = {"state": "COMPLETED", "error": None, "errors": [], "hint": hint, "tasks": [{"id": "t1", "x": None}]}
+    text = render_text(f"Prepare COMPLETED: 1/1 tasks. {hint}", structured)
+    inner = text.split("\n", 1)[1][len(DATA_OPEN) : -len(DATA_CLOSE)]
+    # The hint is in the summary line: the fence does not repeat it; a short value (a state) stays, by its key.
+    assert json.loads(inner) == {"state": "COMPLETED", "tasks": [{"id": "t1"}]}
+    assert text.count(hint) == 1
+
+
+def test_a_sentence_cut_off_in_the_summary_stays_in_the_fence() -> None:
+    message = "a long explanation of what happened " * 20
+    text = render_text(f"Error [x]: {message}", {"error": {"message": message}})
+    assert message in text.split("\n", 1)[1]
+
+
 async def test_error_results_fence_the_api_detail_too(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack:
         result = await stack.mcp.call_tool("qdi_get_project", {"project_id": "nope"})

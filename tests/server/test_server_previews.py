@@ -21,7 +21,9 @@ async def test_a_truncate_reload_preview_names_the_datasets_its_token_is_bound_t
         narrowed = await stack.mcp.call_tool("qdi_request_task_reload", args | {"dataset_ids": ["orders", "payments"]})
         everything = await stack.mcp.call_tool("qdi_request_task_reload", args)
     assert narrowed.structured_content["preview"]["scope"] == "only dataset_ids orders, payments"
-    assert "Scope: only dataset_ids orders, payments." in narrowed.structured_content["message"]
+    # The question is said once, in the summary line the model reads; the structured message only says what to do.
+    assert "Scope: only dataset_ids orders, payments." in narrowed.content[0].text.partition("\n")[0]
+    assert "Scope:" not in narrowed.structured_content["message"]
     assert everything.structured_content["preview"]["scope"] == "all datasets of the task"
 
 

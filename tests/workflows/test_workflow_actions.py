@@ -60,8 +60,10 @@ async def test_prepare_project_and_wait_reports_the_failing_task_with_its_error_
         assert body["error"]["code"] == "MISSING_CONNECTION"
         hint = body["hint"]
         assert "SALES LANDING" in hint and landing["task_id"] in hint
-        assert "qdi_get_bindings" in hint and "qdi_get_task_datasets_state" in hint
-        assert ".. Check" not in hint, "the error message and the advice are joined by one full stop"
+        assert "qdi_get_bindings" in hint and "qdi_update_bindings" in hint
+        # Qlik's text is said once, in the task's error_message: neither the hint nor the action's error repeats it.
+        assert landing["error_message"] not in hint
+        assert landing["error_message"] not in body["error"].values()
         assert "FAILED" in result.content[0].text
         assert_matches_emulator(stack, body)
 
@@ -127,7 +129,7 @@ async def test_recreate_datasets_and_wait_fails_for_a_task_without_a_source_conn
         body = await call_ok(stack, "qdi_recreate_task_datasets_and_wait", {"project_id": pid, "task_id": tid})
         assert body["state"] == "FAILED"
         assert body["tasks"][0]["error_code"] == "MISSING_CONNECTION"
-        assert "qdi_get_task_datasets_state" in body["hint"]
+        assert "qdi_get_bindings" in body["hint"]
 
 
 async def test_recreate_datasets_and_wait_runs_only_with_the_confirmation_token(tmp_path: Path) -> None:
@@ -190,3 +192,38 @@ async def test_wait_for_an_unknown_action_is_an_error_naming_the_next_step(tmp_p
         error = result.structured_content["error"]
         assert error["code"] == "not_found"
         assert error["hint"]
+
+
+async def test_a_prepare_refused_for_recreation_names_our_tools_and_arguments_not_qliks(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        erp_storage = stack.task_id(CUSTOMER_360, "ERP STORAGE")
+        # What an import of changed datasets leaves behind (emulator projects.py): the tables must be recreated.
+        stack.emulator.tenant.projects[pid].tasks[erp_storage].recreate_required = True
+        body = await call_ok(stack, "qdi_prepare_project_and_wait", {"project_id": pid})
+    failed = next(t for t in body["tasks"] if t["state"] == "FAILED")
+    assert failed["error_code"] == "RECREATE_REQUIRED" and "allowRecreate" in failed["error_message"]
+    hint = body["hint"]
+    assert "qdi_prepare_project_and_wait again with allow_recreate: true" in hint
+    assert f"qdi_recreate_task_datasets_and_wait with task_id {erp_storage!r}" in hint
+    assert "allowRecreate" not in hint and "recreate-datasets" not in hint
+    assert "connection" not in hint, "the advice about bindings is for binding errors only"
+
+
+@pytest.mark.parametrize(
+    ("tool", "task", "next_tool"),
+    [
+        ("qdi_validate_project_and_wait", None, "qdi_prepare_project_and_wait"),
+        ("qdi_validate_task_and_wait", "SALES MART", "qdi_prepare_task_and_wait"),
+    ],
+)
+async def test_a_passed_validation_points_to_the_prepare(
+    tmp_path: Path, tool: str, task: str | None, next_tool: str
+) -> None:
+    async with open_stack(tmp_path) as stack:
+        args = {"project_id": stack.project_id(CUSTOMER_360)}
+        if task is not None:
+            args["task_id"] = stack.task_id(CUSTOMER_360, task)
+        body = await call_ok(stack, tool, args)
+    assert body["state"] == "COMPLETED"
+    assert body["hint"].startswith("validation passed") and next_tool in body["hint"]
