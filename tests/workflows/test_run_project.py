@@ -187,3 +187,25 @@ async def test_a_stage_that_times_out_names_its_running_tasks_and_how_to_resume(
     assert resumed["state"] == "completed"
     names = {task["task_id"]: task["name"] for task in body["tasks"]}
     assert all(after[names[task_id]] == before[names[task_id]] for task_id in waiting), "not started again"
+
+
+async def test_status_gives_the_run_id_of_a_last_run_that_failed_or_left_datasets_in_error(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        project_id = stack.project_id(CUSTOMER_360)
+        transform = stack.task_id(CUSTOMER_360, "CUSTOMER TRANSFORM")
+        stack.emulator.set_dataset_broken(project_id, transform, "ORDERS_ENRICHED")
+        await call_ok(stack, "qdi_start_task_and_wait", {"project_id": project_id, "task_id": transform})
+        status = await call_ok(stack, "qdi_get_project_status", {"project_id": project_id})
+        rows = {row["name"]: row for row in status["tasks"]}
+        runs = {
+            name: (await call_ok(stack, "qdi_list_task_runs", {"project_id": project_id, "task_id": row["task_id"]}))[
+                "runs"
+            ][0]
+            for name, row in rows.items()
+            if "failed_run_id" in row
+        }
+    # the transform's run FAILED; the demo's CRM STORAGE run left its User table in error
+    assert set(runs) == {"CUSTOMER TRANSFORM", "CRM STORAGE"}
+    assert all(rows[name]["failed_run_id"] == run["run_id"] for name, run in runs.items())
+    assert runs["CUSTOMER TRANSFORM"]["status"] == "FAILED" and runs["CRM STORAGE"]["datasets_error_count"] == 1
+    assert "cycle" not in status
