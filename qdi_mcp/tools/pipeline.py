@@ -104,6 +104,7 @@ async def _run_task(
     ctx: ToolContext, project_id: str, task: TaskOutcome, deadline: float, clock: Any, progress: PipelineProgress
 ) -> None:
     client = ctx.client
+    requested = False
     try:
         before = await client.get_task_state(project_id, task.task_id)
         readiness = before.run_readiness.state if before.run_readiness else None
@@ -113,7 +114,14 @@ async def _run_task(
             await progress.say(f"{task.name}: already running, waiting for it")
         else:
             previous_start = before.last_run.start_time if before.last_run else None
-            await client.start_task(project_id, task.task_id)
+            try:
+                await client.start_task(project_id, task.task_id)
+            except QdiApiError as exc:
+                # A 4xx is a refusal; without an answer, or with a 5xx, the start may have landed (a write is
+                # never repeated by the client for that reason).
+                requested = exc.status is None or exc.status >= 500
+                raise
+            requested = True
             ctx.started = (
                 f"tasks of project {project_id} were started stage by stage; follow them with "
                 f"{ctx.tool.resume_with}, do not run the project again"
@@ -152,9 +160,15 @@ async def _run_task(
         await _why_it_failed(ctx, project_id, task, run.message if run else None)
         await progress.say(f"{task.name}: {task.state}", done=True)
     except QdiApiError as exc:
-        # Qlik refused the start (not prepared, ...) or a read failed: this task failed; its stage is the last.
+        # Qlik refused the start (not prepared, ...) or a read failed: its stage is the last either way. After an
+        # accepted start the run goes on whatever happened to the wait: say so, so nobody starts it twice.
         task.outcome = "failed"
         task.error = exc.message[:300]
+        if requested:
+            task.error = (
+                f"may have started, but following it failed ({task.error}); check it with {ctx.tool.resume_with} "
+                "before starting it again"
+            )
         await progress.say(f"{task.name}: could not be run", done=True)
 
 

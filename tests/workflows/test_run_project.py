@@ -209,3 +209,19 @@ async def test_status_gives_the_run_id_of_a_last_run_that_failed_or_left_dataset
     assert all(rows[name]["failed_run_id"] == run["run_id"] for name, run in runs.items())
     assert runs["CUSTOMER TRANSFORM"]["status"] == "FAILED" and runs["CRM STORAGE"]["datasets_error_count"] == 1
     assert "cycle" not in status
+
+
+async def test_a_start_whose_answer_is_lost_is_reported_as_maybe_running_not_as_refused(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        project_id = stack.project_id(CUSTOMER_360)
+        crm_landing = stack.task_id(CUSTOMER_360, "CRM LANDING")
+        path = f"POST */di-tasks/{crm_landing}/runtime/actions/start"
+        stack.emulator.faults.inject(path, "status", status=500, after_execution=True)
+        before = runs_started(stack, CUSTOMER_360)
+        body = (await stack.mcp.call_tool(TOOL, {"project_id": project_id})).structured_content
+        after = runs_started(stack, CUSTOMER_360)
+    assert after["CRM LANDING"] == before["CRM LANDING"] + 1, "the start landed; only its answer was lost"
+    landing = next(task for task in body["tasks"] if task["name"] == "CRM LANDING")
+    assert body["state"] == "failed" and landing["outcome"] == "failed"
+    assert "may have started" in landing["error"] and "qdi_get_project_status" in landing["error"]
+    assert outcomes(body)["CRM STORAGE"] == "not_started"
