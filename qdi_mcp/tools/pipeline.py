@@ -15,6 +15,7 @@ in or behind a lineage cycle (a broken import), which has no order to run in.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,8 +227,8 @@ def _result(project_id: str, tasks: list[TaskOutcome], elapsed: float, resume_wi
         text = f"Stage {waiting[0].stage} still running after {elapsed:.0f} s: {_names(waiting)}."
         resume = [task.task_id for task in waiting + not_started]
         hint = (
-            f"to keep waiting, call qdi_run_project_and_wait with task_ids {resume} (running tasks are waited for, "
-            f"not restarted); or check them with {resume_with}"
+            f"to keep waiting, call qdi_run_project_and_wait with task_ids {json.dumps(resume)} (running tasks are "
+            f"waited for, not restarted); or check them with {resume_with}"
         )
     else:
         state = "completed"
