@@ -73,6 +73,7 @@ TOOLSETS: dict[str, set[str]] = {
         "qdi_import_project_and_wait",
         "qdi_promote_project",
         "qdi_diff_project",
+        "qdi_run_project_and_wait",
     },
 }
 
@@ -120,6 +121,8 @@ SAFETY: dict[str, str | tuple[str, object]] = {
     "qdi_list_connections": "read",
     # issue 16, change management
     "qdi_diff_project": "read",
+    # issue 17, pipelines
+    "qdi_run_project_and_wait": "write",
 }
 
 ID_ARGUMENTS = ("project_id", "task_id", "action_id")

@@ -241,6 +241,8 @@ RESULTS: dict[str, dict[str, Any]] = {
                 "status": "running",
                 "readiness": "ALREADY_RUNNING",
                 "datasets_in_error": 0,
+                "stage": 0,
+                "upstream": [],
             },
             {
                 "task_id": "t-store",
@@ -250,6 +252,9 @@ RESULTS: dict[str, dict[str, Any]] = {
                 "status": "failed",
                 "readiness": "READY_TO_RUN",
                 "datasets_in_error": 2,
+                "stage": 1,
+                "upstream": ["Orders landing"],
+                "failed_run_id": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
             },
         ],
     },
@@ -289,6 +294,26 @@ RESULTS: dict[str, dict[str, Any]] = {
             "unset": ["task.crm.taskSchema"],
         },
         "hint": "promoted and prepared: start the tasks with qdi_start_task_and_wait",
+    },
+    # issue 17, pipelines
+    "qdi_run_project_and_wait": {
+        "project_id": "p-churn",
+        "state": "failed",
+        "elapsed_seconds": 42.0,
+        "tasks": [
+            {"task_id": "t-land", "name": "Orders landing", "stage": 0, "outcome": "running", "state": "RUNNING"},
+            {
+                "task_id": "t-store",
+                "name": "Orders storage",
+                "stage": 1,
+                "outcome": "failed",
+                "state": "FAILED",
+                "run_id": "caf50cbf-d6f8-47c6-a5e0-b31e0d11102a",
+                "error": "Table 'orders' does not exist in the source database.",
+            },
+            {"task_id": "t-mart", "name": "Orders mart", "stage": 2, "outcome": "not_started", "state": None},
+        ],
+        "hint": "fix the cause, then call again with task_ids of the failed and not-started tasks",
     },
     "qdi_diff_project": {
         "project_id": "p-churn-prod",

@@ -7,7 +7,9 @@ diagnose it. A wait that runs out of time is also a result (`timed_out: true`) n
 
 The project status fans the per-task reads out concurrently; the API client's runtime-state limiter (120/min,
 shared by the whole process) paces them, and a small cap on concurrency keeps one big project from starving
-other callers.
+other callers. It also places each task in the pipeline (its stage and upstream tasks, from `tools.lineage`) and,
+for a task whose last run failed or left datasets in error, looks up that run's id in run history, so triage goes
+straight to `qdi_get_task_run_datasets`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import Any
 
 import anyio
 
-from qdi_mcp.api import DataTask, TaskRuntimeState
+from qdi_mcp.api import DataTask, QdiApiError, TaskRuntimeState
 from qdi_mcp.tenant_text import plain, tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.lineage import Lineage, project_lineage
 from qdi_mcp.tools.polling import poll_until
 from qdi_mcp.tools.projects import start_import
 from qdi_mcp.tools.spaces import SpaceNames, with_space_name
@@ -164,6 +167,7 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
     project = await ctx.client.get_project(project_id)
     # A task is read by its id; Qlik lists every task with one, and one without could not be read anyway.
     tasks = [(task.id, task) for task in await ctx.client.list_tasks(project_id) if task.id]
+    lineage = await _lineage_or_none(ctx, project_id)
     rows: list[dict[str, Any]] = [{} for _ in tasks]
     limiter = anyio.CapacityLimiter(MAX_CONCURRENT_READS)
 
@@ -179,7 +183,12 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
                 "status": classify(state),
                 "readiness": state.run_readiness.state if state.run_readiness else None,
                 "datasets_in_error": int(general.datasets_in_error_count or 0) if general else 0,
+                **_place_in_pipeline(lineage, task_id),
             }
+            if row["status"] == "failed" or row["datasets_in_error"]:
+                run_id = await _last_run_id(ctx, project_id, task_id)
+                if run_id is not None:
+                    row["failed_run_id"] = run_id
             if detail:
                 datasets = [dump(d) for d in await ctx.client.get_task_datasets_state(project_id, task_id)]
                 row["datasets"] = datasets
@@ -199,13 +208,42 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
 
     counts = Counter(row["status"] for row in rows)
     line = summary_line(rows, counts)  # names marked: fenced in the text, plain in the structured result
-    result = {
+    cycle = [lineage.name(task_id) for task_id in lineage.cycle] if lineage else []
+    if cycle:
+        line += "; lineage cycle: " + ", ".join(tenant(name) for name in cycle)
+    result: dict[str, Any] = {
         "project": await with_space_name(dump(project), SpaceNames(ctx.client)),
         "summary": plain(line),
         "counts": dict(counts),
         "tasks": rows,
     }
+    if cycle:
+        result["cycle"] = cycle
     return ToolResult(result, f"{tenant(project.name)}: {line}")
+
+
+async def _lineage_or_none(ctx: ToolContext, project_id: str) -> Lineage | None:
+    """The lineage, or None when the design cannot be exported (the status is still worth having without it)."""
+    try:
+        return await project_lineage(ctx.client, project_id)
+    except QdiApiError:
+        return None
+
+
+def _place_in_pipeline(lineage: Lineage | None, task_id: str) -> dict[str, Any]:
+    task = lineage.tasks.get(task_id) if lineage else None
+    if task is None or lineage is None:
+        return {"stage": None, "upstream": []}
+    return {"stage": task.stage, "upstream": [lineage.name(upstream) for upstream in task.upstream]}
+
+
+async def _last_run_id(ctx: ToolContext, project_id: str, task_id: str) -> str | None:
+    """The newest run in the task's history: the last run, whose failure the row reports."""
+    try:
+        page = await ctx.client.list_task_runs(project_id, task_id, limit=1)
+    except QdiApiError:
+        return None  # the row still says the task failed; only the shortcut to its run is missing
+    return page.runs[0].run_id if page.runs else None
 
 
 def summary_line(rows: list[dict[str, Any]], counts: Counter[str]) -> str:

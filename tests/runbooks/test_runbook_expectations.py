@@ -49,8 +49,8 @@ STATUS_ARGS = f"{{project_id: {PID}}}"
             "{tasks: {all: {datasets_in_eror: {not_in: [1, 2, 3]}}}}",
             STATUS_ARGS,
             "step 1 (check).expect.tasks.all.datasets_in_eror: no field 'datasets_in_eror' in the items of tasks "
-            "(its fields: datasets, datasets_in_error, name, readiness, state, status, task_id, type); did you mean "
-            "datasets_in_error?",
+            "(its fields: datasets, datasets_in_error, failed_run_id, name, readiness, stage, state, status, task_id, "
+            "type, upstream); did you mean datasets_in_error?",
         ),
         (
             "qdi_get_task_state",

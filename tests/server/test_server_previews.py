@@ -45,7 +45,9 @@ def test_every_tool_that_can_be_destructive_has_a_preview_and_no_other_tool_has_
 def test_wrapping_tools_take_the_facts_of_the_tool_they_wrap_and_are_named_by_it() -> None:
     specs = {spec.name: spec for spec in load_specs()}
     wrapping = [spec for spec in specs.values() if spec.wraps]
-    assert {spec.name for spec in wrapping} == {name for name in specs if name.endswith("_and_wait")}
+    # qdi_run_project_and_wait starts many tasks, not what one endpoint tool starts: it wraps nothing.
+    single = {name for name in specs if name.endswith("_and_wait")} - {"qdi_run_project_and_wait"}
+    assert {spec.name for spec in wrapping} == single
     for spec in wrapping:
         wrapped = specs[spec.wraps]
         assert (spec.preview, spec.hints, spec.resume_with, spec.binds_file) == (
