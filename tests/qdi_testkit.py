@@ -55,6 +55,14 @@ class Stack:
         return sum(self.emulator.requests.values())
 
 
+def put(tmp_path: Path, name: str, data: bytes) -> str:
+    """Write `data` as `name` into the work folder `make_settings` gives a stack; the name tools take."""
+    folder = tmp_path / "work"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_bytes(data)
+    return name
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"workdir": tmp_path / "work", "audit_log": tmp_path / "audit.jsonl", "demo": True}
     values.update(overrides)

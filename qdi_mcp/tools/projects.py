@@ -163,19 +163,23 @@ async def get_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     return ToolResult(result, f"{len(variables)} binding variables{note}.")
 
 
-@handler("qdi_update_bindings")
-async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    variables = args["variables"]
+def refuse_masked_values(variables: dict[str, Any], *, argument: str) -> None:
+    """A value copied from a log or audit line, where secrets show as the mask, would break the binding in Qlik:
+    refuse it before anything is sent."""
     masked = sorted(name for name, value in variables.items() if isinstance(value, str) and MASK in value)
     if masked:
-        # A value copied from a log or audit line, where secrets show as the mask: writing it would break the
-        # binding in Qlik.
         raise ToolFailure(
             "invalid_arguments",
             f"Binding {masked[0]!r} holds the redaction mask {MASK!r}, not a real value; nothing was changed.",
             hint="read the current values with qdi_get_bindings and send the real value",
-            field="variables",
+            field=argument,
         )
+
+
+@handler("qdi_update_bindings")
+async def update_bindings(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    variables = args["variables"]
+    refuse_masked_values(variables, argument="variables")
     project_id = args["project_id"]
     # The PUT replaces the whole set: a partial map would silently drop every variable it leaves out.
     current = (await ctx.client.get_bindings(project_id)).variables

@@ -32,7 +32,6 @@ import anyio
 
 from qdi_mcp.api import QdiApiError
 from qdi_mcp.failures import ToolFailure
-from qdi_mcp.masking import MASK
 from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.backups import Backup, take_backup
 from qdi_mcp.tools.base import ProgressFn, ToolContext, ToolResult, handler, preview_check
@@ -41,6 +40,7 @@ from qdi_mcp.tools.errors import failure_from_api_error
 from qdi_mcp.tools.imports import checked_definitions
 from qdi_mcp.tools.project_design import ProjectDesign, ProjectFileError, read_project_zip
 from qdi_mcp.tools.project_diff import ProjectDiff, diff_designs
+from qdi_mcp.tools.projects import refuse_masked_values
 from qdi_mcp.tools.spaces import SpaceNames, binding_reference, check_connection_references
 from qdi_mcp.tools.waits import ACTIVE_RUN_STATES, timeout_of, wait_for_action
 
@@ -202,14 +202,7 @@ async def check_given_bindings(ctx: ToolContext, given: dict[str, Any], known: s
             hint="use the variable names the preview lists under needs_value, or qdi_get_bindings of the target",
             field="bindings",
         )
-    masked = sorted(name for name, value in given.items() if isinstance(value, str) and MASK in value)
-    if masked:
-        raise ToolFailure(
-            "invalid_arguments",
-            f"Binding {masked[0]!r} holds the redaction mask {MASK!r}, not a real value. Nothing was done.",
-            hint="send the real value",
-            field="bindings",
-        )
+    refuse_masked_values(given, argument="bindings")
     try:
         await check_connection_references(ctx.client, given)
     except ToolFailure as failure:

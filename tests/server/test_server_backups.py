@@ -12,19 +12,12 @@ from typing import Any
 
 import pytest
 from qdi_data import FIXTURE_ZIP
-from qdi_testkit import CUSTOMER_360, SALES_QVD, Stack, call_ok, make_settings, open_stack
+from qdi_testkit import CUSTOMER_360, SALES_QVD, Stack, call_ok, make_settings, open_stack, put
 
 from qdi_mcp.server import build_server
 from qdi_mcp.tools.project_design import ProjectDesign, read_project_zip
 
 pytestmark = pytest.mark.anyio
-
-
-def put(tmp_path: Path, name: str, data: bytes) -> str:
-    folder = tmp_path / "work"
-    folder.mkdir(exist_ok=True)
-    (folder / name).write_bytes(data)
-    return name
 
 
 async def confirmed(stack: Stack, tool: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -10,16 +10,9 @@ from pathlib import Path
 
 import pytest
 from qdi_data import FIXTURE_ZIP, build_zip
-from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, call_ok, open_stack
+from qdi_testkit import CUSTOMER_360, CUSTOMER_360_PROD, SALES_QVD, call_ok, open_stack, put
 
 pytestmark = pytest.mark.anyio
-
-
-def put(tmp_path: Path, name: str, data: bytes) -> str:
-    folder = tmp_path / "work"
-    folder.mkdir(exist_ok=True)
-    (folder / name).write_bytes(data)
-    return name
 
 
 def without_settings(data: bytes, task_folder: str) -> bytes:
