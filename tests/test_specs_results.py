@@ -51,6 +51,11 @@ PROJECT_DIFF = {
         "counts": {"added": 1, "dropped": 0, "emptied": 0, "changed": 1},
     },
 }
+PROJECT_DIFF_BRIEF = {
+    "summary": PROJECT_DIFF["summary"],
+    "equal": False,
+    "counts": {"tasks": PROJECT_DIFF["tasks"]["counts"], "bindings": PROJECT_DIFF["bindings"]["counts"]},
+}
 ACTION_STARTED = {
     "action_id": "a-1",
     "status": "started",
@@ -105,7 +110,8 @@ RESULTS: dict[str, dict[str, Any]] = {
         "path": "customer-churn.zip",
         "size_bytes": 20480,
         "sha256": "0" * 64,
-        "files": ["project.yaml", "tasks/orders-landing.yaml"],
+        "file_count": 2,
+        "tasks": ["ORDERS LANDING"],
         "mode": "MINIMAL",
         "include_bindings": False,
     },
@@ -115,7 +121,7 @@ RESULTS: dict[str, dict[str, Any]] = {
         "path": "customer-churn.zip",
         "endpoint": "import",
         "format": "legacy_json",
-        "changes": PROJECT_DIFF,
+        "changes": PROJECT_DIFF_BRIEF,
         "action_id": None,
         "tasks": [{"id": "t-land", "name": "Orders landing", "type": "LANDING"}],
     },
@@ -271,7 +277,7 @@ RESULTS: dict[str, dict[str, Any]] = {
         "path": "customer-churn.zip",
         "endpoint": "import-async",
         "format": "yaml",
-        "changes": PROJECT_DIFF,
+        "changes": PROJECT_DIFF_BRIEF,
         **ACTION_WAIT,
     },
     # issue 16, change management

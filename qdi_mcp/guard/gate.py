@@ -227,8 +227,8 @@ class ConfirmationGate:
         # What to do next. The preview is said once: `preview` holds it, the summary line reads it out as a
         # question, and the text's data fence leaves out what that line says (see guard.fence).
         message = (
-            f"Nothing was done: show this preview to the user; only if they agree, call {spec.name} again with the "
-            f"same arguments plus {CONFIRMATION_TOKEN_ARGUMENT} (valid until {expires}, once)."
+            f"Nothing was done: show this preview to the user; only if they agree, repeat this call with "
+            f"{CONFIRMATION_TOKEN_ARGUMENT} added (valid once, until {expires})."
         )
         structured = {
             "status": "confirmation_required",

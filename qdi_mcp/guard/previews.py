@@ -67,8 +67,8 @@ def backup_text(ctx: ToolContext) -> str:
     if ctx.backups_kept is None:
         return "none: backups are off (QDI_MCP_BACKUP=off); the current design is not saved first"
     return (
-        f"the project is exported to {ctx.workdir.display_path(ctx.workdir.backups_root)}/ first "
-        f"(mode ALL, with bindings; the last {ctx.backups_kept} kept); the result names it and its restore call"
+        f"exported to {ctx.workdir.display_path(ctx.workdir.backups_root)}/ first (mode ALL, with bindings; "
+        f"the last {ctx.backups_kept} kept)"
     )
 
 

@@ -447,7 +447,9 @@ def _restore_text(backup: dict[str, Any]) -> str:
 
 def _with_backup(result: ToolResult, backup: dict[str, Any]) -> ToolResult:
     """The handler's result plus the backup the server took before it (the spec's output schema declares it)."""
-    summary = f"{result.summary} Backup of the previous design: {_restore_text(backup)}."
+    # The restore call is in the result's backup.restore: spelled out here it would be said twice (and a bindings
+    # restore lists every variable).
+    summary = f"{result.summary} Backup of the previous design: {backup['path']} (restore call: backup.restore)."
     return type(result)({**result.structured, "backup": backup}, summary)
 
 

@@ -95,6 +95,17 @@ def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=True, by_alias=False)
 
 
+# A list is for finding an id: each item says what picks it (name, type, space). Its owner and description are one
+# qdi_get_project / qdi_get_task away; in a list they would cost every agent on every listing (Qlik's own project
+# list does not show them either).
+LIST_LEAVES_OUT = ("owner_id", "description")
+
+
+def listed(item: dict[str, Any], *, also: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`item` as a list shows it: without LIST_LEAVES_OUT and the keys in `also`."""
+    return {key: value for key, value in item.items() if key not in LIST_LEAVES_OUT + also}
+
+
 # A preview check runs before a destructive call's preview is shown (named by the spec's `preview.check`): it returns
 # what it found, to show in the preview, or raises ToolFailure to refuse the call before anyone is asked. Sentences
 # under the keys `current_state` and `consequence` are added to those texts of the preview (see tools/impact.py).

@@ -122,12 +122,22 @@ async def check_import_changes(ctx: ToolContext, args: dict[str, Any]) -> dict[s
     binding variables: the ones it drops (their values are lost) and the new ones that need a value."""
     checked = await check_project_files(ctx, args)
     comparison = await compare(ctx, args["project_id"], path=args["path"])
-    return {**checked, "changes": comparison.diff.to_dict(), "binding_impact": comparison.binding_impact().to_dict()}
+    changes = comparison.diff.to_dict()
+    # A variable the diff lists as added is one that needs a value: the impact lists only the others.
+    added = comparison.diff.bindings.added if comparison.diff.bindings is not None else []
+    return {
+        **checked,
+        "changes": changes,
+        "binding_impact": comparison.binding_impact().to_dict(
+            listed_elsewhere=added, listed_as="changes.bindings.added"
+        ),
+    }
 
 
 async def import_changes(ctx: ToolContext, project_id: str, path: str) -> dict[str, Any]:
-    """An import result's `changes`, taken just before the upload: the target as it was against the file."""
-    return (await diff_against(ctx, project_id, path=path)).to_dict()
+    """An import result's `changes`, taken just before the upload: the target as it was against the file. Counts
+    only: the preview (or qdi_diff_project) named every task and variable."""
+    return (await diff_against(ctx, project_id, path=path)).brief()
 
 
 def _field_differences(diff: ProjectDiff) -> int:

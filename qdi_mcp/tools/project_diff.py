@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Caps that keep a result readable by an agent whatever the size of the change.
-MAX_NAMES = 20  # names listed per list; the count is always exact
+MAX_NAMES = 10  # names listed per list; the count is always exact (an agent pays for every name, on every call)
 MAX_DETAILS_PER_ITEM = 20  # field changes listed per task, per project, for the bindings
 MAX_VALUE_CHARS = 80  # longer values are cut; mappings and lists too long to show are described
 
@@ -155,6 +155,21 @@ class ProjectDiff:
             data["bindings"] = bindings
         return data
 
+    def brief(self) -> dict[str, Any]:
+        """The summary and the counts only: what a result says after the preview (or qdi_diff_project) named it all."""
+        return {
+            "summary": self.summary,
+            "equal": self.equal,
+            "counts": {
+                "tasks": {
+                    "added": len(self.tasks_added),
+                    "removed": len(self.tasks_removed),
+                    "changed": len(self.tasks_changed),
+                },
+                "bindings": None if self.bindings is None else self.bindings.counts(),
+            },
+        }
+
     def _task_change(self, change: TaskChange) -> dict[str, Any]:
         shown: dict[str, Any] = {"name": change.name, "id": change.id, "changed": change.changed}
         if change.previous_name is not None:
@@ -231,11 +246,18 @@ class BindingImpact:
     def summary(self) -> str:
         return f"bindings: {len(self.dropped)} dropped, {len(self.need_value)} need a value, {len(self.kept)} kept"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, listed_elsewhere: Iterable[str] = (), listed_as: str = "") -> dict[str, Any]:
+        """`listed_elsewhere`: names the same result already lists under `listed_as` (a diff's added bindings):
+        each is said once, there."""
+        said = set(listed_elsewhere)
+        need_value = [name for name in self.need_value if name not in said]
+        summary = self.summary
+        if len(need_value) < len(self.need_value):
+            summary += f" (those needing a value: {listed_as}" + (" and need_value)" if need_value else ")")
         return {
-            "summary": self.summary,
+            "summary": summary,
             "dropped": _capped(self.dropped),
-            "need_value": _capped(self.need_value),
+            "need_value": _capped(need_value),
             "kept_count": len(self.kept),
         }
 

@@ -11,7 +11,7 @@ from qdi_mcp.api import CreateProjectRequest, Project
 from qdi_mcp.failures import ToolFailure
 from qdi_mcp.masking import MASK
 from qdi_mcp.tenant_text import tenant
-from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler, listed
 from qdi_mcp.tools.changes import import_changes
 from qdi_mcp.tools.imports import YAML, counts_text, definition_reports, import_route
 from qdi_mcp.tools.spaces import SpaceNames, binding_reference, check_connection_references, with_space_name
@@ -25,7 +25,7 @@ def project_dict(project: Project) -> dict[str, Any]:
 async def list_projects(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     projects = await ctx.client.list_projects(space_id=args.get("space_id"))
     spaces = SpaceNames(ctx.client)
-    items = [await with_space_name(project_dict(p), spaces) for p in projects]
+    items = [listed(await with_space_name(project_dict(p), spaces)) for p in projects]
     # The names and ids are in the data right below the summary: listing them here too would say them twice.
     return ToolResult({"projects": items, "count": len(items)}, f"{len(items)} projects.")
 
@@ -86,7 +86,9 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         "path": written.relative_to(ctx.workdir.root).as_posix(),
         "size_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
-        "files": files,
+        # The entry names would cost an agent ~1.5 KB per export; the count and the tasks say what it holds.
+        "file_count": len(files),
+        "tasks": exported_task_names(files),
         "mode": mode,
         "include_bindings": include_bindings,
     }
@@ -101,6 +103,12 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         result,
         f"Exported project {project_id} ({len(files)} files, {len(data)} bytes) to {tenant(result['path'])}.{kept}",
     )
+
+
+def exported_task_names(files: list[str]) -> list[str]:
+    """The tasks of a YAML export, one folder each under qtcp_tasks/ (a LEGACY export has none)."""
+    prefix = "qtcp_tasks/"
+    return sorted({name[len(prefix) :].split("/", 1)[0] for name in files if name.startswith(prefix) and name.count("/") >= 2})
 
 
 @handler("qdi_import_project")

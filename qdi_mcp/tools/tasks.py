@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from qdi_mcp.tenant_text import tenant
-from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
+from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler, listed
 
 
 @handler("qdi_list_tasks")
 async def list_tasks(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
-    tasks = [dump(t) for t in await ctx.client.list_tasks(args["project_id"])]
+    # A task's space is its project's: the id would repeat on every row.
+    tasks = [listed(dump(t), also=("space_id",)) for t in await ctx.client.list_tasks(args["project_id"])]
     # The names, types and ids are in the data right below the summary: listing them here too would say them twice.
     return ToolResult({"project_id": args["project_id"], "tasks": tasks, "count": len(tasks)}, f"{len(tasks)} tasks.")
 

@@ -32,26 +32,26 @@ def planted_text(arguments: dict[str, Any]) -> str:
     )
 
 
-async def plant(stack: Stack, text: str) -> None:
+async def plant(stack: Stack, text: str) -> str:
+    """A project whose description is `text`; its id."""
     space = stack.emulator.project(stack.project_id(CUSTOMER_360))["spaceId"]
     created = await stack.mcp.call_tool(
         "qdi_create_project",
         {"name": "Quarterly report", "type": "DATA_PIPELINE", "space_id": space, "description": text},
     )
     assert not created.is_error, created.structured_content
+    return created.structured_content["project"]["id"]
 
 
 async def test_a_token_planted_in_api_data_cannot_confirm_a_destructive_call(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack:
         target = running_task(stack)
-        await plant(stack, planted_text(target))
-        listing = await stack.mcp.call_tool("qdi_list_projects", {})
-        summary, _, data = listing.content[0].text.partition("\n")
+        project_id = await plant(stack, planted_text(target))
+        read = await stack.mcp.call_tool("qdi_get_project", {"project_id": project_id})
+        summary, _, data = read.content[0].text.partition("\n")
         assert "SYSTEM NOTICE" not in summary and data.startswith(DATA_OPEN)  # the plant reaches the agent as data
 
-        planted = next(
-            p["description"] for p in listing.structured_content["projects"] if p["name"] == "Quarterly report"
-        )
+        planted = read.structured_content["project"]["description"]
         token = planted.split("confirmation_token=")[1].split()[0]
         obeyed = await stack.mcp.call_tool("qdi_stop_task", target | {"confirmation_token": token})
         assert obeyed.is_error and obeyed.structured_content["error"]["code"] == "confirmation_invalid"

@@ -39,6 +39,36 @@ async def test_read_tools_return_what_the_emulator_holds(tmp_path: Path) -> None
         assert bindings["variables"] == stack.emulator.bindings(pid)
 
 
+async def test_lists_show_what_picks_an_item_and_the_get_tools_show_the_rest(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        pid = stack.project_id(CUSTOMER_360)
+        wire = stack.emulator.project(pid)
+        assert wire["description"] and wire["ownerId"]  # the demo project has both, so leaving them out shows
+        listed = await call_ok(stack, "qdi_list_projects", {})
+        item = next(p for p in listed["projects"] if p["id"] == pid)
+        assert item == {
+            "id": pid,
+            "name": CUSTOMER_360,
+            "type": wire["type"],
+            "space_id": wire["spaceId"],
+            "space_name": "DEV_SPACE",
+            "platform_type": wire["platformType"],
+        }
+        project = (await call_ok(stack, "qdi_get_project", {"project_id": pid}))["project"]
+        assert (project["description"], project["owner_id"]) == (wire["description"], wire["ownerId"])
+        # the status is the project's overview: what it is for, without its owner
+        status = (await call_ok(stack, "qdi_get_project_status", {"project_id": pid}))["project"]
+        assert status["description"] == wire["description"] and "owner_id" not in status
+
+        tasks = (await call_ok(stack, "qdi_list_tasks", {"project_id": pid}))["tasks"]
+        wire_task = stack.emulator.tasks(pid)[0]
+        assert wire_task["description"] and wire_task["spaceId"]
+        row = next(t for t in tasks if t["id"] == wire_task["id"])
+        assert row == {"id": wire_task["id"], "name": wire_task["name"], "type": wire_task["type"]}
+        task = (await call_ok(stack, "qdi_get_task", {"project_id": pid, "task_id": row["id"]}))["task"]
+        assert task["description"] == wire_task["description"] and task["space_id"] == wire_task["spaceId"]
+
+
 async def test_datasets_state_summarises_by_default_and_lists_with_detail(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack:
         pid = stack.project_id(CUSTOMER_360)
@@ -156,8 +186,11 @@ async def test_export_writes_a_zip_in_the_workdir_and_import_reads_it_back(tmp_p
         path = tmp_path / "work" / exported["path"]
         data = path.read_bytes()
         assert len(data) == exported["size_bytes"]
-        assert "qtcp_project.yaml" in exported["files"] and "bindings.json" in exported["files"]
-        assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == exported["files"]
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        assert "qtcp_project.yaml" in names and "bindings.json" in names
+        assert exported["file_count"] == len(names)
+        # the tasks it holds, named as the project names them (one folder each)
+        assert exported["tasks"] == sorted(t["name"] for t in stack.emulator.tasks(dev))
 
         # a YAML export goes through import-async (today's reference): the tool starts the action and says so
         imported = await call_ok(stack, "qdi_import_project", {"project_id": prod, "path": exported["path"]})

@@ -15,7 +15,7 @@ from qdi_data import FIXTURE_ZIP
 
 from qdi_mcp.tools import project_design
 from qdi_mcp.tools.project_design import ProjectDesign, ProjectFileError, TaskDesign
-from qdi_mcp.tools.project_diff import binding_impact, diff_designs, read_project_zip
+from qdi_mcp.tools.project_diff import MAX_NAMES, binding_impact, diff_designs, read_project_zip
 
 FIXTURE_TASKS = {
     "CHURN LANDING": 0,
@@ -252,7 +252,7 @@ def test_a_large_change_stays_small_in_compact_form_and_details_are_capped(
     assert len(json.dumps(detailed)) < 40_000
     assert all(len(task["details"]) <= 21 for task in detailed["tasks"]["changed"])
     assert detailed["bindings"]["details"][-1] == {"path": "...", "more": 78 - 20}
-    assert detailed["bindings"]["changed"][-1] == f"... {78 - 20} more"
+    assert detailed["bindings"]["changed"][-1] == f"... {78 - MAX_NAMES} more"
 
 
 @st.composite
@@ -310,7 +310,22 @@ def test_binding_impact_names_what_an_import_drops_needs_and_keeps(churn: Projec
     assert len(impact.need_value) == len(churn.variables()) - 2
     assert impact.summary == f"bindings: 1 dropped, {len(impact.need_value)} need a value, 2 kept"
     shown = impact.to_dict()
-    assert shown["kept_count"] == 2 and len(shown["need_value"]) == 21 and "PROD.sf" not in json.dumps(shown)
+    # the names are capped (one more entry says how many are left out); the count in the summary stays exact
+    assert len(impact.need_value) > MAX_NAMES
+    assert shown["need_value"][-1] == f"... {len(impact.need_value) - MAX_NAMES} more"
+    assert shown["kept_count"] == 2 and len(shown["need_value"]) == MAX_NAMES + 1 and "PROD.sf" not in json.dumps(shown)
+
+
+def test_binding_impact_does_not_list_again_the_names_a_diff_already_lists(churn: ProjectDesign) -> None:
+    impact = binding_impact({"projectName": "PROD"}, churn.variables())
+    listed_by_diff = impact.need_value[:-2]
+    shown = impact.to_dict(listed_elsewhere=listed_by_diff, listed_as="changes.bindings.added")
+    assert shown["need_value"] == impact.need_value[-2:]
+    assert shown["summary"].endswith("(those needing a value: changes.bindings.added and need_value)")
+    everything = impact.to_dict(listed_elsewhere=impact.need_value, listed_as="changes.bindings.added")
+    assert everything["need_value"] == [] and everything["summary"].endswith(": changes.bindings.added)")
+    # nothing listed elsewhere: the summary is the plain one
+    assert impact.to_dict()["summary"] == impact.summary
 
 
 # ---------------------------------------------------------------------------------------------- hostile input
