@@ -1,7 +1,7 @@
 """`python -m evals`: offline agent evals (reference trajectories, end-state checks), the lint of what agents
 see, and optionally the same tasks played by a real model.
 
-    python -m evals                        # every task offline + lint; exit 1 if anything fails
+    python -m evals                        # every task offline + lint + results budget; exit 1 if anything fails
     python -m evals --task fix-failed-prepare --task promote-to-production
     python -m evals --update-baseline      # accept the current tool definition sizes
     python -m evals --model-trials 3       # also run a configured model, 3 trials per task (pass^3)
@@ -24,7 +24,7 @@ import anyio
 from evals.harness.agent import format_trials, run_model_trials, summarise_trials
 from evals.harness.lint import UPDATE_BASELINE_ENV, run_lint, write_baseline
 from evals.harness.models import NO_MODEL_MESSAGE, ModelConfigError, model_from_env
-from evals.harness.report import RESULTS_PATH, format_table, write_json
+from evals.harness.report import RESULTS_PATH, format_table, results_budget_problem, write_json
 from evals.harness.runner import run_offline
 from evals.harness.tasks import TASKS_DIR, TaskError, load_tasks
 from qdi_mcp.specs import load_specs
@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes = run_offline(tasks)
     print(format_table(outcomes))
     print(f"({len(outcomes)} tasks offline in {time.perf_counter() - started:.1f} s)")
+    # The budget is a mean over the whole task set: a subset (--task) says nothing about it.
+    budget_problem = None if args.task else results_budget_problem(outcomes)
+    if budget_problem:
+        print(f"BUDGET FAIL {budget_problem}")
 
     lint = run_lint(specs)
     print(
@@ -98,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     write_json(args.json, outcomes, lint=lint.to_dict(), model_runs=model)
     print(f"results: {args.json}")
-    return 0 if all(o.passed for o in outcomes) and lint.ok else 1
+    return 0 if all(o.passed for o in outcomes) and lint.ok and not budget_problem else 1
 
 
 if __name__ == "__main__":

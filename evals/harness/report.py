@@ -33,6 +33,19 @@ def totals(outcomes: Sequence[TaskOutcome]) -> dict[str, Any]:
 RESULT_BYTES_PER_CALL_BUDGET = 1500
 
 
+def results_budget_problem(outcomes: Sequence[TaskOutcome]) -> str | None:
+    """What is wrong with the bytes returned per call over these outcomes (the whole task set), or None."""
+    per_call = _per_call(outcomes)
+    if per_call <= RESULT_BYTES_PER_CALL_BUDGET:
+        return None
+    biggest = sorted(outcomes, key=lambda o: o.bytes_returned / max(o.tool_calls, 1), reverse=True)[:3]
+    shown = ", ".join(f"{o.task_id} {o.bytes_returned // max(o.tool_calls, 1):,}" for o in biggest)
+    return (
+        f"bytes to agent per call {per_call:,} exceed the budget of {RESULT_BYTES_PER_CALL_BUDGET:,} "
+        f"(DESIGN.md); largest per call: {shown}"
+    )
+
+
 def _per_call(outcomes: Sequence[TaskOutcome]) -> int:
     calls = sum(o.tool_calls for o in outcomes)
     return round(sum(o.bytes_returned for o in outcomes) / calls) if calls else 0

@@ -10,6 +10,9 @@ import pytest
 import yaml
 
 import evals.__main__ as cli
+from evals.harness import report
+from evals.harness.runner import run_offline
+from evals.harness.tasks import load_tasks
 from evals.harness.models import NO_MODEL_MESSAGE, Message, ModelTurn, ToolDefinition
 from qdi_mcp.specs import load_specs
 
@@ -55,6 +58,39 @@ def test_a_failing_task_makes_the_exit_code_non_zero(tmp_path: Path, capsys: pyt
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL wrong-expectation: task_state: Orders replication / ORDERS REPLICATION is RUNNING" in out
+
+
+def one_task_dir(tmp_path: Path) -> Path:
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    listing = {
+        "id": "list-spaces",
+        "kind": "scenario",
+        "request": "Which spaces are there?",
+        "trajectory": [{"tool": "qdi_list_spaces"}],
+        "checks": [{"no_changes": {}}],
+    }
+    (tasks / "list-spaces.yaml").write_text(yaml.safe_dump(listing), encoding="utf-8")
+    return tasks
+
+
+def test_results_over_the_per_call_budget_fail_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = one_task_dir(tmp_path)
+    assert cli.main(["--tasks-dir", str(tasks), "--json", str(tmp_path / "r.json")]) == 0
+    assert "BUDGET FAIL" not in capsys.readouterr().out
+    monkeypatch.setattr(report, "RESULT_BYTES_PER_CALL_BUDGET", 100)  # a listing returns more than 100 bytes
+    assert cli.main(["--tasks-dir", str(tasks), "--json", str(tmp_path / "r.json")]) == 1
+    out = capsys.readouterr().out
+    assert "BUDGET FAIL bytes to agent per call" in out and "exceed the budget of 100" in out and "list-spaces" in out
+    # a subset of the tasks says nothing about the mean over all of them
+    assert cli.main(["--tasks-dir", str(tasks), "--task", "list-spaces", "--json", str(tmp_path / "r.json")]) == 0
+
+
+def test_the_eval_tasks_stay_within_the_results_budget() -> None:
+    outcomes = run_offline(load_tasks())
+    assert report.results_budget_problem(outcomes) is None, report.results_budget_problem(outcomes)
 
 
 def test_an_unknown_task_id_exits_two(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
