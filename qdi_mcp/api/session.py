@@ -38,7 +38,7 @@ from .retry import (
     should_retry_status,
     transport_failure_cause,
 )
-from .traces import note_change
+from .traces import note_change, note_change_sent
 
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
@@ -137,6 +137,8 @@ class ApiSession:
                 headers={"Authorization": authorization, "Accept": accept},
             )
             sent_at = self.clock.monotonic()
+            if endpoint.changes_tenant:
+                note_change_sent()
             try:
                 try:
                     status, headers, content = await self._exchange(request, endpoint, path, max_body)

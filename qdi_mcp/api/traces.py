@@ -36,10 +36,12 @@ def trace_id_of(headers: httpx.Headers) -> str | None:
 
 
 class ChangeTraces:
-    """Trace ids of one call's accepted change-making requests, oldest first."""
+    """Trace ids of one call's accepted change-making requests, oldest first; and how many change-making requests
+    it sent at all (answered or not): none sent means the call cannot have changed the tenant."""
 
     def __init__(self) -> None:
         self.trace_ids: list[str] = []
+        self.sent = 0
 
     def note(self, trace_id: str | None) -> None:
         if trace_id:
@@ -62,6 +64,13 @@ def recording_changes(traces: ChangeTraces) -> Iterator[ChangeTraces]:
         yield traces
     finally:
         _current.reset(token)
+
+
+def note_change_sent() -> None:
+    """Called by the session just before a change-making request goes out; a no-op outside `recording_changes`."""
+    traces = _current.get()
+    if traces is not None:
+        traces.sent += 1
 
 
 def note_change(headers: httpx.Headers) -> None:

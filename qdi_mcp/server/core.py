@@ -213,6 +213,7 @@ class QdiServer:
         handler_args = {k: v for k, v in arguments.items() if k != CONFIRMATION_TOKEN_ARGUMENT}
         audited = spec.safety != "read"
         backup: dict[str, Any] | None = None
+        taken = None
         if spec.backup is not None:
             # Before the intent line, so that line names the backup; a backup that fails stops the change. A file
             # the call would upload is checked first (inside the work folder, a safe zip): a call refused for it
@@ -220,8 +221,10 @@ class QdiServer:
             try:
                 if spec.binds_file is not None:
                     tool_ctx.read_import(handler_args[spec.binds_file], argument=spec.binds_file)
+                # Not pruned yet: a call its handler refuses before sending anything keeps no backup (below), and
+                # must not push an older one out.
                 taken = await loaded.take_backup(
-                    tool_ctx, handler_args[spec.backup], restores=spec.backup_restores or "design"
+                    tool_ctx, handler_args[spec.backup], restores=spec.backup_restores or "design", prune=False
                 )
             except (ToolFailure, WorkdirError, UnsafeZipError) as exc:
                 refused = self._failure_from(exc, spec, handler_args)
@@ -258,6 +261,8 @@ class QdiServer:
             with loaded.recording_changes(traces):
                 result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
+            if taken is not None:
+                loaded.prune_backups(tool_ctx, handler_args[spec.backup])
             # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
             # started, and the agent got no result naming it: the audit line is where it can be found.
             if audited:
@@ -273,6 +278,12 @@ class QdiServer:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes a structured result, never a traceback
             failure = self._failure_from(exc, spec, handler_args)
+            if taken is not None and traces.sent == 0:
+                # Refused before any change-making request left this process: the project is as the backup has it.
+                loaded.discard_backup(tool_ctx, taken)
+                backup = None
+            elif taken is not None:
+                loaded.prune_backups(tool_ctx, handler_args[spec.backup])
             if audited:
                 outcome = "outcome_unknown" if failure.code in OUTCOME_UNKNOWN_CODES else "failed"
                 audited_args = _audited_arguments(spec, handler_args, tool_ctx)
@@ -293,6 +304,8 @@ class QdiServer:
             if audited:
                 # A write may have changed a project's design: lineage kept for previews is read again.
                 await loaded.forget_lineage(tool_ctx.client)
+        if taken is not None:
+            loaded.prune_backups(tool_ctx, handler_args[spec.backup])
         if audited:
             audited_args = _audited_arguments(spec, handler_args, tool_ctx)
             final_state, waited = wait_outcome(result.structured)

@@ -9,7 +9,7 @@ from jsonschema.exceptions import ValidationError
 from qdi_mcp.api import ChangeTraces, QdiApiError, recording_changes
 from qdi_mcp.guard.previews import build_preview
 from qdi_mcp.tools import HANDLERS, ToolContext, failure_from_api_error, forget_lineage
-from qdi_mcp.tools.backups import take_backup
+from qdi_mcp.tools.backups import discard_backup, prune_backups, take_backup
 from qdi_mcp.tools.base import PRECONDITIONS
 
 __all__ = [
@@ -21,8 +21,10 @@ __all__ = [
     "ToolContext",
     "ValidationError",
     "build_preview",
+    "discard_backup",
     "failure_from_api_error",
     "forget_lineage",
+    "prune_backups",
     "recording_changes",
     "take_backup",
 ]

@@ -4,7 +4,9 @@ target project (mode ALL, with bindings) to ``<workdir>/backups/<project-slug>-<
 The server takes the backup for every tool whose spec names the project argument in ``backup:`` (after the
 confirmation, before the audit intent line and the handler); a workflow that changes a design in several steps
 (``qdi_promote_project``) calls :func:`take_backup` itself. A backup that cannot be taken stops the change: the
-failure says why, and nothing was sent to Qlik.
+failure says why, and nothing was sent to Qlik. A call its handler refuses before any change-making request leaves
+the process keeps no backup (:func:`discard_backup`): the project is still what the backup holds, and the pruning of
+older backups waits until a change was sent.
 
 A backup is restored by :attr:`Backup.restore`, a call ready to send (it still asks for confirmation): importing
 the backup puts the design back; for a tool that changes only binding values (spec ``backup_restores: bindings``,
@@ -25,7 +27,7 @@ from qdi_mcp.failures import ToolFailure
 from qdi_mcp.tools.base import ToolContext
 from qdi_mcp.tools.errors import failure_from_api_error
 
-__all__ = ["RESTORE_BINDINGS_TOOL", "RESTORE_TOOL", "Backup", "take_backup"]
+__all__ = ["RESTORE_BINDINGS_TOOL", "RESTORE_TOOL", "Backup", "discard_backup", "prune_backups", "take_backup"]
 
 logger = logging.getLogger("qdi_mcp.backups")
 
@@ -47,9 +49,12 @@ class Backup:
         return {"path": self.path, "absolute_path": self.absolute_path, "restore": self.restore}
 
 
-async def take_backup(ctx: ToolContext, project_id: str, *, restores: str = "design") -> Backup | None:
+async def take_backup(
+    ctx: ToolContext, project_id: str, *, restores: str = "design", prune: bool = True
+) -> Backup | None:
     """Export ``project_id`` (mode ALL, with bindings) into the backups folder, record the file in
-    ``ctx.files_written`` and prune that project's backups beyond the kept number. None when backups are off.
+    ``ctx.files_written`` and prune that project's backups beyond the kept number (unless ``prune`` is False: the
+    caller prunes with :func:`prune_backups` once the change was sent). None when backups are off.
 
     Raises ToolFailure ``backup_failed`` naming the reason when the project cannot be read or exported, or the file
     cannot be written: the caller must then change nothing.
@@ -73,13 +78,32 @@ async def take_backup(ctx: ToolContext, project_id: str, *, restores: str = "des
         raise _failed(project_id, f"the file could not be written ({problem})") from None
     relative = ctx.workdir.display_path(written)
     ctx.files_written.append(relative)
-    _prune(ctx, project_id, keep)
+    if prune:
+        _prune(ctx, project_id, keep)
     restore: dict[str, Any] = {"tool": RESTORE_TOOL, "arguments": {"project_id": project_id, "path": relative}}
     if restores == "bindings":
         values = _binding_values(data)
         if values is not None:
             restore = {"tool": RESTORE_BINDINGS_TOOL, "arguments": {"project_id": project_id, "variables": values}}
     return Backup(path=relative, absolute_path=str(written), restore=restore)
+
+
+def prune_backups(ctx: ToolContext, project_id: str) -> None:
+    """Remove the project's backups beyond the kept number (oldest first)."""
+    if ctx.backups_kept is not None:
+        _prune(ctx, project_id, ctx.backups_kept)
+
+
+def discard_backup(ctx: ToolContext, backup: Backup) -> None:
+    """Remove a backup the call turned out not to need (it sent no change): it holds nothing the project does not
+    still hold, and kept it would count toward the number kept."""
+    try:
+        ctx.workdir.remove_backup(backup.path.rsplit("/", 1)[-1])
+    except OSError as exc:
+        logger.warning("could not remove the unneeded backup %s: %s", backup.path, exc.strerror or type(exc).__name__)
+        return
+    if backup.path in ctx.files_written:
+        ctx.files_written.remove(backup.path)
 
 
 def _binding_values(data: bytes) -> dict[str, Any] | None:

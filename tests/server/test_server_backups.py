@@ -124,6 +124,26 @@ async def test_an_import_that_fails_after_its_backup_names_the_backup_and_its_re
         assert failed["backup"]["path"] in hint and "qdi_import_project_and_wait" in hint
 
 
+async def test_a_call_refused_before_it_sends_anything_keeps_no_backup_and_prunes_none(tmp_path: Path) -> None:
+    backups = tmp_path / "work" / "backups"
+    async with open_stack(tmp_path, backup_keep=1) as stack:
+        project_id = stack.project_id(SALES_QVD)
+        variables = stack.emulator.bindings(project_id)
+        kept = (await call_ok(stack, "qdi_update_bindings", {"project_id": project_id, "variables": variables}))[
+            "backup"
+        ]["path"]
+        # a partial map would delete variables: the handler refuses it after the server took the backup
+        refused = await stack.mcp.call_tool(
+            "qdi_update_bindings", {"project_id": project_id, "variables": {"projectName": "renamed"}}
+        )
+        assert refused.is_error and refused.structured_content["error"]["code"] == "invalid_arguments"
+        assert stack.emulator.counters["update_bindings"] == 1  # only the first call sent an update
+        # the project is as the kept backup has it: no new file, and the one backup kept (of 1) was not pushed out
+        assert sorted(p.name for p in backups.iterdir()) == [kept.rsplit("/", 1)[-1]]
+        assert "backups/" not in (refused.structured_content["error"].get("hint") or "")
+        assert "backup" not in lines_of(stack, "qdi_update_bindings")[-1]
+
+
 async def test_with_backups_off_nothing_is_saved_and_the_preview_says_so(tmp_path: Path) -> None:
     path = put(tmp_path, "churn.zip", FIXTURE_ZIP.read_bytes())
     async with open_stack(tmp_path, backup="off") as stack:
