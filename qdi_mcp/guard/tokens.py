@@ -4,12 +4,29 @@ When the client cannot ask the person (no elicitation), a destructive call first
 ``status: "confirmation_required"`` with a token from :meth:`ConfirmationTokens.issue`; the agent repeats the
 same call with ``confirmation_token`` and the server runs it only if :meth:`ConfirmationTokens.verify` passes.
 
-Token format: ``base64url(payload) + "." + base64url(HMAC-SHA256(secret, payload))`` where the payload is
-compact JSON::
+Token format: ``base64url(payload) + "." + base64url(signature)``, unpadded, where the signature is
+HMAC-SHA256(secret, payload) truncated to its first 16 bytes (128 bits; RFC 2104 section 5, NIST SP 800-107) and
+the payload is this fixed binary layout (big-endian; ``struct`` format ``>Bdd12s16sB`` then two variable parts)::
 
-    {"v": 2, "tool": "...", "args": "<keyed hash of all arguments>",
-     "keys": {"<argument name>": "<keyed hash of that argument>", ...}, "iat": <unix time>, "exp": <unix time>,
-     "id": "<nonce>"}
+    offset  size  field
+    0       1     version (3)
+    1       8     issue time, Unix seconds (IEEE-754 double)
+    9       8     expiry, Unix seconds (IEEE-754 double)
+    17      12    nonce: the token's single-use id is its base64url (16 characters)
+    29      16    keyed hash of all arguments (canonical JSON), the check that binds the token to the call
+    45      1     length n of the tool name in UTF-8 bytes
+    46      n     tool name (so a token for another tool can be refused by name)
+    46+n    4*k   one 4-byte keyed hash per argument of (name, value), sorted; k is what remains / 4
+
+A call with a tool name of n bytes and k arguments gives a token of ``ceil(4 * (46 + n + 4k) / 3) + 23``
+characters (unpadded payload, dot, 22 for the signature): 137 for ``qdi_import_project_and_wait`` with three
+arguments. Times are doubles, not whole seconds, because a question's state is a token too and its lifetime
+(``QDI_MCP_CONFIRM_TIMEOUT``) may be a fraction of a second.
+
+Argument names are not stored. The per-argument hashes only let a refusal name what changed: an argument of the
+call whose (name, value) hash is not in the token is reported "changed or added"; the token's hashes left
+unmatched beyond those are arguments removed. Four bytes make a false match (which at worst misnames an
+argument) a one-in-four-billion event; the 16-byte hash of all arguments is what decides.
 
 A token is accepted until the earlier of its own expiry and its issue time plus the *verifier's* TTL: a replica
 configured with a long ``QDI_MCP_CONFIRM_TTL`` cannot mint yeses that outlive what this process allows.
@@ -20,7 +37,8 @@ recovered from a plain SHA-256 by guessing, so the hashes are keyed with a key d
 Exceptions::
 
     ConfirmationError
-        .reason: missing | malformed | forged | wrong_tool | arguments_changed | expired | used | unrecorded
+        .reason: missing | malformed | forged | wrong_tool | arguments_changed | file_changed | expired | used
+                 | unrecorded
 
 Several processes: give every one the same secret (``QDI_MCP_SECRET``) and each verifies the others'
 tokens. Single use is enforced per :class:`UsedTokenStore`: the default :class:`MemoryUsedTokenStore` lives in
@@ -36,14 +54,16 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import heapq
 import hmac
 import json
+import math
 import re
 import secrets
+import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -66,12 +86,19 @@ __all__ = [
     "secret_from_env",
 ]
 
-TOKEN_VERSION = 2  # 2: the payload carries its issue time (iat)
+TOKEN_VERSION = 3  # 3: a binary payload and a 128-bit signature (2: JSON, full signature; refused)
 
 # Tokens travel through agents and chat transcripts; anything far larger than a real token is junk, and
-# capping it keeps us from parsing attacker-sized JSON.
+# capping it keeps us from decoding attacker-sized input.
 _MAX_TOKEN_CHARS = 8192
-_KEY_HASH_CHARS = 22  # 16 bytes of keyed hash in base64url: plenty to tell a changed argument
+# The payload's fixed part, as the module docstring lays it out: version, issue time, expiry, nonce, hash of
+# all arguments, length of the tool name.
+_HEADER = struct.Struct(">Bdd12s16sB")
+_NONCE_BYTES = 12  # 96 bits: ids of live tokens never collide in practice
+_ARGUMENTS_HASH_BYTES = 16
+_ARGUMENT_HASH_BYTES = 4  # per (name, value): only used to name what changed
+_SIGNATURE_BYTES = 16
+_MAX_TOOL_NAME_BYTES = 255  # its length is one byte
 _MAX_NAMED_ARGUMENTS = 10
 _BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 _RETRY_HINT = f"call the tool again without {CONFIRMATION_TOKEN_ARGUMENT} to get a new one"
@@ -175,22 +202,18 @@ class ConfirmationTokens:
 
     def issue(self, tool: str, arguments: Mapping[str, Any] | None, *, ttl_seconds: float | None = None) -> IssuedToken:
         """A token for `tool` and these exact arguments, valid `ttl_seconds` (default: this process's TTL)."""
+        tool_bytes = tool.encode("utf-8")
+        if len(tool_bytes) > _MAX_TOOL_NAME_BYTES:
+            raise ValueError(f"tool name is too long for a confirmation token: {len(tool_bytes)} bytes")
         bound = _without_token(arguments)
-        token_id = secrets.token_urlsafe(16)
+        nonce = secrets.token_bytes(_NONCE_BYTES)
         issued_at = float(self._clock())
         expires_at = issued_at + (ttl_seconds if ttl_seconds is not None else self._ttl)
-        payload = {
-            "v": TOKEN_VERSION,
-            "tool": tool,
-            "args": self._hash_all(bound),
-            "keys": {name: self._hash_one(name, value) for name, value in bound.items()},
-            "iat": issued_at,
-            "exp": expires_at,
-            "id": token_id,
-        }
-        payload_bytes = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        header = _HEADER.pack(TOKEN_VERSION, issued_at, expires_at, nonce, self._hash_all(bound), len(tool_bytes))
+        argument_hashes = sorted(self._hash_one(name, value) for name, value in bound.items())
+        payload_bytes = header + tool_bytes + b"".join(argument_hashes)
         token = f"{_b64encode(payload_bytes)}.{_b64encode(self._sign(payload_bytes))}"
-        return IssuedToken(token=token, expires_at=expires_at, token_id=token_id)
+        return IssuedToken(token=token, expires_at=expires_at, token_id=_token_id(nonce))
 
     def verify(
         self, tool: str, arguments: Mapping[str, Any] | None, token: str | None, *, ttl_seconds: float | None = None
@@ -212,21 +235,19 @@ class ConfirmationTokens:
                 "this confirmation token was not issued by this server (signature mismatch; "
                 f"did the server secret change?); {_RETRY_HINT}",
             )
-        if payload["tool"] != tool:
+        if payload.tool != tool:
             raise ConfirmationError(
                 "wrong_tool",
-                f"this confirmation token was issued for {_shorten(payload['tool'])}, not {_shorten(tool)}; "
-                f"{_RETRY_HINT}",
+                f"this confirmation token was issued for {_shorten(payload.tool)}, not {_shorten(tool)}; {_RETRY_HINT}",
             )
         bound = _without_token(arguments)
-        if not hmac.compare_digest(self._hash_all(bound), payload["args"]):
-            changed = self._changed_arguments(bound, payload["keys"])
-            names = {name for group in changed.values() for name in group}
-            if names == {FILE_DIGEST_ARGUMENT}:
+        if not hmac.compare_digest(self._hash_all(bound), payload.arguments_hash):
+            changes = self._changed_arguments(bound, payload.argument_hashes)
+            if changes.names == (FILE_DIGEST_ARGUMENT,) and changes.unmatched_in_token == 1:
                 # The same call for a file whose content changed since the person confirmed it: the token is used
                 # up, so swapping the file back and forth until a retry lands costs a new confirmation each time.
                 with contextlib.suppress(OSError):
-                    self._store.claim(payload["id"], payload["exp"])
+                    self._store.claim(payload.token_id, payload.expires_at)
                 raise ConfirmationError(
                     "file_changed",
                     "the file's content changed since it was confirmed, so this token is used up and nothing was "
@@ -235,13 +256,13 @@ class ConfirmationTokens:
                 )
             raise ConfirmationError(
                 "arguments_changed",
-                f"this token was issued for different arguments ({_describe_changes(changed)}); {_RETRY_HINT}",
-                changed_arguments=tuple(name for names in changed.values() for name in names),
+                f"this token was issued for different arguments ({changes.describe()}); {_RETRY_HINT}",
+                changed_arguments=changes.names,
             )
         now = self._clock()
         ttl = ttl_seconds if ttl_seconds is not None else self._ttl
-        # The verifier's own TTL bounds the token too: its `exp` was chosen by whichever process issued it.
-        expires_at = min(payload["exp"], payload["iat"] + ttl)
+        # The verifier's own TTL bounds the token too: its expiry was chosen by whichever process issued it.
+        expires_at = min(payload.expires_at, payload.issued_at + ttl)
         if now >= expires_at:
             raise ConfirmationError(
                 "expired",
@@ -249,7 +270,7 @@ class ConfirmationTokens:
                 f"{ttl:.0f} s); {_RETRY_HINT}",
             )
         try:
-            claimed = self._store.claim(payload["id"], payload["exp"])
+            claimed = self._store.claim(payload.token_id, payload.expires_at)
         except OSError as exc:  # the store could not record the use: running the call would allow a replay
             raise ConfirmationError(
                 "unrecorded", f"{exc}; nothing was done (a token's use must be recorded before the call runs)"
@@ -260,23 +281,65 @@ class ConfirmationTokens:
             )
 
     def _sign(self, payload_bytes: bytes) -> bytes:
-        return hmac.new(self._secret, payload_bytes, "sha256").digest()
+        return hmac.new(self._secret, payload_bytes, "sha256").digest()[:_SIGNATURE_BYTES]
 
-    def _hash_all(self, bound: Mapping[str, Any]) -> str:
-        return _b64encode(hmac.new(self._argument_key, _canonical_json(bound), "sha256").digest())
+    def _hash_all(self, bound: Mapping[str, Any]) -> bytes:
+        return hmac.new(self._argument_key, _canonical_json(bound), "sha256").digest()[:_ARGUMENTS_HASH_BYTES]
 
-    def _hash_one(self, name: str, value: Any) -> str:
+    def _hash_one(self, name: str, value: Any) -> bytes:
         # The name is part of the hash so that swapping two arguments' values is also seen as a change.
         message = name.encode("utf-8") + b"\x00" + _canonical_json(value)
-        return _b64encode(hmac.new(self._argument_key, message, "sha256").digest())[:_KEY_HASH_CHARS]
+        return hmac.new(self._argument_key, message, "sha256").digest()[:_ARGUMENT_HASH_BYTES]
 
-    def _changed_arguments(self, bound: Mapping[str, Any], issued: Mapping[str, str]) -> dict[str, list[str]]:
-        current = {name: self._hash_one(name, value) for name, value in bound.items()}
-        return {
-            "changed": sorted(n for n in current.keys() & issued.keys() if current[n] != issued[n]),
-            "added": sorted(current.keys() - issued.keys()),
-            "removed": sorted(issued.keys() - current.keys()),
-        }
+    def _changed_arguments(self, bound: Mapping[str, Any], issued: tuple[bytes, ...]) -> _ArgumentChanges:
+        unmatched_issued = Counter(issued)
+        unmatched_names = []
+        for name, value in sorted(bound.items()):
+            pair = self._hash_one(name, value)
+            if unmatched_issued[pair] > 0:
+                unmatched_issued[pair] -= 1
+            else:
+                unmatched_names.append(name)
+        return _ArgumentChanges(names=tuple(unmatched_names), unmatched_in_token=sum(unmatched_issued.values()))
+
+
+@dataclass(frozen=True)
+class _Payload:
+    tool: str
+    issued_at: float
+    expires_at: float
+    token_id: str
+    arguments_hash: bytes
+    argument_hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class _ArgumentChanges:
+    """How a call's arguments differ from the token's: the call's arguments whose (name, value) the token does not
+    hold, and how many of the token's (name, value) hashes the call does not match."""
+
+    names: tuple[str, ...]  # changed or added
+    unmatched_in_token: int
+
+    @property
+    def removed(self) -> int:
+        # Each name not matched may be the new value of an argument the token holds; any beyond those were removed
+        # (names are not stored, so removed arguments are only counted).
+        return max(0, self.unmatched_in_token - len(self.names))
+
+    def describe(self) -> str:
+        parts = []
+        if self.names:
+            shown = ", ".join(_shorten(name, 64) for name in self.names[:_MAX_NAMED_ARGUMENTS])
+            hidden = len(self.names) - _MAX_NAMED_ARGUMENTS
+            parts.append(f"changed or added: {shown}" + (f" and {hidden} more" if hidden > 0 else ""))
+        if self.removed:
+            parts.append(f"removed: {self.removed} argument{'s' if self.removed > 1 else ''}")
+        return "; ".join(parts) or "changed: the argument values"
+
+
+def _token_id(nonce: bytes) -> str:
+    return _b64encode(nonce)
 
 
 def _without_token(arguments: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -326,48 +389,40 @@ def _split_token(token: object) -> tuple[bytes, bytes]:
     payload_bytes, signature = _b64decode(parts[0]), _b64decode(parts[1])
     if payload_bytes is None or signature is None:
         raise _malformed("not base64url")
-    if len(signature) != hashlib.sha256().digest_size:
+    if len(signature) != _SIGNATURE_BYTES:
         raise _malformed("signature has the wrong length; was the token cut short?")
     return payload_bytes, signature
 
 
-def _parse_payload(payload_bytes: bytes) -> dict[str, Any]:
+def _parse_payload(payload_bytes: bytes) -> _Payload:
+    if not payload_bytes:
+        raise _malformed("empty payload")
+    if payload_bytes[0] != TOKEN_VERSION:
+        # A version 2 token is JSON: its first byte is "{".
+        raise _malformed(f"unsupported token version {payload_bytes[0]}")
+    if len(payload_bytes) < _HEADER.size:
+        raise _malformed("payload is too short")
+    _, issued_at, expires_at, nonce, arguments_hash, tool_length = _HEADER.unpack_from(payload_bytes)
+    tool_end = _HEADER.size + tool_length
+    hashes = payload_bytes[tool_end:]
+    if len(payload_bytes) < tool_end or len(hashes) % _ARGUMENT_HASH_BYTES:
+        raise _malformed("payload has the wrong length")
     try:
-        payload = json.loads(payload_bytes)
-    except (UnicodeDecodeError, ValueError):
-        raise _malformed("payload is not JSON") from None
-    if not isinstance(payload, dict):
-        raise _malformed("payload is not an object")
-    if payload.get("v") != TOKEN_VERSION:
-        raise _malformed(f"unsupported token version {_shorten(str(payload.get('v')))}")
-    keys = payload.get("keys")
-    well_formed = (
-        isinstance(payload.get("tool"), str)
-        and isinstance(payload.get("args"), str)
-        and isinstance(payload.get("id"), str)
-        and all(_is_number(payload.get(key)) for key in ("iat", "exp"))
-        and isinstance(keys, dict)
-        and all(isinstance(value, str) for value in keys.values())
+        tool = payload_bytes[_HEADER.size : tool_end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _malformed("tool name is not UTF-8") from None
+    if not (math.isfinite(issued_at) and math.isfinite(expires_at)):
+        raise _malformed("times are not numbers")
+    return _Payload(
+        tool=tool,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        token_id=_token_id(nonce),
+        arguments_hash=arguments_hash,
+        argument_hashes=tuple(
+            hashes[start : start + _ARGUMENT_HASH_BYTES] for start in range(0, len(hashes), _ARGUMENT_HASH_BYTES)
+        ),
     )
-    if not well_formed:
-        raise _malformed("payload fields are missing or have the wrong type")
-    return payload
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _describe_changes(changes: Mapping[str, list[str]]) -> str:
-    parts = []
-    for kind in ("changed", "added", "removed"):
-        names = changes[kind]
-        if names:
-            shown = ", ".join(_shorten(name, 64) for name in names[:_MAX_NAMED_ARGUMENTS])
-            hidden = len(names) - _MAX_NAMED_ARGUMENTS
-            more = f" and {hidden} more" if hidden > 0 else ""
-            parts.append(f"{kind}: {shown}{more}")
-    return "; ".join(parts) or "changed: the argument values"
 
 
 def _shorten(text: str, limit: int = 100) -> str:

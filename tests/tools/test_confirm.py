@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
+import math
+import struct
 
 import pytest
 
@@ -18,6 +22,21 @@ SECRET = b"s" * 32
 OTHER_SECRET = b"o" * 32
 TOOL = "qdi_request_task_reload"
 ARGS = {"project_id": "p-123", "task_id": "t-456", "reload_strategy": "TRUNCATE"}
+
+# The payload layout as the module docstring of qdi_mcp.guard.tokens documents it, written out again here so that
+# these tests check the documentation too: version, issue time, expiry, nonce, hash of all arguments, tool name
+# length; then the tool name and 4 bytes per argument.
+HEADER = struct.Struct(">Bdd12s16sB")
+ARGUMENT_HASH_BYTES = 4
+SIGNATURE_CHARS = 22  # 16 bytes in unpadded base64url
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class ManualClock:
@@ -70,7 +89,7 @@ def test_changed_argument_is_refused_and_named() -> None:
     error = refusal(tokens, TOOL, {**ARGS, "reload_strategy": "COMPARE_AND_APPLY"}, issued.token)
 
     assert error.reason == "arguments_changed"
-    assert "changed: reload_strategy" in str(error)
+    assert "(changed or added: reload_strategy)" in str(error)
     assert error.changed_arguments == ("reload_strategy",)
     assert "COMPARE_AND_APPLY" not in str(error) and "TRUNCATE" not in str(error)
     assert "call the tool again without confirmation_token" in str(error)
@@ -85,8 +104,21 @@ def test_added_and_removed_arguments_are_refused_and_named() -> None:
     removed = refusal(tokens, TOOL, without_task, issued.token)
 
     assert added.reason == removed.reason == "arguments_changed"
-    assert "added: allow_recreate" in str(added)
-    assert "removed: task_id" in str(removed)
+    assert "(changed or added: allow_recreate)" in str(added)
+    assert added.changed_arguments == ("allow_recreate",)
+    # Names are not in the token, so a removed argument is counted, not named.
+    assert "(removed: 1 argument)" in str(removed)
+    assert removed.changed_arguments == ()
+
+
+def test_a_changed_and_a_removed_argument_are_both_reported() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, ARGS)
+
+    error = refusal(tokens, TOOL, {"project_id": "p-999", "reload_strategy": "TRUNCATE"}, issued.token)
+
+    assert "(changed or added: project_id; removed: 1 argument)" in str(error)
+    assert error.changed_arguments == ("project_id",)
 
 
 def test_refused_changed_arguments_leave_the_token_usable_for_the_original_call() -> None:
@@ -104,7 +136,7 @@ def test_swapping_two_argument_values_is_seen_as_a_change() -> None:
     error = refusal(tokens, TOOL, {"a": "y", "b": "x"}, issued.token)
 
     assert error.reason == "arguments_changed"
-    assert "changed: a, b" in str(error)
+    assert "(changed or added: a, b)" in str(error)
 
 
 def test_token_for_another_tool_is_refused() -> None:
@@ -131,14 +163,141 @@ def test_payload_edited_to_extend_expiry_is_refused_as_forged() -> None:
     clock = ManualClock()
     tokens = ConfirmationTokens(SECRET, clock=clock)
     payload_text, signature = tokens.issue(TOOL, ARGS).token.split(".")
-    payload = json.loads(base64.urlsafe_b64decode(payload_text + "=" * (-len(payload_text) % 4)))
-    payload["exp"] += 10_000
-    edited = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    payload = unb64(payload_text)
+    version, issued_at, expires_at, *rest = HEADER.unpack_from(payload)
+    edited = HEADER.pack(version, issued_at, expires_at + 10_000, *rest) + payload[HEADER.size :]
     clock.now += 301
 
-    error = refusal(tokens, TOOL, ARGS, f"{edited}.{signature}")
+    error = refusal(tokens, TOOL, ARGS, f"{b64(edited)}.{signature}")
 
     assert error.reason == "forged"
+
+
+def test_a_version_2_token_is_refused_as_malformed() -> None:
+    clock = ManualClock()
+    payload = json.dumps(
+        {"v": 2, "tool": TOOL, "args": "x", "keys": {}, "iat": clock.now, "exp": clock.now + 300, "id": "abc"}
+    ).encode()
+    signature = hmac.new(SECRET, payload, hashlib.sha256).digest()
+    tokens = ConfirmationTokens(SECRET, clock=clock)
+
+    as_issued = refusal(tokens, TOOL, ARGS, f"{b64(payload)}.{b64(signature)}")
+    signature_cut_to_size = refusal(tokens, TOOL, ARGS, f"{b64(payload)}.{b64(signature[:16])}")
+
+    assert as_issued.reason == signature_cut_to_size.reason == "malformed"
+    assert "signature has the wrong length" in str(as_issued)
+    assert "unsupported token version" in str(signature_cut_to_size)
+
+
+@pytest.mark.parametrize("edit", ["cut", "lengthened"])
+def test_a_signature_of_the_wrong_length_is_malformed(edit: str) -> None:
+    tokens = ConfirmationTokens(SECRET)
+    payload_text, signature = tokens.issue(TOOL, ARGS).token.split(".")
+    edited = signature[:-2] if edit == "cut" else signature + "AAAA"  # both still canonical base64url
+
+    error = refusal(tokens, TOOL, ARGS, f"{payload_text}.{edited}")
+
+    assert error.reason == "malformed"
+    assert "wrong length" in str(error)
+
+
+def test_the_payload_follows_the_documented_layout() -> None:
+    clock = ManualClock(1_700_000_000.25)
+    issued = ConfirmationTokens(SECRET, ttl_seconds=300, clock=clock).issue(TOOL, ARGS)
+    payload_text, signature = issued.token.split(".")
+    payload = unb64(payload_text)
+
+    version, issued_at, expires_at, nonce, _, tool_length = HEADER.unpack_from(payload)
+    hashes = payload[HEADER.size + tool_length :]
+    per_argument = [hashes[i : i + ARGUMENT_HASH_BYTES] for i in range(0, len(hashes), ARGUMENT_HASH_BYTES)]
+
+    assert (version, issued_at, expires_at) == (3, clock.now, clock.now + 300)
+    assert payload[HEADER.size : HEADER.size + tool_length] == TOOL.encode()
+    assert len(per_argument) == len(ARGS) and per_argument == sorted(per_argument)
+    assert issued.token_id == b64(nonce) and len(nonce) * 8 >= 96
+    assert len(signature) == SIGNATURE_CHARS
+
+
+def test_a_typical_token_is_as_long_as_the_layout_says() -> None:
+    tool = "qdi_import_project_and_wait"
+    arguments = {"project_id": "6745a1c2f3e4d5b6a7c8d9e0", "path": "release.zip", "file_sha256": "ab" * 32}
+    payload_bytes = HEADER.size + len(tool) + ARGUMENT_HASH_BYTES * len(arguments)
+
+    token = ConfirmationTokens(SECRET).issue(tool, arguments).token
+
+    assert len(token) == math.ceil(payload_bytes * 4 / 3) + 1 + SIGNATURE_CHARS
+
+
+def test_the_single_use_id_claimed_is_the_issued_token_id() -> None:
+    claimed: list[str] = []
+
+    class RecordingStore:
+        def claim(self, token_id: str, expires_at: float) -> bool:
+            claimed.append(token_id)
+            return True
+
+    tokens = ConfirmationTokens(SECRET, store=RecordingStore())
+    issued = tokens.issue(TOOL, ARGS)
+    tokens.verify(TOOL, ARGS, issued.token)
+
+    assert claimed == [issued.token_id]
+    assert issued.token_id != tokens.issue(TOOL, ARGS).token_id
+
+
+def test_a_token_with_a_lifetime_under_a_second_keeps_it() -> None:
+    # A question's state (QDI_MCP_CONFIRM_TIMEOUT) is a token and may live a fraction of a second.
+    clock = ManualClock(1_700_000_000.7)
+    tokens = ConfirmationTokens(SECRET, clock=clock)
+    early, late = tokens.issue(TOOL, ARGS, ttl_seconds=0.5), tokens.issue(TOOL, ARGS, ttl_seconds=0.5)
+
+    clock.now += 0.4
+    tokens.verify(TOOL, ARGS, early.token, ttl_seconds=0.5)
+    clock.now += 0.1
+    assert refusal_with_ttl(tokens, late.token, 0.5).reason == "expired"
+
+
+def refusal_with_ttl(tokens: ConfirmationTokens, token: str, ttl_seconds: float) -> ConfirmationError:
+    with pytest.raises(ConfirmationError) as caught:
+        tokens.verify(TOOL, ARGS, token, ttl_seconds=ttl_seconds)
+    return caught.value
+
+
+FILE_CALL = {"project_id": "p-1", "path": "release.zip", "file_sha256": "a" * 64}
+
+
+def test_a_changed_file_digest_alone_is_file_changed_and_uses_the_token_up() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, FILE_CALL)
+
+    error = refusal(tokens, TOOL, {**FILE_CALL, "file_sha256": "b" * 64}, issued.token)
+
+    assert error.reason == "file_changed" and error.changed_arguments == ("file_sha256",)
+    assert refusal(tokens, TOOL, FILE_CALL, issued.token).reason == "used"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {**FILE_CALL, "file_sha256": "b" * 64, "path": "other.zip"},
+        {"project_id": "p-1", "file_sha256": "b" * 64},
+        {**FILE_CALL, "file_sha256": "b" * 64, "extra": 1},
+    ],
+    ids=["another-argument-changed-too", "an-argument-removed-too", "an-argument-added-too"],
+)
+def test_a_file_digest_changed_with_other_changes_is_arguments_changed(call: dict) -> None:
+    tokens = ConfirmationTokens(SECRET)
+    issued = tokens.issue(TOOL, FILE_CALL)
+
+    assert refusal(tokens, TOOL, call, issued.token).reason == "arguments_changed"
+    tokens.verify(TOOL, FILE_CALL, issued.token)  # not used up
+
+
+def test_a_file_digest_added_to_a_call_whose_token_had_none_is_arguments_changed() -> None:
+    tokens = ConfirmationTokens(SECRET)
+    without_digest = {key: value for key, value in FILE_CALL.items() if key != "file_sha256"}
+    issued = tokens.issue(TOOL, without_digest)
+
+    assert refusal(tokens, TOOL, FILE_CALL, issued.token).reason == "arguments_changed"
 
 
 @pytest.mark.parametrize(
@@ -243,14 +402,17 @@ def test_token_from_reordered_arguments_verifies() -> None:
 
 def test_token_string_contains_no_raw_argument_values() -> None:
     sensitive = {"project_id": "customer-churn-prod", "reload_strategy": "TRUNCATE", "note": "hunter2-secret"}
-    token = ConfirmationTokens(SECRET).issue(TOOL, sensitive).token
-    payload_text = token.split(".")[0]
-    payload = base64.urlsafe_b64decode(payload_text + "=" * (-len(payload_text) % 4)).decode()
+    tokens = ConfirmationTokens(SECRET)
+    token = tokens.issue(TOOL, sensitive).token
+    payload = unb64(token.split(".")[0])
 
-    for value in sensitive.values():
+    for name, value in sensitive.items():
         assert value not in token
-        assert value not in payload
-    assert "reload_strategy" in payload  # names are kept so a change can be reported
+        assert value.encode() not in payload
+        assert name.encode() not in payload  # names are not stored either...
+    # ...yet a changed argument is still named in the refusal, from the call's own arguments.
+    error = refusal(tokens, TOOL, {**sensitive, "note": "hunter3-secret"}, token)
+    assert "(changed or added: note)" in str(error) and "hunter" not in str(error)
 
 
 def test_memory_store_forgets_expired_ids_and_stays_bounded() -> None:
