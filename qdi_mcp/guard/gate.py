@@ -144,7 +144,8 @@ class ConfirmationGate:
             if exc.reason == "unrecorded"
             else f"call {spec.name} again without {CONFIRMATION_TOKEN_ARGUMENT} to get a new preview and token"
         )
-        raise ToolFailure("confirmation_invalid", str(exc), hint=hint) from None
+        # The hint is the next step: the token module's own ("call the tool again without ...") would say it twice.
+        raise ToolFailure("confirmation_invalid", exc.problem, hint=hint) from None
 
     async def _elicit_mid_call(
         self, spec: ToolSpec, arguments: dict[str, Any], ctx: Any, tool_ctx: ToolContext, preview: PreviewFn

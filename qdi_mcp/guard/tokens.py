@@ -109,11 +109,22 @@ ConfirmationFailure = Literal[
 
 
 class ConfirmationError(Exception):
-    """A confirmation token was refused; ``reason`` says why, the message says what to do next."""
+    """A confirmation token was refused; ``reason`` says why, ``problem`` what was wrong, ``next_step`` what to do;
+    the message says both. A caller with a next step of its own (the server's hint) shows ``problem`` with it, so
+    that the agent is not told the same thing twice."""
 
-    def __init__(self, reason: ConfirmationFailure, message: str, *, changed_arguments: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        reason: ConfirmationFailure,
+        problem: str,
+        *,
+        next_step: str | None = _RETRY_HINT,
+        changed_arguments: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(f"{problem}; {next_step}" if next_step else problem)
         self.reason: ConfirmationFailure = reason
+        self.problem = problem
+        self.next_step = next_step
         self.changed_arguments = changed_arguments
 
 
@@ -226,6 +237,7 @@ class ConfirmationTokens:
                 "missing",
                 f"this call needs confirmation: call the tool without {CONFIRMATION_TOKEN_ARGUMENT} to get a preview "
                 "and a token, then repeat the same call with that token",
+                next_step=None,
             )
         payload_bytes, signature = _split_token(token)
         payload = _parse_payload(payload_bytes)
@@ -233,12 +245,12 @@ class ConfirmationTokens:
             raise ConfirmationError(
                 "forged",
                 "this confirmation token was not issued by this server (signature mismatch; "
-                f"did the server secret change?); {_RETRY_HINT}",
+                "did the server secret change?)",
             )
         if payload.tool != tool:
             raise ConfirmationError(
                 "wrong_tool",
-                f"this confirmation token was issued for {_shorten(payload.tool)}, not {_shorten(tool)}; {_RETRY_HINT}",
+                f"this confirmation token was issued for {_shorten(payload.tool)}, not {_shorten(tool)}",
             )
         bound = _without_token(arguments)
         if not hmac.compare_digest(self._hash_all(bound), payload.arguments_hash):
@@ -250,13 +262,12 @@ class ConfirmationTokens:
                     self._store.claim(payload.token_id, payload.expires_at)
                 raise ConfirmationError(
                     "file_changed",
-                    "the file's content changed since it was confirmed, so this token is used up and nothing was "
-                    f"done; {_RETRY_HINT}",
+                    "the file's content changed since it was confirmed, so this token is used up and nothing was done",
                     changed_arguments=(FILE_DIGEST_ARGUMENT,),
                 )
             raise ConfirmationError(
                 "arguments_changed",
-                f"this token was issued for different arguments ({changes.describe()}); {_RETRY_HINT}",
+                f"this token was issued for different arguments ({changes.describe()})",
                 changed_arguments=changes.names,
             )
         now = self._clock()
@@ -267,17 +278,19 @@ class ConfirmationTokens:
             raise ConfirmationError(
                 "expired",
                 f"this confirmation token expired {now - expires_at:.0f} s ago (tokens are valid for "
-                f"{ttl:.0f} s); {_RETRY_HINT}",
+                f"{ttl:.0f} s)",
             )
         try:
             claimed = self._store.claim(payload.token_id, payload.expires_at)
         except OSError as exc:  # the store could not record the use: running the call would allow a replay
             raise ConfirmationError(
-                "unrecorded", f"{exc}; nothing was done (a token's use must be recorded before the call runs)"
+                "unrecorded",
+                f"{exc}; nothing was done (a token's use must be recorded before the call runs)",
+                next_step=None,
             ) from None
         if not claimed:
             raise ConfirmationError(
-                "used", f"this confirmation token was already used and confirms one call only; {_RETRY_HINT}"
+                "used", "this confirmation token was already used and confirms one call only"
             )
 
     def _sign(self, payload_bytes: bytes) -> bytes:
@@ -374,7 +387,8 @@ def _b64decode(text: str) -> bytes | None:
 def _malformed(problem: str) -> ConfirmationError:
     return ConfirmationError(
         "malformed",
-        f"{CONFIRMATION_TOKEN_ARGUMENT} is malformed ({problem}); pass the token exactly as returned, or {_RETRY_HINT}",
+        f"{CONFIRMATION_TOKEN_ARGUMENT} is malformed ({problem})",
+        next_step=f"pass the token exactly as returned, or {_RETRY_HINT}",
     )
 
 
@@ -398,7 +412,9 @@ def _parse_payload(payload_bytes: bytes) -> _Payload:
     if not payload_bytes:
         raise _malformed("empty payload")
     if payload_bytes[0] != TOKEN_VERSION:
-        # A version 2 token is JSON: its first byte is "{".
+        # A version 2 token is JSON: its first byte is "{". It was issued by an older server, before an upgrade.
+        if payload_bytes[:1] == b"{":
+            raise _malformed("issued by an older version of this server")
         raise _malformed(f"unsupported token version {payload_bytes[0]}")
     if len(payload_bytes) < _HEADER.size:
         raise _malformed("payload is too short")

@@ -69,6 +69,11 @@ async def test_a_token_for_other_arguments_or_another_tool_or_a_forged_one_is_re
         forged = payload + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
         refused = await stack.mcp.call_tool("qdi_stop_task", args | {"confirmation_token": forged})
         assert refused.is_error and refused.structured_content["error"]["code"] == "confirmation_invalid"
+        # what went wrong, then the next step once: the hint names the call to make
+        for result in (changed, other_tool, refused):
+            error = result.structured_content["error"]
+            assert "new preview and token" in error["hint"] and "again without" not in error["message"]
+            assert result.content[0].text.count("without confirmation_token") == 1
         assert stack.emulator.counters["stop_task"] == 0
         assert stack.emulator.task_run_state(**args) == "RUNNING"
         refusals = [r for r in stack.audit if r["outcome"] == "refused"]
