@@ -277,8 +277,7 @@ class ConfirmationTokens:
         if now >= expires_at:
             raise ConfirmationError(
                 "expired",
-                f"this confirmation token expired {now - expires_at:.0f} s ago (tokens are valid for "
-                f"{ttl:.0f} s)",
+                f"this confirmation token expired {now - expires_at:.0f} s ago (tokens are valid for {ttl:.0f} s)",
             )
         try:
             claimed = self._store.claim(payload.token_id, payload.expires_at)
@@ -289,9 +288,7 @@ class ConfirmationTokens:
                 next_step=None,
             ) from None
         if not claimed:
-            raise ConfirmationError(
-                "used", "this confirmation token was already used and confirms one call only"
-            )
+            raise ConfirmationError("used", "this confirmation token was already used and confirms one call only")
 
     def _sign(self, payload_bytes: bytes) -> bytes:
         return hmac.new(self._secret, payload_bytes, "sha256").digest()[:_SIGNATURE_BYTES]

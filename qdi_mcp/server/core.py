@@ -214,7 +214,9 @@ class QdiServer:
         audited = spec.safety != "read"
         backup: dict[str, Any] | None = None
         taken = None
+        backed_up = ""  # the project the backup is of
         if spec.backup is not None:
+            backed_up = handler_args[spec.backup]
             # Before the intent line, so that line names the backup; a backup that fails stops the change. A file
             # the call would upload is checked first (inside the work folder, a safe zip): a call refused for it
             # must not cost an export nor push an older backup out.
@@ -224,7 +226,7 @@ class QdiServer:
                 # Not pruned yet: a call its handler refuses before sending anything keeps no backup (below), and
                 # must not push an older one out.
                 taken = await loaded.take_backup(
-                    tool_ctx, handler_args[spec.backup], restores=spec.backup_restores or "design", prune=False
+                    tool_ctx, backed_up, restores=spec.backup_restores or "design", prune=False
                 )
             except (ToolFailure, WorkdirError, UnsafeZipError) as exc:
                 refused = self._failure_from(exc, spec, handler_args)
@@ -262,7 +264,7 @@ class QdiServer:
                 result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
             if taken is not None:
-                loaded.prune_backups(tool_ctx, handler_args[spec.backup])
+                loaded.prune_backups(tool_ctx, backed_up)
             # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
             # started, and the agent got no result naming it: the audit line is where it can be found.
             if audited:
@@ -283,7 +285,7 @@ class QdiServer:
                 loaded.discard_backup(tool_ctx, taken)
                 backup = None
             elif taken is not None:
-                loaded.prune_backups(tool_ctx, handler_args[spec.backup])
+                loaded.prune_backups(tool_ctx, backed_up)
             if audited:
                 outcome = "outcome_unknown" if failure.code in OUTCOME_UNKNOWN_CODES else "failed"
                 audited_args = _audited_arguments(spec, handler_args, tool_ctx)
@@ -305,7 +307,7 @@ class QdiServer:
                 # A write may have changed a project's design: lineage kept for previews is read again.
                 await loaded.forget_lineage(tool_ctx.client)
         if taken is not None:
-            loaded.prune_backups(tool_ctx, handler_args[spec.backup])
+            loaded.prune_backups(tool_ctx, backed_up)
         if audited:
             audited_args = _audited_arguments(spec, handler_args, tool_ctx)
             final_state, waited = wait_outcome(result.structured)

@@ -108,7 +108,9 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
 def exported_task_names(files: list[str]) -> list[str]:
     """The tasks of a YAML export, one folder each under qtcp_tasks/ (a LEGACY export has none)."""
     prefix = "qtcp_tasks/"
-    return sorted({name[len(prefix) :].split("/", 1)[0] for name in files if name.startswith(prefix) and name.count("/") >= 2})
+    return sorted(
+        {name[len(prefix) :].split("/", 1)[0] for name in files if name.startswith(prefix) and name.count("/") >= 2}
+    )
 
 
 @handler("qdi_import_project")

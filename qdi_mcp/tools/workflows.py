@@ -213,7 +213,9 @@ async def get_project_status(ctx: ToolContext, args: dict[str, Any]) -> ToolResu
         line += "; lineage cycle: " + ", ".join(tenant(name) for name in cycle)
     result: dict[str, Any] = {
         # The project's overview: what it is for (its description) and where, without its owner (qdi_get_project).
-        "project": {k: v for k, v in (await with_space_name(dump(project), SpaceNames(ctx.client))).items() if k != "owner_id"},
+        "project": {
+            k: v for k, v in (await with_space_name(dump(project), SpaceNames(ctx.client))).items() if k != "owner_id"
+        },
         "summary": plain(line),
         "counts": dict(counts),
         "tasks": rows,

@@ -11,9 +11,9 @@ import yaml
 
 import evals.__main__ as cli
 from evals.harness import report
+from evals.harness.models import NO_MODEL_MESSAGE, Message, ModelTurn, ToolDefinition
 from evals.harness.runner import run_offline
 from evals.harness.tasks import load_tasks
-from evals.harness.models import NO_MODEL_MESSAGE, Message, ModelTurn, ToolDefinition
 from qdi_mcp.specs import load_specs
 
 MODEL_ENV = ("ANTHROPIC_API_KEY", "QDI_EVAL_OPENAI_BASE_URL", "QDI_EVAL_OPENAI_MODEL")
