@@ -42,42 +42,27 @@ def test_a_passing_run_prints_the_table_writes_json_and_exits_zero(
 
 
 def test_a_failing_task_makes_the_exit_code_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tasks = tmp_path / "tasks"
-    tasks.mkdir()
-    wrong = {
-        "id": "wrong-expectation",
-        "kind": "scenario",
-        "request": "Is the replication completed?",
-        "trajectory": [{"tool": "qdi_list_projects"}],
-        "checks": [
-            {"task_state": {"project": "Orders replication", "task": "ORDERS REPLICATION", "state": "COMPLETED"}}
-        ],
-    }
-    (tasks / "wrong-expectation.yaml").write_text(yaml.safe_dump(wrong), encoding="utf-8")
+    check = {"task_state": {"project": "Orders replication", "task": "ORDERS REPLICATION", "state": "COMPLETED"}}
+    tasks = one_task_dir(tmp_path, "wrong-expectation", "Is the replication completed?", "qdi_list_projects", check)
     code = cli.main(["--tasks-dir", str(tasks), "--json", str(tmp_path / "r.json")])
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL wrong-expectation: task_state: Orders replication / ORDERS REPLICATION is RUNNING" in out
 
 
-def one_task_dir(tmp_path: Path) -> Path:
+def one_task_dir(tmp_path: Path, task_id: str, request: str, tool: str, check: dict[str, Any]) -> Path:
+    """A tasks folder holding one task: one call of `tool`, then `check`."""
     tasks = tmp_path / "tasks"
     tasks.mkdir()
-    listing = {
-        "id": "list-spaces",
-        "kind": "scenario",
-        "request": "Which spaces are there?",
-        "trajectory": [{"tool": "qdi_list_spaces"}],
-        "checks": [{"no_changes": {}}],
-    }
-    (tasks / "list-spaces.yaml").write_text(yaml.safe_dump(listing), encoding="utf-8")
+    task = {"id": task_id, "kind": "scenario", "request": request, "trajectory": [{"tool": tool}], "checks": [check]}
+    (tasks / f"{task_id}.yaml").write_text(yaml.safe_dump(task), encoding="utf-8")
     return tasks
 
 
 def test_results_over_the_per_call_budget_fail_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    tasks = one_task_dir(tmp_path)
+    tasks = one_task_dir(tmp_path, "list-spaces", "Which spaces are there?", "qdi_list_spaces", {"no_changes": {}})
     assert cli.main(["--tasks-dir", str(tasks), "--json", str(tmp_path / "r.json")]) == 0
     assert "BUDGET FAIL" not in capsys.readouterr().out
     monkeypatch.setattr(report, "RESULT_BYTES_PER_CALL_BUDGET", 100)  # a listing returns more than 100 bytes
