@@ -18,6 +18,14 @@ pytestmark = pytest.mark.anyio
 C360_TASKS = {"CRM LANDING", "ERP LANDING", "CRM STORAGE", "ERP STORAGE", "CUSTOMER TRANSFORM", "SALES MART"}
 
 
+def target(stack: Stack, project: str, task: str | None) -> dict[str, str]:
+    """The arguments of a project tool, or of a task tool when `task` is named."""
+    args = {"project_id": stack.project_id(project)}
+    if task is not None:
+        args["task_id"] = stack.task_id(project, task)
+    return args
+
+
 def assert_matches_emulator(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
     """The wait's answer is what the emulator holds for the action, and the action really has ended."""
     action = stack.emulator.action(body["action_id"])
@@ -83,10 +91,7 @@ async def test_validate_and_prepare_waits_end_in_the_actions_terminal_state(
     tmp_path: Path, tool: str, project: str, task: str | None, state: str
 ) -> None:
     async with open_stack(tmp_path) as stack:
-        args = {"project_id": stack.project_id(project)}
-        if task is not None:
-            args["task_id"] = stack.task_id(project, task)
-        body = await call_ok(stack, tool, args)
+        body = await call_ok(stack, tool, target(stack, project, task))
         assert body["state"] == state
         assert_matches_emulator(stack, body)
         failed = [t for t in body["tasks"] if t["state"] == "FAILED"]
@@ -221,9 +226,6 @@ async def test_a_passed_validation_points_to_the_prepare(
     tmp_path: Path, tool: str, task: str | None, next_tool: str
 ) -> None:
     async with open_stack(tmp_path) as stack:
-        args = {"project_id": stack.project_id(CUSTOMER_360)}
-        if task is not None:
-            args["task_id"] = stack.task_id(CUSTOMER_360, task)
-        body = await call_ok(stack, tool, args)
+        body = await call_ok(stack, tool, target(stack, CUSTOMER_360, task))
     assert body["state"] == "COMPLETED"
     assert body["hint"].startswith("validation passed") and next_tool in body["hint"]
