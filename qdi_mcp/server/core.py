@@ -263,8 +263,6 @@ class QdiServer:
             with loaded.recording_changes(traces):
                 result = await loaded.HANDLERS[spec.name](tool_ctx, handler_args)
         except anyio.get_cancelled_exc_class():
-            if taken is not None:
-                loaded.prune_backups(tool_ctx, backed_up)
             # The client gave up (its timeout, or the person pressed stop). Qlik may be running what this call
             # started, and the agent got no result naming it: the audit line is where it can be found.
             if audited:
@@ -283,9 +281,7 @@ class QdiServer:
             if taken is not None and traces.sent == 0:
                 # Refused before any change-making request left this process: the project is as the backup has it.
                 loaded.discard_backup(tool_ctx, taken)
-                backup = None
-            elif taken is not None:
-                loaded.prune_backups(tool_ctx, backed_up)
+                taken = backup = None
             if audited:
                 outcome = "outcome_unknown" if failure.code in OUTCOME_UNKNOWN_CODES else "failed"
                 audited_args = _audited_arguments(spec, handler_args, tool_ctx)
@@ -303,11 +299,11 @@ class QdiServer:
                 failure.hint = _with_restore_hint(failure.hint, backup)
             return self._error_result(failure)
         finally:
+            if taken is not None:  # kept: the older backups beyond the kept number go now
+                loaded.prune_backups(tool_ctx, backed_up)
             if audited:
                 # A write may have changed a project's design: lineage kept for previews is read again.
                 await loaded.forget_lineage(tool_ctx.client)
-        if taken is not None:
-            loaded.prune_backups(tool_ctx, backed_up)
         if audited:
             audited_args = _audited_arguments(spec, handler_args, tool_ctx)
             final_state, waited = wait_outcome(result.structured)
