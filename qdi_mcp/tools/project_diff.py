@@ -134,11 +134,7 @@ class ProjectDiff:
                 "added": [_task_ref(task) for task in self.tasks_added[:MAX_NAMES]],
                 "removed": [_task_ref(task) for task in self.tasks_removed[:MAX_NAMES]],
                 "changed": [self._task_change(change) for change in self.tasks_changed[:MAX_NAMES]],
-                "counts": {
-                    "added": len(self.tasks_added),
-                    "removed": len(self.tasks_removed),
-                    "changed": len(self.tasks_changed),
-                },
+                "counts": self.task_counts(),
             },
             "project": {"changed": self.project_changed},
             "bindings": None,
@@ -155,17 +151,16 @@ class ProjectDiff:
             data["bindings"] = bindings
         return data
 
+    def task_counts(self) -> dict[str, int]:
+        return {"added": len(self.tasks_added), "removed": len(self.tasks_removed), "changed": len(self.tasks_changed)}
+
     def brief(self) -> dict[str, Any]:
         """The summary and the counts only: what a result says after the preview (or qdi_diff_project) named it all."""
         return {
             "summary": self.summary,
             "equal": self.equal,
             "counts": {
-                "tasks": {
-                    "added": len(self.tasks_added),
-                    "removed": len(self.tasks_removed),
-                    "changed": len(self.tasks_changed),
-                },
+                "tasks": self.task_counts(),
                 "bindings": None if self.bindings is None else self.bindings.counts(),
             },
         }

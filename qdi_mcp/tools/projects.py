@@ -14,6 +14,7 @@ from qdi_mcp.tenant_text import tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler, listed
 from qdi_mcp.tools.changes import import_changes
 from qdi_mcp.tools.imports import YAML, counts_text, definition_reports, import_route
+from qdi_mcp.tools.project_design import ProjectFileError, read_project_zip
 from qdi_mcp.tools.spaces import SpaceNames, binding_reference, check_connection_references, with_space_name
 
 
@@ -88,7 +89,7 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         "sha256": hashlib.sha256(data).hexdigest(),
         # The entry names would cost an agent ~1.5 KB per export; the count and the tasks say what it holds.
         "file_count": len(files),
-        "tasks": exported_task_names(files),
+        "tasks": exported_task_names(data),
         "mode": mode,
         "include_bindings": include_bindings,
     }
@@ -105,12 +106,14 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     )
 
 
-def exported_task_names(files: list[str]) -> list[str]:
-    """The tasks of a YAML export, one folder each under qtcp_tasks/ (a LEGACY export has none)."""
-    prefix = "qtcp_tasks/"
-    return sorted(
-        {name[len(prefix) :].split("/", 1)[0] for name in files if name.startswith(prefix) and name.count("/") >= 2}
-    )
+def exported_task_names(data: bytes) -> list[str]:
+    """The names of the tasks an export holds, YAML or LEGACY; none when it cannot be read as a project (the export
+    itself is written all the same: it is Qlik's, byte for byte)."""
+    try:
+        design = read_project_zip(data)
+    except ProjectFileError:
+        return []
+    return sorted(task.name for task in design.tasks.values())
 
 
 @handler("qdi_import_project")

@@ -189,8 +189,10 @@ async def test_export_writes_a_zip_in_the_workdir_and_import_reads_it_back(tmp_p
         names = zipfile.ZipFile(io.BytesIO(data)).namelist()
         assert "qtcp_project.yaml" in names and "bindings.json" in names
         assert exported["file_count"] == len(names)
-        # the tasks it holds, named as the project names them (one folder each)
+        # the tasks it holds, named as the project names them, in either format
         assert exported["tasks"] == sorted(t["name"] for t in stack.emulator.tasks(dev))
+        legacy = await call_ok(stack, "qdi_export_project", {"project_id": dev, "mode": "LEGACY"})
+        assert legacy["tasks"] == exported["tasks"] and legacy["file_count"] > 0
 
         # a YAML export goes through import-async (today's reference): the tool starts the action and says so
         imported = await call_ok(stack, "qdi_import_project", {"project_id": prod, "path": exported["path"]})
