@@ -8,7 +8,8 @@ Rules (each finding names the rule):
   (the summary line and every string in the fence) and within structuredContent. A sentence is a string of at
   least MIN_SENTENCE_WORDS words and MIN_SENTENCE_LENGTH characters; it is repeated when another string of the
   same view contains it (a hint quoting an error message counts).
-Names, ids, states and codes are short or have no spaces: repeating them is how results refer to things.
+Names, ids, states and codes are how results refer to things: repeating them is no finding. Ids, states and codes
+are short or have no spaces; a name may be long, so a string under a `name` key is never taken for a sentence.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _is_sentence(text: str) -> bool:
 
 def _repeats(strings: list[tuple[str, str]]) -> Iterator[str]:
     for path, text in strings:
-        if not _is_sentence(text):
+        if not _is_sentence(text) or path.rsplit(".", 1)[-1] == "name":
             continue
         sentence = text.strip().rstrip(".")
         for other_path, other in strings:

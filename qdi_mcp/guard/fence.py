@@ -32,8 +32,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 MAX_SUMMARY = 600
 
 
-# Only sentences (words, at least this long) are left to the summary line; names, ids, codes, states and times stay
-# in the fence even when the summary names them too: the model reads data by key.
+# Only the server's own sentences are left to the summary line, under these keys (a result's hint, message, summary
+# and next step; a preview's target, action, scope, current state and consequence) and at least this long. Names,
+# descriptions, ids, codes, states and times stay in the fence even when the summary quotes them: the model reads data
+# by key, and a long tenant name must not vanish from it.
+SENTENCE_KEYS = frozenset(
+    {"hint", "message", "summary", "next_step", "target", "action", "scope", "current_state", "consequence"}
+)
 MIN_SAID_LENGTH = 20
 
 
@@ -55,7 +60,7 @@ def model_view(value: Any, said: str = "") -> Any:
             item_view = model_view(item, said)
             if item_view is None or item_view == [] or item_view == {}:
                 continue
-            if _is_said(item_view, said):
+            if key in SENTENCE_KEYS and _is_said(item_view, said):
                 continue
             view[key] = item_view
         return view

@@ -67,6 +67,14 @@ def test_the_same_facts_said_once_pass() -> None:
     assert lint_result(record(f"Prepare FAILED: 0/1 tasks completed. {hint}", structured)) == []
 
 
+def test_a_long_name_quoted_by_the_summary_is_data_not_a_repeat_but_a_repeated_sentence_still_fails() -> None:
+    name = "Validate task DEV_SPACE.Customer 360.CUSTOMER TRANSFORM"
+    structured = {"action_id": "a1", "name": name, "state": "COMPLETED"}
+    assert lint_result(record(f"Action a1 ({tenant(name)}): COMPLETED.", structured)) == []
+    said_twice = {"action_id": "a1", "message": name, "state": "COMPLETED"}  # a sentence key, not found in the line
+    assert lint_result(record("Action a1 COMPLETED.", said_twice | {"hint": f"{name} needs a look"})) != []
+
+
 def test_an_error_result_says_its_message_and_hint_once_in_the_text() -> None:
     failure = ToolFailure(
         "not_found",

@@ -50,6 +50,14 @@ def test_the_fence_says_each_thing_once_and_leaves_out_empty_values() -> None:
     assert text.count(hint) == 1
 
 
+def test_a_long_name_the_summary_quotes_stays_in_the_fence_by_its_key() -> None:
+    name = "Quarterly sales report for the northern region"
+    structured = {"project": {"id": "p1", "name": name, "description": name}}
+    text = render_text(f"Project {name} (p1).", structured)
+    inner = text.split("\n", 1)[1][len(DATA_OPEN) : -len(DATA_CLOSE)]
+    assert json.loads(inner) == structured
+
+
 def test_a_sentence_cut_off_in_the_summary_stays_in_the_fence() -> None:
     message = "a long explanation of what happened " * 20
     text = render_text(f"Error [x]: {message}", {"error": {"message": message}})
