@@ -305,6 +305,7 @@ RESULTS: dict[str, dict[str, Any]] = {
     "qdi_run_project_and_wait": {
         "project_id": "p-churn",
         "state": "failed",
+        "timed_out": False,
         "elapsed_seconds": 42.0,
         "tasks": [
             {"task_id": "t-land", "name": "Orders landing", "stage": 0, "outcome": "running", "state": "RUNNING"},

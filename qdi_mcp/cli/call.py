@@ -150,7 +150,7 @@ def outcome_exit_code(tool: str, structured: Any) -> int:
     if structured.get("timed_out") is True:
         print(f"qdi-mcp: {tool} timed out; {structured.get('hint') or 'the action goes on'}", file=sys.stderr)
         return EXIT_TIMED_OUT
-    if structured.get("state") in FAILED_STATES:
+    if str(structured.get("state")).upper() in FAILED_STATES:  # a pipeline run's states are lower case
         print(
             f"qdi-mcp: {tool} ended {structured['state']}; {structured.get('hint') or ''}".rstrip("; "), file=sys.stderr
         )

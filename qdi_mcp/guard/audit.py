@@ -240,13 +240,17 @@ def wait_outcome(structured: dict[str, Any]) -> tuple[str | None, str | None]:
     if "timed_out" not in structured or "state" not in structured:
         return None, None
     state = structured["state"]
-    subject = f"action {structured['action_id']}" if structured.get("action_id") else "task run"
+    if structured.get("action_id"):
+        subject = f"action {structured['action_id']}"
+    else:
+        subject = "task run" if structured.get("task_id") else "project run"
     if structured["timed_out"]:
         detail = f"wait timed out: {subject} still {state}"
     else:
         detail = f"wait ended: {subject} {state}"
     hint = structured.get("hint")
-    if (structured["timed_out"] or state == "FAILED") and hint:
+    # A pipeline run reports its own states in lower case (completed, failed, timed_out).
+    if (structured["timed_out"] or str(state).upper() == "FAILED") and hint:
         detail += f": {hint}"
     return (str(state) if state is not None else None), detail
 

@@ -241,6 +241,7 @@ def _result(project_id: str, tasks: list[TaskOutcome], elapsed: float, resume_wi
     result = {
         "project_id": project_id,
         "state": state,
+        "timed_out": state == "timed_out",
         "elapsed_seconds": round(elapsed, 3),
         "tasks": [task.to_dict() for task in tasks],
         "hint": hint,

@@ -276,6 +276,10 @@ def test_only_a_workflow_s_outcome_sets_the_exit_code(capsys: pytest.CaptureFixt
     assert outcome_exit_code("qdi_wait_for_action", {"state": "FAILED", "timed_out": False}) == 1
     assert outcome_exit_code("qdi_wait_for_action", {"state": "EXECUTING", "timed_out": True}) == 4
     assert outcome_exit_code("qdi_wait_for_action", {"state": "COMPLETED", "timed_out": False}) == 0
+    # a pipeline run names its states in lower case
+    assert outcome_exit_code("qdi_run_project_and_wait", {"state": "failed", "timed_out": False}) == 1
+    assert outcome_exit_code("qdi_run_project_and_wait", {"state": "timed_out", "timed_out": True}) == 4
+    assert outcome_exit_code("qdi_run_project_and_wait", {"state": "completed", "timed_out": False}) == 0
 
 
 def test_without_a_secret_the_confirmation_request_names_the_one_way_through(

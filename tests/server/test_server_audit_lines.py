@@ -91,3 +91,6 @@ def test_a_timed_out_wait_says_what_it_left_running_and_a_call_without_a_wait_sa
     run = {"task_id": "t", "state": "RUNNING", "timed_out": False, "hint": "it runs"}
     assert wait_outcome(run) == ("RUNNING", "wait ended: task run RUNNING")
     assert wait_outcome({"status": "stop_requested"}) == (None, None)
+    # qdi_run_project_and_wait: its own states, in lower case
+    failed = {"project_id": "p", "state": "failed", "timed_out": False, "hint": "read the run's datasets"}
+    assert wait_outcome(failed) == ("failed", "wait ended: project run failed: read the run's datasets")
