@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -303,7 +304,9 @@ class QdiServer:
                 loaded.prune_backups(tool_ctx, backed_up)
             if audited:
                 # A write may have changed a project's design: lineage kept for previews is read again.
-                await loaded.forget_lineage(tool_ctx.client)
+                # Shielded: a cancelled call must still tell every replica (its Redis calls are bounded at 1 s).
+                with anyio.CancelScope(shield=True):
+                    await loaded.forget_lineage(tool_ctx.client)
         if audited:
             audited_args = _audited_arguments(spec, handler_args, tool_ctx)
             final_state, waited = wait_outcome(result.structured)
@@ -452,8 +455,8 @@ def _audited_arguments(spec: ToolSpec, arguments: dict[str, Any], tool_ctx: Tool
 
 def _restore_text(backup: dict[str, Any]) -> str:
     restore = backup["restore"]
-    arguments = ", ".join(f"{name}={value!r}" for name, value in restore["arguments"].items())
-    return f"{backup['path']} (restore: {restore['tool']} with {arguments})"
+    # JSON, as the agent sends arguments (a Python repr would say None and use single quotes).
+    return f"{backup['path']} (restore: {restore['tool']} with {json.dumps(restore['arguments'], ensure_ascii=False)})"
 
 
 def _with_backup(result: ToolResult, backup: dict[str, Any]) -> ToolResult:
@@ -466,7 +469,7 @@ def _with_backup(result: ToolResult, backup: dict[str, Any]) -> ToolResult:
 
 def _with_restore_hint(hint: str | None, backup: dict[str, Any]) -> str:
     # A failed design change may have changed part of the design: the way back is the backup taken before it.
-    restore = f"the design before this call is in {_restore_text(backup)}"
+    restore = f"the project as it was before this call is in {_restore_text(backup)}"
     return f"{hint}; {restore}" if hint else restore
 
 

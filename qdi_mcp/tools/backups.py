@@ -84,7 +84,9 @@ async def take_backup(
     if restores == "bindings":
         values = _binding_values(data)
         if values is not None:
-            restore = {"tool": RESTORE_BINDINGS_TOOL, "arguments": {"project_id": project_id, "variables": values}}
+            # remove_missing: variables the change added are dropped again (the update refuses a map without them).
+            arguments = {"project_id": project_id, "variables": values, "remove_missing": True}
+            restore = {"tool": RESTORE_BINDINGS_TOOL, "arguments": arguments}
     return Backup(path=relative, absolute_path=str(written), restore=restore)
 
 

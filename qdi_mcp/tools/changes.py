@@ -28,7 +28,7 @@ from qdi_mcp.failures import ToolFailure
 from qdi_mcp.tools.base import ToolContext, ToolResult, handler, preview_check
 from qdi_mcp.tools.imports import check_project_files
 from qdi_mcp.tools.project_design import ProjectDesign, ProjectFileError, read_project_zip
-from qdi_mcp.tools.project_diff import BindingImpact, ProjectDiff, binding_impact, diff_designs
+from qdi_mcp.tools.project_diff import MAX_NAMES, BindingImpact, ProjectDiff, binding_impact, diff_designs
 
 
 def check_one_source(project_id: str, path: str | None, source_project_id: str | None) -> None:
@@ -124,7 +124,8 @@ async def check_import_changes(ctx: ToolContext, args: dict[str, Any]) -> dict[s
     comparison = await compare(ctx, args["project_id"], path=args["path"])
     changes = comparison.diff.to_dict()
     # A variable the diff lists as added is one that needs a value: the impact lists only the others.
-    added = comparison.diff.bindings.added if comparison.diff.bindings is not None else []
+    # Only the names the diff shows: those past its cap are listed by neither otherwise.
+    added = comparison.diff.bindings.added[:MAX_NAMES] if comparison.diff.bindings is not None else []
     return {
         **checked,
         "changes": changes,

@@ -28,6 +28,7 @@ from qdi_mcp.tenant_text import plain, tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, handler
 from qdi_mcp.tools.lineage import Lineage, project_lineage
 from qdi_mcp.tools.polling import poll_until
+from qdi_mcp.tools.project_design import ProjectFileError
 from qdi_mcp.tools.waits import ProgressReporter, poll_options, run_progress, started_run_settled, timeout_of
 
 # What a task came to, in the result: `running` is a CDC task applying changes (done for a pipeline).
@@ -188,7 +189,15 @@ async def _why_it_failed(ctx: ToolContext, project_id: str, task: TaskOutcome, m
 async def run_project_and_wait(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     project_id = args["project_id"]
     timeout = timeout_of(args)
-    lineage = await project_lineage(ctx.client, project_id)
+    try:
+        lineage = await project_lineage(ctx.client, project_id)
+    except ProjectFileError as exc:
+        raise ToolFailure(
+            "bad_response",
+            f"The design of project {project_id} could not be read ({exc}), so the order of its tasks is unknown. "
+            "Nothing was started.",
+            hint="start the tasks one by one with qdi_start_task_and_wait, upstream first",
+        ) from None
     stages = selected_stages(lineage, project_id, args.get("task_ids"))
     tasks = [
         TaskOutcome(task_id, lineage.name(task_id), lineage.tasks[task_id].stage or 0)

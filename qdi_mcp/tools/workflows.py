@@ -24,6 +24,7 @@ from qdi_mcp.tenant_text import plain, tenant
 from qdi_mcp.tools.base import ToolContext, ToolResult, dump, handler
 from qdi_mcp.tools.lineage import Lineage, project_lineage
 from qdi_mcp.tools.polling import poll_until
+from qdi_mcp.tools.project_design import ProjectFileError
 from qdi_mcp.tools.projects import start_import
 from qdi_mcp.tools.spaces import SpaceNames, with_space_name
 from qdi_mcp.tools.waits import (
@@ -229,7 +230,7 @@ async def _lineage_or_none(ctx: ToolContext, project_id: str) -> Lineage | None:
     """The lineage, or None when the design cannot be exported (the status is still worth having without it)."""
     try:
         return await project_lineage(ctx.client, project_id)
-    except QdiApiError:
+    except (QdiApiError, ProjectFileError):  # not exported, or not readable as a design
         return None
 
 

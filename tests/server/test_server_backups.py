@@ -183,11 +183,13 @@ async def test_a_bindings_updates_restore_call_puts_the_old_values_back(tmp_path
         project_id = stack.project_id(SALES_QVD)
         before = dict(stack.emulator.bindings(project_id))
         name = next(iter(before))
-        changed = before | {name: "changed-value"}
+        changed = before | {name: "changed-value", "added.by.the.change": "x"}
         result = await call_ok(stack, "qdi_update_bindings", {"project_id": project_id, "variables": changed})
         assert stack.emulator.bindings(project_id)[name] == "changed-value"
         restore = result["backup"]["restore"]
-        assert restore == {"tool": "qdi_update_bindings", "arguments": {"project_id": project_id, "variables": before}}
+        # remove_missing: the variable the change added goes again (a map without it would be refused)
+        arguments = {"project_id": project_id, "variables": before, "remove_missing": True}
+        assert restore == {"tool": "qdi_update_bindings", "arguments": arguments}
         await call_ok(stack, restore["tool"], restore["arguments"])
         assert dict(stack.emulator.bindings(project_id)) == before
 

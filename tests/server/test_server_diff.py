@@ -201,6 +201,23 @@ async def test_the_import_preview_of_dev_into_prod_lists_the_variables_that_need
     assert check["binding_impact"]["dropped"] == []
 
 
+async def test_every_variable_needing_a_value_is_named_in_the_preview_once(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack:
+        dev, prod = stack.project_id(CUSTOMER_360), stack.project_id(CUSTOMER_360_PROD)
+        exported = await call_ok(stack, "qdi_export_project", {"project_id": dev, "include_bindings": True})
+        result = await stack.mcp.call_tool(
+            "qdi_import_project_and_wait", {"project_id": prod, "path": exported["path"]}
+        )
+    check = result.structured_content["preview"]["check"]
+    added = check["changes"]["bindings"]["added"]
+    assert added[-1].startswith("... ")  # more variables were added than the diff names
+    impact = check["binding_impact"]
+    named = [name for name in added + impact["need_value"] if not name.startswith("... ")]
+    assert len(named) == len(set(named))  # none named twice
+    # the ones past the diff's cap are named by the impact, up to its own cap
+    assert len(impact["need_value"]) > 0 and "changes.bindings.added and need_value" in impact["summary"]
+
+
 async def test_the_import_result_reports_the_changes_a_diff_showed_before(tmp_path: Path) -> None:
     async with open_stack(tmp_path, confirm="never") as stack:
         dev, prod = stack.project_id(CUSTOMER_360), stack.project_id(CUSTOMER_360_PROD)
