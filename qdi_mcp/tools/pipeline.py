@@ -227,10 +227,15 @@ def _result(project_id: str, tasks: list[TaskOutcome], elapsed: float, resume_wi
         state = "failed"
         # The errors themselves are in tasks[].error: a result says a text once.
         text = f"Stage {failed[0].stage} failed: {_names(failed)} (see their error)."
-        hint = (
-            "fix the cause (qdi_get_task_run_datasets with the run_id names the datasets in error), then call again "
-            "with task_ids of the failed and not-started tasks"
+        # Tasks of the failed stage still running are resent too: they are waited for, not restarted, so their
+        # downstream tasks do not start before them.
+        resume = [task.task_id for task in failed + waiting + not_started]
+        why = (
+            "qdi_get_task_run_datasets with the run_id names the datasets in error"
+            if any(task.run_id for task in failed)
+            else "qdi_get_task_state says why a task could not start"
         )
+        hint = f"fix the cause ({why}), then call qdi_run_project_and_wait with task_ids {json.dumps(resume)}"
     elif waiting:
         state = "timed_out"
         text = f"Stage {waiting[0].stage} still running after {elapsed:.0f} s: {_names(waiting)}."

@@ -85,6 +85,9 @@ async def test_a_failed_stage_stops_the_run_and_names_the_runs_error_and_what_di
     text = raw.content[0].text
     assert "Stage 2 failed" in text and "Not started" in text and "SALES MART" in text
     assert "qdi_get_task_run_datasets" in body["hint"]
+    # the call to make once fixed, with the ids to send: the failed task and what did not start
+    sales_mart = next(task["task_id"] for task in body["tasks"] if task["name"] == "SALES MART")
+    assert f'task_ids ["{transform}", "{sales_mart}"]' in body["hint"]
 
 
 async def test_a_refused_start_fails_its_stage_while_the_rest_of_the_stage_runs(tmp_path: Path) -> None:
@@ -105,6 +108,8 @@ async def test_a_refused_start_fails_its_stage_while_the_rest_of_the_stage_runs(
     }
     refused = next(task for task in body["tasks"] if task["name"] == "CRM STORAGE")
     assert refused["state"] is None and refused["error"]
+    # a start that was refused has no run to read: the hint points at the task's state instead
+    assert "run_id" not in refused and "qdi_get_task_state" in body["hint"] and crm_storage in body["hint"]
 
 
 async def test_task_ids_run_only_those_tasks_in_stage_order(tmp_path: Path) -> None:
