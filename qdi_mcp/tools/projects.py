@@ -87,7 +87,7 @@ async def export_project(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         "path": written.relative_to(ctx.workdir.root).as_posix(),
         "size_bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
-        # The entry names would cost an agent ~1.5 KB per export; the count and the tasks say what it holds.
+        # The entry names would cost an agent on every export; the count and the task names say what it holds.
         "file_count": len(files),
         "tasks": exported_task_names(data),
         "mode": mode,

@@ -100,6 +100,9 @@ async def test_validate_and_prepare_waits_end_in_the_actions_terminal_state(
             assert "qdi_get_bindings" in body["hint"]
         else:
             assert not failed and body["error"] is None
+        if state == "COMPLETED" and tool.startswith("qdi_validate_"):  # passed: points to the prepare of its scope
+            assert body["hint"].startswith("validation passed")
+            assert tool.replace("validate", "prepare") in body["hint"]
 
 
 async def test_prepare_task_and_wait_marks_the_task_prepared(tmp_path: Path) -> None:
@@ -213,19 +216,3 @@ async def test_a_prepare_refused_for_recreation_names_our_tools_and_arguments_no
     assert f"qdi_recreate_task_datasets_and_wait with task_id {erp_storage!r}" in hint
     assert "allowRecreate" not in hint and "recreate-datasets" not in hint
     assert "connection" not in hint, "the advice about bindings is for binding errors only"
-
-
-@pytest.mark.parametrize(
-    ("tool", "task", "next_tool"),
-    [
-        ("qdi_validate_project_and_wait", None, "qdi_prepare_project_and_wait"),
-        ("qdi_validate_task_and_wait", "SALES MART", "qdi_prepare_task_and_wait"),
-    ],
-)
-async def test_a_passed_validation_points_to_the_prepare(
-    tmp_path: Path, tool: str, task: str | None, next_tool: str
-) -> None:
-    async with open_stack(tmp_path) as stack:
-        body = await call_ok(stack, tool, target(stack, CUSTOMER_360, task))
-    assert body["state"] == "COMPLETED"
-    assert body["hint"].startswith("validation passed") and next_tool in body["hint"]
