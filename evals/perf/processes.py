@@ -1,6 +1,6 @@
 """A subprocess whose stderr is read on a thread (so its pipe never fills) and kept, with a wait for a line: how the
-benchmarks (and the tests, through tests/qdi_processes.py) start `qdi-mcp serve`, `qdi-mcp emulator` and
-redis-server and wait for their "ready" banners."""
+benchmarks (and the tests, through tests/qdi_processes.py) start `qdi-mcp serve` and `qdi-mcp emulator` and wait for
+their "ready" banners. (redis-server is started by tests/redis_server.py and evals/perf/replicas.py.)"""
 
 from __future__ import annotations
 

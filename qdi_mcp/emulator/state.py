@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -189,13 +188,12 @@ class ProjectState:
 class IdFactory:
     """Qlik-shaped ids from a seeded generator: the same sequence for the same seed and emulator history.
 
-    Without a seed the start time seeds it: a demo's action and trace ids then differ from one run to the next
-    (two runs' audit lines or support tickets never name the same trace id), yet stay reproducible within a run.
-    Tests that need a known sequence pass a seed."""
+    Without a seed the operating system's randomness seeds it (not the clock, which may tick coarsely enough for two
+    emulators to share a start time): a demo's action and trace ids then differ from one run to the next (two runs'
+    audit lines or support tickets never name the same trace id). Tests that need a known sequence pass a seed."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed = time.time_ns() if seed is None else seed
-        self._random = random.Random(self.seed)
+        self._random = random.Random(seed)
 
     def hex(self, length: int) -> str:
         return "".join(self._random.choice("0123456789abcdef") for _ in range(length))
