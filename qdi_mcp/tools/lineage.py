@@ -196,7 +196,10 @@ def _like(pattern: str) -> re.Pattern[str]:
 # ---------------------------------------------------------------------------------------------- on a tenant
 
 # Per client and project: (generation it was read at, monotonic time, lineage). The generation is 0 without
-# shared state; with it, a kept lineage is used only while the tenant's generation has not moved on.
+# shared state; with it, a kept lineage is used only while the tenant's generation has not moved on. While Redis
+# cannot answer, lineages are kept under LOCAL_ONLY, as without shared state (for the TTL, forgotten on our writes):
+# one that Redis answers again never matches it.
+LOCAL_ONLY = -1
 _CACHE: weakref.WeakKeyDictionary[QlikClient, dict[str, tuple[int, float, Lineage]]] = weakref.WeakKeyDictionary()
 
 
@@ -204,22 +207,20 @@ async def project_lineage(client: QlikClient, project_id: str) -> Lineage:
     """The project's lineage from a MINIMAL export (the design only: no bindings, no defaults), cached briefly."""
     kept = _CACHE.setdefault(client, {})
     shared = client.design_cache
-    generation = await shared.generation() if shared is not None else 0
+    answered = await shared.generation() if shared is not None else 0
+    generation = LOCAL_ONLY if answered is None else answered
     now = client.clock.monotonic()
     cached = kept.get(project_id)
-    if cached is not None and generation is not None and cached[0] == generation:
-        if now - cached[1] < LINEAGE_TTL_SECONDS:
-            return cached[2]
-    export = None
-    if shared is not None and generation is not None:
-        export = await shared.get(project_id, generation)
+    if cached is not None and cached[0] == generation and now - cached[1] < LINEAGE_TTL_SECONDS:
+        return cached[2]
+    use_shared = shared is not None and generation != LOCAL_ONLY
+    export = await shared.get(project_id, generation) if shared is not None and use_shared else None
     if export is None:
         export = await client.export_project(project_id, mode="MINIMAL")
-        if shared is not None and generation is not None:
+        if shared is not None and use_shared:
             await shared.put(project_id, generation, export, LINEAGE_TTL_SECONDS)
     lineage = lineage_of(read_project_zip(export))
-    if generation is not None:
-        kept[project_id] = (generation, now, lineage)
+    kept[project_id] = (generation, now, lineage)
     return lineage
 
 

@@ -60,7 +60,7 @@ async def test_replicas_export_a_project_once_and_a_write_anywhere_is_seen_every
         assert exports(emulator) == 2
 
 
-async def test_redis_down_means_each_replica_exports_for_itself_and_nothing_hangs(
+async def test_redis_down_means_each_replica_keeps_its_own_copy_as_without_shared_state(
     own_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     emulator = Emulator(clock=ManualClock())
@@ -68,10 +68,16 @@ async def test_redis_down_means_each_replica_exports_for_itself_and_nothing_hang
         await project_lineage(a, CUSTOMER_360_ID)
         own_redis.stop()
         with caplog.at_level(logging.WARNING, logger="qdi_mcp"), anyio.fail_after(10):
-            await forget(a)
-            lineage = await project_lineage(a, CUSTOMER_360_ID)
+            await project_lineage(a, CUSTOMER_360_ID)  # the copy kept under the last generation is not trusted
+            assert exports(emulator) == 2
+            lineage = await project_lineage(a, CUSTOMER_360_ID)  # the replica's own copy, for the TTL
+            assert exports(emulator) == 2
+            await forget(a)  # a write through this replica
             await project_lineage(a, CUSTOMER_360_ID)
+            assert exports(emulator) == 3
+            emulator.clock.advance(LINEAGE_TTL_SECONDS + 1)  # type: ignore[attr-defined]
+            await project_lineage(a, CUSTOMER_360_ID)
+            assert exports(emulator) == 4
         assert lineage.stages()
-        assert exports(emulator) == 3  # without the shared generation nothing is trusted: every read exports
         assert caplog.text.count("shared design cache") == 1
         assert own_redis.password not in caplog.text
