@@ -5,8 +5,8 @@ and the loader's own source. Change any of them and the key changes, so a stale 
 an entry is only written after full validation passed. Any problem with the cache (unwritable home, a
 corrupt file) falls back to loading and validating from the YAML files: the cache is an optimisation only.
 
-`QDI_MCP_CACHE_DIR` (declared with the other settings) picks the folder, default `$XDG_CACHE_HOME/qdi-mcp` or
-`~/.cache/qdi-mcp`; `QDI_MCP_CACHE_DIR=off` disables it.
+`QDI_MCP_CACHE_DIR` (declared with the other settings) picks the folder, default `$XDG_CACHE_HOME/qdi-mcp`, on
+Windows `%LOCALAPPDATA%/qdi-mcp`, else `~/.cache/qdi-mcp`; `QDI_MCP_CACHE_DIR=off` disables it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class SpecCache:
         try:
             # Specs decide what is destructive: only an entry this user wrote, that nobody else can change,
             # may stand in for the YAML files (a shared or restored cache folder is not trusted).
-            if not _private_to_this_user(self.path.stat()):
+            if not _private_to_this_user(self.path):
                 return None
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return data["fragments"], data["documents"]
@@ -79,13 +79,16 @@ class SpecCache:
             return
 
 
-def _private_to_this_user(info: os.stat_result) -> bool:
+def _private_to_this_user(path: Path) -> bool:
     """Whether a cache entry is this user's and writable by nobody else.
 
-    POSIX only: Windows has no `os.getuid` and reports every writable file as mode 0o666 (its access control is
-    ACLs, not mode bits), so there the check falls to the cache folder, which lives in the user's own profile.
+    Windows has no `os.getuid` and reports every writable file as mode 0o666 (its access control is ACLs, not mode
+    bits): there an entry is trusted only inside the user's own profile (%LOCALAPPDATA%, where the default folder
+    is), never in a folder QDI_MCP_CACHE_DIR or XDG_CACHE_HOME points elsewhere (it may be shared).
     """
     getuid = getattr(os, "getuid", None)
     if getuid is None:
-        return True
+        profile = os.environ.get("LOCALAPPDATA")
+        return profile is not None and bool(profile) and path.resolve().is_relative_to(Path(profile).resolve())
+    info = path.stat()
     return info.st_uid == getuid() and not info.st_mode & 0o022

@@ -22,12 +22,8 @@ def start_tools_command() -> int:
     return main(["tools"])
 
 
-def test_start_up_without_getuid_writes_the_spec_cache_then_reads_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("QDI_MCP_CACHE_DIR", str(cache))
-    monkeypatch.delattr(os, "getuid")
+def cache_hits(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each read of the spec cache served an entry, in order."""
     hits: list[bool] = []
     read = SpecCache.read
 
@@ -37,6 +33,17 @@ def test_start_up_without_getuid_writes_the_spec_cache_then_reads_it(
         return entry
 
     monkeypatch.setattr(SpecCache, "read", spy)
+    return hits
+
+
+def test_start_up_without_getuid_writes_the_spec_cache_then_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "profile" / "qdi-mcp"  # in the user's profile, as the Windows default is
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "profile"))
+    monkeypatch.setenv("QDI_MCP_CACHE_DIR", str(cache))
+    monkeypatch.delattr(os, "getuid")
+    hits = cache_hits(monkeypatch)
 
     assert start_tools_command() == 0
     assert len(list(cache.glob("specs-*.json"))) == 1
@@ -44,6 +51,18 @@ def test_start_up_without_getuid_writes_the_spec_cache_then_reads_it(
 
     assert hits == [False, True]
     assert "tools," in capsys.readouterr().out
+
+
+def test_without_getuid_a_cache_folder_outside_the_profile_is_written_but_never_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared" / "qdi-mcp"  # e.g. a network folder: anyone may have planted an entry there
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "profile"))
+    monkeypatch.setenv("QDI_MCP_CACHE_DIR", str(shared))
+    monkeypatch.delattr(os, "getuid")
+    hits = cache_hits(monkeypatch)
+    assert start_tools_command() == 0 and start_tools_command() == 0
+    assert len(list(shared.glob("specs-*.json"))) == 1 and hits == [False, False]
 
 
 def test_the_default_cache_folder_is_in_the_windows_profile_there(monkeypatch: pytest.MonkeyPatch) -> None:
