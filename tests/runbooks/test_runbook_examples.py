@@ -120,14 +120,18 @@ async def test_promote_project_starts_the_prod_tasks_in_pipeline_order(tmp_path:
         code, output = await r.run("promote-project.yaml", yes=True)
 
         assert code == 0, output
-        types = {task_id: task_type for task_id, _, task_type in r.tasks(CUSTOMER_360_PROD)}
-        started = [
-            types[record["arguments"]["task_id"]]
-            for record in r.audit()
-            if record["tool"] == "qdi_start_task_and_wait" and record["outcome"] == "executed"
+        prod_id = r.emulator.project_id(CUSTOMER_360_PROD)
+        started = sorted(
+            (PIPELINE_STAGES.index(task_type), r.emulator.task_state(prod_id, task_id)["lastRun"]["startTime"])
+            for task_id, _, task_type in r.tasks(CUSTOMER_360_PROD)
+        )
+        # every task ran, and no stage started before the one it reads from had finished starting
+        times = [time for _, time in started]
+        assert len(started) == 6 and times == sorted(times) and len(set(times)) > 1, started
+        runs = [line for line in r.audit() if line["tool"] == "qdi_run_project_and_wait"]
+        assert [(line["outcome"], line["final_state"]) for line in runs if line["outcome"] != "started"] == [
+            ("executed", "completed")
         ]
-        assert sorted(started) == sorted(types.values())  # every task, once
-        assert started == sorted(started, key=PIPELINE_STAGES.index), started
 
 
 async def test_promote_project_without_yes_stops_with_exit_3_and_changes_nothing(tmp_path: Path) -> None:
@@ -157,7 +161,7 @@ async def test_promote_project_dry_run_prints_the_diff_and_writes_nothing(tmp_pa
         statuses = {step["name"]: step["status"] for step in report["steps"]}
         assert statuses["diff"] == "passed"
         assert statuses["promote"] == "would_call"
-        assert statuses["list prod tasks"] == "would_call"  # read, but after a skipped change
+        assert statuses["start prod tasks"] == "would_call"  # after a skipped change
         diff = report["steps"][0]["calls"][0]["result"]
         assert diff["summary"].startswith("+4 tasks, 2 changed")
         promote = report["steps"][1]["calls"][0]

@@ -141,7 +141,7 @@ def test_steps_not_run_because_the_run_was_refused_say_so(tmp_path: Path, capsys
     ), skipped
     assert not any("stopped earlier" in line for line in lines)
     # One numbering for people: "[2/7]" and "step 2" are the same step.
-    assert any(line.startswith("CONFIRM [2/7] promote") for line in lines)
+    assert any(line.startswith("CONFIRM [2/3] promote") for line in lines)
     assert "'promote' (step 2, qdi_promote_project)" in lines[-1]
     assert "steps[" not in "\n".join(lines)
 
