@@ -20,7 +20,9 @@ whether two calls carried the same value.
 
 ``tenant`` is the host of the tenant the server talks to (``demo`` for the embedded emulator), on every line: one
 log file may hold the lines of several tenants. ``trace_id`` is Qlik's trace id of the request that changed
-something (or of the failed request), for Qlik support. ``final_state`` is the state a wait ended in (an action's
+something (or of the failed request), for Qlik support, when Qlik sends one: error envelopes carry ``traceId``; for a
+successful request the reference names no header, so it is read from ``X-Trace-Id`` or ``traceparent`` if present
+(``api/traces.py``) and is null otherwise. ``final_state`` is the state a wait ended in (an action's
 ``FAILED``, a task run's ``RUNNING``; null for calls that do not wait): a call that ran and waited is ``executed``
 even when the action it started failed, and this field and the ``detail`` say so.
 
